@@ -1,0 +1,55 @@
+"""The best model of a trial on disk: state dict + resolved config, loadable with weights_only=True.
+
+A dendritic model is rebuilt by wrapping a fresh network with PAI and letting PAI replay the
+dendrite structure from the state dict, so no pickled code is ever loaded.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import torch
+from torch import nn
+
+from dendrisweep import pai
+from dendrisweep.data import DataShape
+from dendrisweep.models import build_model
+
+FORMAT = "dendrisweep-checkpoint-1"
+
+
+@contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    """Run a block inside `path` (PAI writes its files into the current directory)."""
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def save(path: Path, model: nn.Module, config: Mapping[str, Any], shape: DataShape,
+         dendrites: int) -> None:
+    """Write the checkpoint: tensors and plain values only."""
+    torch.save({"format": FORMAT, "config": dict(config), "shape": asdict(shape), "dendrites": dendrites,
+                "state_dict": model.state_dict()}, path)
+
+
+def load(path: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model of a checkpoint in eval mode; returns (model, config)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a dendrisweep checkpoint")
+    config = payload["config"]
+    model = build_model(config, DataShape(**payload["shape"]))
+    if config["dendrites"]:
+        with tempfile.TemporaryDirectory() as scratch, working_directory(Path(scratch)):
+            model = pai.load_state(pai.wrap(model, config), payload["state_dict"])
+    else:
+        model.load_state_dict(payload["state_dict"])
+    return model.eval(), config

@@ -1,0 +1,231 @@
+"""The parameter registry: every training setting declared once.
+
+The CLI flags of train_trial.py, the W&B config defaults, sweep validation and the Edge Impulse
+`parameters.json` are all generated from `SETTINGS`, so a name can never be spelled two ways
+(the root cause of the hackathon block's silently dropped UI parameters).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+from dendrisweep.errors import UsageError
+
+Kind = Literal["int", "float", "bool", "choice", "floats"]
+Group = Literal["training", "data", "pai"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One training setting: its type, default, help text and allowed values."""
+
+    name: str
+    kind: Kind
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    group: Group = "training"
+    edge_impulse: bool = True  # shown in the Edge Impulse block's UI
+
+    @property
+    def flag(self) -> str:
+        """The dashed CLI flag, e.g. `--max-dendrites`."""
+        return "--" + self.name.replace("_", "-")
+
+    def coerce(self, raw: Any) -> Any:
+        """Parse a CLI string or a YAML/JSON value into this setting's type, then check its range."""
+        value = _PARSERS[self.kind](self, raw)
+        self._check(value)
+        return value
+
+    def _check(self, value: Any) -> None:
+        items = value if self.kind == "floats" else [value]
+        for item in items:
+            if self.kind in ("int", "float", "floats"):
+                if self.low is not None and item < self.low:
+                    raise UsageError(f"{self.name}: {item!r} is below the minimum {self.low:g}")
+                if self.high is not None and item > self.high:
+                    raise UsageError(f"{self.name}: {item!r} is above the maximum {self.high:g}")
+
+
+def _bad(setting: Setting, raw: Any, expected: str) -> UsageError:
+    return UsageError(f"{setting.name}: expected {expected}, got {raw!r}")
+
+
+def _parse_int(setting: Setting, raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise _bad(setting, raw, "an integer")
+    if isinstance(raw, int):
+        return raw
+    try:
+        number = float(str(raw).strip())
+    except ValueError:
+        raise _bad(setting, raw, "an integer") from None
+    if not math.isfinite(number) or number != int(number):
+        raise _bad(setting, raw, "an integer")
+    return int(number)
+
+
+def _parse_float(setting: Setting, raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise _bad(setting, raw, "a number")
+    try:
+        number = float(str(raw).strip()) if isinstance(raw, str) else float(raw)
+    except (TypeError, ValueError):
+        raise _bad(setting, raw, "a number") from None
+    if not math.isfinite(number):
+        raise _bad(setting, raw, "a finite number")
+    return number
+
+
+def _parse_bool(setting: Setting, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise _bad(setting, raw, "true/false or 1/0")
+
+
+def _parse_choice(setting: Setting, raw: Any) -> str:
+    text = str(raw).strip().lower()
+    if text not in setting.choices:
+        raise UsageError(f"{setting.name}: {raw!r} is not one of {', '.join(setting.choices)}")
+    return text
+
+
+def _parse_floats(setting: Setting, raw: Any) -> list[float]:
+    """A list of numbers: a YAML/JSON list, or a string such as `0.001,0.0001,0` or `[0.01, 0]`."""
+    items: Any = raw
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            items = json.loads(text) if text.startswith("[") else text.split(",")
+        except json.JSONDecodeError:
+            raise _bad(setting, raw, "a list of numbers such as 0.001,0.0001,0") from None
+    if isinstance(items, (int, float)) and not isinstance(items, bool):
+        items = [items]
+    if not isinstance(items, (list, tuple)) or not items:
+        raise _bad(setting, raw, "a non-empty list of numbers")
+    return [_parse_float(setting, item) for item in items]
+
+
+_PARSERS = {
+    "int": _parse_int,
+    "float": _parse_float,
+    "bool": _parse_bool,
+    "choice": _parse_choice,
+    "floats": _parse_floats,
+}
+
+
+def _declare(*settings: Setting) -> dict[str, Setting]:
+    return {s.name: s for s in settings}
+
+
+SETTINGS: dict[str, Setting] = _declare(
+    # --- ordinary training settings -------------------------------------------------------
+    Setting("learning_rate", "float", 0.005, "Adam learning rate (the Edge Impulse default is 0.005).",
+            low=1e-6, high=10.0),
+    Setting("batch_size", "int", 32, "Mini-batch size.", low=1, high=4096),
+    Setting("epochs", "int", 40, "Epoch cap: training stops here even if PAI has not finished.",
+            low=1, high=10000),
+    Setting("dropout", "float", 0.25, "Dropout after each convolution block.", low=0.0, high=0.9),
+    Setting("width_multiplier", "float", 1.0,
+            "Scales the channel count of every convolution (8, 16, ... at 1.0).", low=0.05, high=8.0),
+    Setting("num_conv_layers", "int", 2, "Number of Conv1D + MaxPool blocks.", low=1, high=6),
+    Setting("seed", "int", 0, "Seed for weight initialisation and batch order.", low=0, high=2**31 - 1),
+    Setting("weight_decay", "float", 0.0, "Adam weight decay.", low=0.0, high=1.0),
+    Setting("input_noise", "float", 0.0,
+            "Standard deviation of Gaussian noise added to training inputs.", low=0.0, high=100.0),
+    Setting("scheduler_patience", "int", 2,
+            "ReduceLROnPlateau patience in epochs; keep it below n_epochs_to_switch.", low=0, high=1000),
+    # --- data ---------------------------------------------------------------------------------
+    Setting("test_fraction", "float", 0.1,
+            "Share of the training split held out (stratified, fixed) to score the best model.",
+            low=0.0, high=0.5, group="data"),
+    Setting("data_seed", "int", 0, "Seed of the built-in offline data set and of the test hold-out.",
+            low=0, high=2**31 - 1, group="data", edge_impulse=False),
+    # --- dendritic optimisation (perforatedai) ---------------------------------------------
+    Setting("dendrites", "bool", True, "Add dendrites with perforatedai (off = the baseline model).",
+            group="pai"),
+    Setting("max_dendrites", "int", 3,
+            "Most dendrites per layer; enforced by dendrisweep even when PAI retries overshoot.",
+            low=1, high=100, group="pai"),
+    Setting("max_dendrite_tries", "int", 2,
+            "How many times PAI retries a dendrite that did not improve the score.", low=1, high=10,
+            group="pai"),
+    Setting("switch_mode", "choice", "history",
+            "When PAI adds dendrites: after the score stops improving (history) or every "
+            "fixed_switch_num epochs (fixed).", choices=("history", "fixed"), group="pai"),
+    Setting("n_epochs_to_switch", "int", 10,
+            "History mode: epochs without improvement before dendrites are added.", low=1, high=1000,
+            group="pai"),
+    Setting("fixed_switch_num", "int", 10, "Fixed mode: epochs between dendrite additions.",
+            low=1, high=10000, group="pai"),
+    Setting("first_fixed_switch_num", "int", -1,
+            "Fixed mode: epochs before the first addition (-1 = fixed_switch_num).", low=-1, high=10000,
+            group="pai"),
+    Setting("history_lookback", "int", 1, "History mode: epochs averaged when judging improvement.",
+            low=1, high=100, group="pai"),
+    Setting("initial_history_after_switches", "int", 0,
+            "History mode: epochs ignored after each switch.", low=0, high=100, group="pai"),
+    Setting("improvement_threshold", "floats", [0.001, 0.0001, 0.0],
+            "Relative improvement a new dendrite must bring, indexed by dendrite count "
+            "(comma-separated list).", low=0.0, high=1.0, group="pai"),
+    Setting("candidate_weight_initialization_multiplier", "float", 0.01,
+            "Scale of a new dendrite's initial weights.", low=1e-6, high=10.0, group="pai"),
+    Setting("pai_forward_function", "choice", "sigmoid", "Dendrite non-linearity.",
+            choices=("sigmoid", "relu", "tanh"), group="pai"),
+    Setting("dont_give_up_unless_learning_rate_lowered", "bool", True,
+            "Keep training a dendrite count until the learning rate has been lowered.", group="pai"),
+    Setting("find_best_lr", "bool", True,
+            "After adding dendrites, search for the best learning rate again.", group="pai"),
+    Setting("dendrite_layers", "choice", "all",
+            "Which layers get dendrites: all (conv + dense), conv only, or the classifier only.",
+            choices=("all", "conv", "classifier"), group="pai"),
+    Setting("pai_graphs", "bool", False,
+            "Let PAI draw its own graphs (about 0.65 s per epoch; for debugging).", group="pai",
+            edge_impulse=False),
+)
+
+
+def lookup(name: str) -> Setting:
+    """Find a setting by any spelling (`max_dendrites`, `max-dendrites`, `--max-dendrites`)."""
+    canonical = name.strip().lstrip("-").replace("-", "_")
+    if canonical in SETTINGS:
+        return SETTINGS[canonical]
+    close = difflib.get_close_matches(canonical, SETTINGS, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise UsageError(f"unknown setting '{name}'{hint}")
+
+
+def defaults() -> dict[str, Any]:
+    """Every setting at its default, in declaration order."""
+    return {name: _copy(s.default) for name, s in SETTINGS.items()}
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
+def coerce_mapping(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Validate a partial config (from a file, the CLI or a sweep); errors name the source."""
+    out: dict[str, Any] = {}
+    for key, raw in values.items():
+        try:
+            setting = lookup(str(key))
+            out[setting.name] = setting.coerce(raw)
+        except UsageError as exc:
+            raise UsageError(f"{source}: {exc}") from None
+    return out

@@ -1,0 +1,223 @@
+"""The training loop, readable in one sitting.
+
+One loop serves the baseline and the dendritic model; a small strategy object supplies what
+differs (the optimizer and what happens after each epoch). The best model is snapshotted by
+validation accuracy among states within the dendrite budget, so the reported model is the one
+that was actually measured, whatever PAI does next (its retries can overshoot max_dendrites).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+from dendrisweep import pai
+from dendrisweep.data import Dataset
+from dendrisweep.data.edge_impulse import LabelledArrays
+from dendrisweep.measure import count_parameters
+
+EVAL_BATCH = 1024
+
+
+class Diverged(Exception):
+    """The loss stopped being a finite number; the trial ends as `diverged`, not `failed`."""
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """What one epoch produced; logged to W&B under these keys."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    best_val_acc: float
+    lr: float
+    params: int
+    dendrites: int
+    epoch_seconds: float
+    compute_seconds: float
+
+    def metrics(self) -> dict[str, float | int]:
+        return {"epoch": self.epoch, "train/loss": self.train_loss, "train/acc": self.train_acc,
+                "val/loss": self.val_loss, "val/acc": self.val_acc, "best_val_acc": self.best_val_acc,
+                "lr": self.lr, "params": self.params, "dendrites": self.dendrites,
+                "epoch_seconds": self.epoch_seconds, "compute_seconds": self.compute_seconds}
+
+
+@dataclass
+class BestModel:
+    model: nn.Module
+    epoch: int
+    val_acc: float
+    val_loss: float
+    dendrites: int
+    params: int
+
+
+@dataclass
+class TrainResult:
+    best: BestModel
+    epochs_run: int
+    stop_reason: str
+    loop_seconds: float
+    compute_seconds: float
+    history: list[EpochRecord] = field(default_factory=list)
+
+
+class Baseline:
+    """No dendrites: Adam + ReduceLROnPlateau on validation accuracy, up to the epoch cap."""
+
+    max_dendrites = 0
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        return model
+
+    def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        opt = torch.optim.Adam(model.parameters(), lr=self.config["learning_rate"],
+                               weight_decay=self.config["weight_decay"])
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="max", patience=self.config["scheduler_patience"])
+        return opt
+
+    def after_epoch(self, model: nn.Module, val_acc: float, train_acc: float) -> tuple[nn.Module, bool, bool]:
+        assert self.scheduler is not None
+        self.scheduler.step(val_acc)
+        return model, False, False
+
+    def dendrites(self) -> int:
+        return 0
+
+    def snapshot(self, model: nn.Module) -> nn.Module:
+        return copy.deepcopy(model)
+
+    def inference_model(self, model: nn.Module) -> nn.Module:
+        return copy.deepcopy(model).eval()
+
+    def count_params(self, model: nn.Module) -> int:
+        return count_parameters(model)
+
+
+class Dendritic:
+    """perforatedai decides when to add dendrites and when training is complete."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.max_dendrites = config["max_dendrites"]
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        return pai.wrap(model, self.config)
+
+    def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        return pai.setup_optimizer(model, self.config)
+
+    def after_epoch(self, model: nn.Module, val_acc: float, train_acc: float) -> tuple[nn.Module, bool, bool]:
+        return pai.record_epoch(model, val_acc, train_acc)
+
+    def dendrites(self) -> int:
+        return pai.dendrites_added()
+
+    def snapshot(self, model: nn.Module) -> nn.Module:
+        return pai.snapshot(model)
+
+    def inference_model(self, model: nn.Module) -> nn.Module:
+        return pai.inference_model(model)
+
+    def count_params(self, model: nn.Module) -> int:
+        return pai.count_params(model)
+
+
+Strategy = Baseline | Dendritic
+
+
+def strategy_for(config: Mapping[str, Any]) -> Strategy:
+    return Dendritic(config) if config["dendrites"] else Baseline(config)
+
+
+def tensors(split: LabelledArrays) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(split.x), torch.from_numpy(split.y)
+
+
+def evaluate(model: nn.Module, split: LabelledArrays) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of a model on a split, in eval mode."""
+    x, y = tensors(split)
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(y), EVAL_BATCH):
+            logits = model(x[start:start + EVAL_BATCH])
+            target = y[start:start + EVAL_BATCH]
+            loss_sum += nn.functional.cross_entropy(logits, target, reduction="sum").item()
+            correct += int((logits.argmax(dim=1) == target).sum())
+    return loss_sum / len(y), correct / len(y)
+
+
+def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                 config: Mapping[str, Any], generator: torch.Generator, epoch: int) -> tuple[float, float]:
+    model.train()
+    order = torch.randperm(len(y), generator=generator)
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(y), config["batch_size"]):
+        idx = order[start:start + config["batch_size"]]
+        xb, yb = x[idx], y[idx]
+        if config["input_noise"] > 0:
+            xb = xb + config["input_noise"] * torch.randn(xb.shape, generator=generator)
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(xb)
+        loss = nn.functional.cross_entropy(logits, yb)
+        if not torch.isfinite(loss):
+            raise Diverged(f"training loss became {loss.item()} at epoch {epoch}")
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(yb)
+        correct += int((logits.argmax(dim=1) == yb).sum())
+    return loss_sum / len(y), correct / len(y)
+
+
+def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: Strategy,
+          on_epoch: Callable[[EpochRecord], None]) -> TrainResult:
+    """Train until the epoch cap, PAI's completion, or the dendrite budget; return the best model."""
+    x, y = tensors(data.train)
+    generator = torch.Generator().manual_seed(config["seed"])
+    optimizer = strategy.optimizer(model)
+    best: BestModel | None = None
+    history: list[EpochRecord] = []
+    stop_reason, compute_total = "epoch cap", 0.0
+    loop_start = time.perf_counter()
+    for epoch in range(1, config["epochs"] + 1):
+        started = time.perf_counter()
+        train_loss, train_acc = _train_epoch(model, optimizer, x, y, config, generator, epoch)
+        val_loss, val_acc = evaluate(model, data.val)
+        compute = time.perf_counter() - started
+        if not math.isfinite(val_loss):
+            raise Diverged(f"validation loss became {val_loss} at epoch {epoch}")
+        dendrites, params = strategy.dendrites(), strategy.count_params(model)
+        lr = optimizer.param_groups[0]["lr"]
+        if best is None or val_acc > best.val_acc:
+            best = BestModel(strategy.snapshot(model), epoch, val_acc, val_loss, dendrites, params)
+        model, restructured, complete = strategy.after_epoch(model, val_acc, train_acc)
+        compute_total += compute
+        record = EpochRecord(epoch, train_loss, train_acc, val_loss, val_acc, best.val_acc, lr, params,
+                             dendrites, time.perf_counter() - started, compute)
+        history.append(record)
+        on_epoch(record)
+        if complete:
+            stop_reason = "PAI finished"
+            break
+        if strategy.dendrites() > strategy.max_dendrites:
+            stop_reason = f"dendrite budget reached ({strategy.max_dendrites})"
+            break
+        if restructured:
+            optimizer = strategy.optimizer(model)
+    assert best is not None
+    return TrainResult(best, len(history), stop_reason, time.perf_counter() - loop_start, compute_total, history)

@@ -1,0 +1,155 @@
+"""One trial, end to end: config -> data -> model -> train -> result.json + best model + W&B run.
+
+Outcomes are recorded, never lost: `finished`; `diverged` (the loss went NaN/inf: exit 0 so a sweep
+goes on); `failed` (any other error: exit 1, reason in the run and in result.json); `killed`
+(SIGTERM, e.g. a pruned or timed-out trial: exit 143). Bad input never gets this far: it is a
+UsageError, one line on stderr and exit 2, before any folder or run is created.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import signal
+import string
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from dendrisweep import __version__, checkpoint
+from dendrisweep.data import Dataset
+from dendrisweep.errors import UsageError
+from dendrisweep.measure import count_macs, count_parameters
+from dendrisweep.models import build_model
+from dendrisweep.tracking import start_run
+from dendrisweep.trainer import Diverged, EpochRecord, Strategy, TrainResult, evaluate, strategy_for, train
+from dendrisweep.trial_cli import TrialOptions
+
+RESULT_FILE = "result.json"
+HISTORY_FILE = "history.jsonl"
+MODEL_FILE = "best_model.pt"
+KILLED_EXIT_CODE = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (the sweep pruned or timed out this trial)."""
+
+
+def new_run_id() -> str:
+    """A W&B-style run id: 8 lowercase letters and digits."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "dendrisweep": __version__}
+    for package in ("torch", "perforatedai", "wandb", "numpy"):
+        versions[package] = metadata.version(package)
+    return versions
+
+
+def _make_trial_dir(out_directory: Path, run_id: str) -> Path:
+    trial_dir = (out_directory / f"trial-{run_id}").resolve()
+    try:
+        trial_dir.mkdir(parents=True)
+    except FileExistsError:
+        raise UsageError(f"trial folder {trial_dir} already exists; use a new run id") from None
+    except OSError as exc:
+        raise UsageError(f"cannot create trial folder in {out_directory} ({exc.strerror or exc})") from None
+    return trial_dir
+
+
+def _summarise(result: TrainResult, data: Dataset, strategy: Strategy) -> dict[str, Any]:
+    """The final numbers of a finished trial (all about the best model, not the last one)."""
+    best = result.best
+    inference = strategy.inference_model(best.model)
+    test_loss, test_acc = evaluate(best.model, data.test) if data.test is not None else (None, None)
+    return {
+        "best_val_acc": best.val_acc,
+        "best_epoch": best.epoch,
+        "val_loss": best.val_loss,
+        "test_acc": test_acc,
+        "test_loss": test_loss,
+        "params": best.params,
+        "inference_params": count_parameters(inference),
+        "macs": count_macs(inference, torch.zeros(1, data.shape.features)),
+        "dendrites": best.dendrites,
+        "epochs": result.epochs_run,
+        "stop_reason": result.stop_reason,
+        "train_seconds": result.loop_seconds,
+        "compute_seconds": result.compute_seconds,
+    }
+
+
+class TrialRecorder:
+    """Writes what a trial produces, as it produces it: history.jsonl, W&B, result.json."""
+
+    def __init__(self, trial_dir: Path, run: Any, config: Mapping[str, Any], data: Dataset) -> None:
+        self.trial_dir, self.run, self.started = trial_dir, run, time.time()
+        self.history_file = (trial_dir / HISTORY_FILE).open("a", encoding="utf-8")
+        self.result: dict[str, Any] = {
+            "status": "running", "reason": "", "run_id": run.id, "trial_dir": str(trial_dir),
+            "config": dict(config),
+            "data": {"source": data.source, "digest": data.digest, "classes": data.num_classes,
+                     "features": data.shape.features, "train": len(data.train.y), "val": len(data.val.y),
+                     "test": len(data.test.y) if data.test is not None else 0},
+            "versions": package_versions(),
+        }
+
+    def epoch(self, record: EpochRecord) -> None:
+        metrics = record.metrics()
+        self.history_file.write(json.dumps(metrics) + "\n")
+        self.history_file.flush()
+        self.run.log(metrics)
+        print(f"epoch {record.epoch:3d}  train_acc {record.train_acc:.4f}  val_acc {record.val_acc:.4f}  "
+              f"dendrites {record.dendrites}  params {record.params}  {record.epoch_seconds:.2f}s", flush=True)
+
+    def finish(self, status: str, reason: str, summary: Mapping[str, Any], exit_code: int) -> None:
+        self.history_file.close()
+        self.result.update(summary)
+        self.result.update(status=status, reason=reason, wall_seconds=time.time() - self.started)
+        final = {k: v for k, v in self.result.items() if k not in ("config", "data", "versions")}
+        final["data_digest"] = self.result["data"]["digest"]
+        self.run.summary.update(final)
+        (self.trial_dir / RESULT_FILE).write_text(json.dumps(self.result, indent=2), encoding="utf-8")
+        self.run.finish(exit_code=exit_code)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated("received SIGTERM")
+
+
+def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions) -> int:
+    """Train and record one trial; returns the process exit code."""
+    torch.manual_seed(config["seed"])
+    model = build_model(config, data.shape)  # a bad shape is still a UsageError here
+    run_id = os.environ.get("WANDB_RUN_ID") or new_run_id()
+    trial_dir = _make_trial_dir(options.out_directory, run_id)
+    wandb_dir = Path(os.environ.get("WANDB_DIR") or ".").resolve()
+    recorder = TrialRecorder(trial_dir, start_run(options.wandb_project, config, run_id, wandb_dir),
+                             config, data)
+    previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
+    status, reason, summary, exit_code = "failed", "", {}, 1
+    try:
+        with checkpoint.working_directory(trial_dir):
+            strategy = strategy_for(config)
+            result = train(strategy.prepare(model), data, config, strategy, recorder.epoch)
+            summary = _summarise(result, data, strategy)
+            checkpoint.save(trial_dir / MODEL_FILE, result.best.model, config, data.shape, result.best.dendrites)
+        status, exit_code = "finished", 0
+    except Diverged as exc:
+        status, reason, exit_code = "diverged", str(exc), 0
+    except Terminated as exc:
+        status, reason, exit_code = "killed", str(exc), KILLED_EXIT_CODE
+    except (Exception, SystemExit) as exc:  # PAI calls sys.exit() and pdb on some error paths
+        reason = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        recorder.finish(status, reason, summary, exit_code)
+    print(f"trial {run_id}: {status}" + (f" ({reason})" if reason else "") + f" -> {trial_dir}", flush=True)
+    return exit_code

@@ -1,0 +1,119 @@
+"""The command line of train_trial.py, generated from the registry.
+
+Every setting gets its dashed flag (`--max-dendrites`) and its underscored twin (`--max_dendrites`,
+which W&B's `${args}` macro produces). Unknown flags are an error naming the closest setting:
+`parse_known_args` silently swallowing them is how the hackathon block lost 11 of 19 parameters.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+from dendrisweep.config import resolve
+from dendrisweep.errors import UsageError, cli_errors
+from dendrisweep.settings import SETTINGS, lookup
+
+DEFAULT_OUT_DIR = "trials"
+OUT_DIR_ENV = "DENDRISWEEP_OUT_DIR"
+
+
+@dataclass(frozen=True)
+class TrialOptions:
+    """What to run, as opposed to how to train (that is the config)."""
+
+    cli_values: dict[str, Any]
+    config_file: Path | None
+    print_config: bool
+    data_directory: Path | None
+    out_directory: Path
+    wandb_project: str
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser: run options first, then one flag pair per registry setting."""
+    parser = _Parser(prog="train_trial.py", allow_abbrev=False,
+                     description="Train one keyword-spotting model, with or without dendrites, "
+                                 "and log it to Weights & Biases.")
+    run = parser.add_argument_group("run")
+    run.add_argument("--config", type=Path, help="YAML or JSON file of settings (below CLI flags).")
+    run.add_argument("--print-config", action="store_true",
+                     help="Print the resolved config as JSON and exit without training.")
+    run.add_argument("--data-directory", type=Path,
+                     help="Edge Impulse layout (X_split_train.npy, ...); default: built-in data.")
+    run.add_argument("--out-directory", type=Path,
+                     help=f"Where the trial writes its folder (default: ${OUT_DIR_ENV} or ./{DEFAULT_OUT_DIR}).")
+    run.add_argument("--wandb-project", help="W&B project (default: $WANDB_PROJECT or dendrisweep).")
+    for group_name in ("training", "data", "pai"):
+        group = parser.add_argument_group(group_name)
+        for setting in SETTINGS.values():
+            if setting.group != group_name:
+                continue
+            extra: dict[str, Any] = {"nargs": "?", "const": "true"} if setting.kind == "bool" else {}
+            if setting.choices:
+                extra["metavar"] = "{" + ",".join(setting.choices) + "}"
+            group.add_argument(setting.flag, "--" + setting.name, dest=setting.name,
+                               type=setting.coerce, default=argparse.SUPPRESS,
+                               help=f"{setting.help} (default: {setting.default})", **extra)
+    return parser
+
+
+def _reject_unknown(extras: Sequence[str]) -> None:
+    for token in extras:
+        if token.startswith("-"):
+            lookup(token.split("=", 1)[0])  # raises with the closest known setting
+        raise UsageError(f"unexpected argument '{token}'")
+
+
+def parse_trial_args(argv: Sequence[str] | None) -> TrialOptions:
+    """Parse argv; any unknown or malformed argument is a UsageError."""
+    parser = build_parser()
+    namespace, extras = parser.parse_known_args(argv)
+    _reject_unknown(extras)
+    values = vars(namespace)
+    run_keys = ("config", "print_config", "data_directory", "out_directory", "wandb_project")
+    run = {key: values.pop(key) for key in run_keys}
+    out_dir = run["out_directory"] or Path(os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR)
+    return TrialOptions(
+        cli_values=values,
+        config_file=run["config"],
+        print_config=run["print_config"],
+        data_directory=run["data_directory"],
+        out_directory=out_dir,
+        wandb_project=run["wandb_project"] or os.environ.get("WANDB_PROJECT") or "dendrisweep",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """train_trial.py: resolve the config, then print it or run the trial.
+
+    Training imports (torch, PAI, W&B) are deferred so `--print-config` answers in a blink.
+    """
+    with cli_errors("train_trial.py"):
+        options = parse_trial_args(argv)
+        config = resolve(options.config_file, options.cli_values)
+        if options.print_config:
+            print(json.dumps(config))
+            return 0
+        from dendrisweep.data import load_dataset
+        from dendrisweep.trial import run_trial
+
+        data = load_dataset(options.data_directory, config)
+        return run_trial(config, data, options)
+
+
+def cli() -> None:
+    """Script entry: stdin closed so PAI's pdb/input calls fail fast instead of hanging."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    sys.stdin = open(os.devnull, encoding="utf-8")
+    raise SystemExit(main())

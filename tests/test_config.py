@@ -1,0 +1,125 @@
+"""The registry, the CLI it generates, and the four config layers, through the real train_trial.py."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import print_config, run_script
+from dendrisweep.errors import UsageError
+from dendrisweep.settings import SETTINGS, Setting, defaults, lookup
+
+
+def non_default(setting: Setting) -> Any:
+    """A valid value different from the default, for any setting in the registry."""
+    if setting.kind == "bool":
+        return not setting.default
+    if setting.kind == "choice":
+        return next(c for c in setting.choices if c != setting.default)
+    if setting.kind == "floats":
+        return [0.5, 0.25]
+    if setting.kind == "int":
+        return setting.default + 1 if setting.high is None or setting.default < setting.high else setting.default - 1
+    return (setting.default + setting.high) / 2 if setting.high is not None else setting.default * 2
+
+
+def cli_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def test_every_setting_reaches_the_config_through_its_dashed_flag() -> None:
+    wanted = {name: non_default(s) for name, s in SETTINGS.items()}
+    args = [a for name, value in wanted.items() for a in (SETTINGS[name].flag, cli_text(value))]
+    resolved = print_config(*args)
+    assert resolved == wanted
+
+
+def test_every_setting_reaches_the_config_through_wandb_args_macro_spelling() -> None:
+    """`${args}` renders `--max_dendrites=2`, booleans as True/False, lists as Python reprs."""
+    wanted = {name: non_default(s) for name, s in SETTINGS.items()}
+    resolved = print_config(*[f"--{name}={value}" for name, value in wanted.items()])
+    assert resolved == wanted
+
+
+def test_bare_boolean_flag_means_true() -> None:
+    """`${args_no_boolean_flags}` passes a true boolean as a bare switch."""
+    assert print_config("--pai-graphs")["pai_graphs"] is True
+
+
+def test_print_config_reflects_each_precedence_layer(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump({"learning_rate": 0.01, "batch_size": 16, "epochs": 7}))
+    param_file = tmp_path / "sweep-params.yaml"  # what `wandb agent` writes
+    param_file.write_text(yaml.safe_dump({"epochs": {"value": 11}}))
+
+    resolved = print_config("--config", str(config_file), "--batch-size", "8", "--epochs", "9",
+                            env={"WANDB_SWEEP_PARAM_PATH": str(param_file)})
+    assert resolved["dropout"] == defaults()["dropout"]  # registry default
+    assert resolved["learning_rate"] == 0.01  # config file beats default
+    assert resolved["batch_size"] == 8  # CLI beats config file
+    assert resolved["epochs"] == 11  # sweep value beats CLI
+
+
+def test_config_file_accepts_json_and_wandb_value_form(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text('{"max-dendrites": {"value": 5}, "wandb_version": 1, "dropout": 0.1}')
+    resolved = print_config("--config", str(path))
+    assert (resolved["max_dendrites"], resolved["dropout"]) == (5, 0.1)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-dendrite", "3"], "unknown setting '--max-dendrite'; did you mean 'max_dendrites'?"),
+    (["--learning_rat=0.1"], "did you mean 'learning_rate'?"),
+    (["--max-dendrites", "two"], "max_dendrites: expected an integer, got 'two'"),
+    (["--max-dendrites", "2.5"], "max_dendrites: expected an integer"),
+    (["--epochs", "-3"], "epochs: -3 is below the minimum 1"),
+    (["--dropout", "nan"], "dropout: expected a finite number"),
+    (["--switch-mode", "fast"], "switch_mode: 'fast' is not one of history, fixed"),
+    (["--dendrites", "maybe"], "dendrites: expected true/false or 1/0"),
+    (["--improvement-threshold", "[0.1,"], "improvement_threshold: expected a list of numbers"),
+    (["stray"], "unexpected argument 'stray'"),
+])
+def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> None:
+    done = run_script("train_trial.py", "--print-config", *args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ("learning_rate: [0.1\n", "not valid YAML"),
+    ("- 1\n- 2\n", "expected a mapping of settings, got list"),
+    ("max_dendrits: 3\n", "unknown setting 'max_dendrits'; did you mean 'max_dendrites'?"),
+    ("epochs: 0\n", "epochs: 0 is below the minimum 1"),
+])
+def test_bad_config_files_exit_2(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    done = run_script("train_trial.py", "--print-config", "--config", str(path))
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_unknown_key_in_sweep_param_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("lr:\n  value: 0.1\n")
+    done = run_script("train_trial.py", "--print-config", env={"WANDB_SWEEP_PARAM_PATH": str(path)})
+    assert done.returncode == 2 and "sweep parameter file" in done.stderr and "unknown setting 'lr'" in done.stderr
+
+
+def test_lookup_accepts_every_spelling_and_suggests() -> None:
+    assert lookup("--max-dendrites") is lookup("max_dendrites") is SETTINGS["max_dendrites"]
+    with pytest.raises(UsageError, match="did you mean 'n_epochs_to_switch'"):
+        lookup("epochs_to_switch")
+
+
+def test_registry_defaults_are_valid_values() -> None:
+    for setting in SETTINGS.values():
+        assert setting.coerce(setting.default) == setting.default, setting.name

@@ -1,0 +1,106 @@
+"""Edge Impulse-layout data: read correctly, and every kind of bad folder is one clear error (exit 2)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from conftest import run_script
+from dendrisweep.data import hold_out, load_dataset
+from dendrisweep.data.edge_impulse import FILES, LabelledArrays, one_hot, write_directory
+from dendrisweep.data.synthetic import make_keyword_data
+from dendrisweep.settings import defaults
+
+
+@pytest.fixture
+def ei_dir(tmp_path: Path) -> Path:
+    train, val, classes = make_keyword_data(1)
+    write_directory(tmp_path / "data", train, val, classes)
+    return tmp_path / "data"
+
+
+def test_edge_impulse_folder_loads_with_shapes_from_the_arrays(ei_dir: Path) -> None:
+    data = load_dataset(ei_dir, defaults())
+    assert (data.frames, data.coefficients, data.num_classes) == (50, 13, 4)
+    assert len(data.train.y) + len(data.test.y) == 1200 and len(data.val.y) == 300
+    assert data.train.x.dtype == np.float32 and data.train.y.dtype == np.int64
+
+
+def test_built_in_data_is_deterministic_and_balanced() -> None:
+    a, b = load_dataset(None, defaults()), load_dataset(None, defaults())
+    assert a.digest == b.digest and np.array_equal(a.train.x, b.train.x)
+    assert np.bincount(a.val.y).tolist() == [75, 75, 75, 75]
+    other = load_dataset(None, {**defaults(), "data_seed": 1})
+    assert other.digest != a.digest
+
+
+def test_test_hold_out_is_stratified_and_independent_of_the_trial_seed() -> None:
+    train, _, _ = make_keyword_data(0)
+    keep, test = hold_out(train, 0.1, seed=0)
+    assert test is not None and len(test.y) == 120 and np.bincount(test.y).tolist() == [30] * 4
+    keep_again, test_again = hold_out(train, 0.1, seed=0)
+    assert np.array_equal(test.x, test_again.x)
+    assert hold_out(train, 0.0, seed=0) == (train, None)
+
+
+def _rewrite(name: str, change: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:
+    def apply(folder: Path) -> None:
+        np.save(folder / name, change(np.load(folder / name)))
+    return apply
+
+
+def _set(value: float) -> Callable[[np.ndarray], np.ndarray]:
+    def change(x: np.ndarray) -> np.ndarray:
+        x = x.copy()
+        x[3, 7] = value
+        return x
+    return change
+
+
+BAD_DATA = {
+    "missing file": ((lambda d: (d / "Y_split_test.npy").unlink()), "lacks Y_split_test.npy"),
+    "3-D features": (_rewrite("X_split_train.npy", lambda x: x.reshape(len(x), 50, 13)),
+                     "X_split_train.npy: expected a 2-D array"),
+    "NaN": (_rewrite("X_split_train.npy", _set(np.nan)), "contains NaN or infinite values (first in sample 3)"),
+    "inf": (_rewrite("X_split_test.npy", _set(np.inf)), "X_split_test.npy: contains NaN or infinite values"),
+    "integer labels": (_rewrite("Y_split_train.npy", lambda y: y.argmax(1)), "expected one-hot labels"),
+    "not one-hot": (_rewrite("Y_split_train.npy", lambda y: y * 2), "row 0 is not one-hot"),
+    "class count mismatch": (_rewrite("Y_split_test.npy", lambda y: np.hstack([y, np.zeros((len(y), 1))])),
+                             "Y_split_train.npy has 4 classes but Y_split_test.npy has 5"),
+    "row count mismatch": (_rewrite("Y_split_train.npy", lambda y: y[:-5]),
+                           "X_split_train.npy has 1200 samples but Y_split_train.npy has 1195"),
+    "feature width mismatch": (_rewrite("X_split_test.npy", lambda x: x[:, :637]),
+                               "X_split_train.npy has 650 features per sample but X_split_test.npy has 637"),
+    "not MFCC frames": ((lambda d: [_rewrite(f, lambda x: x[:, :640])(d) for f in FILES[0::2]]),
+                        "640 features per sample is not a whole number of 13-coefficient MFCC frames"),
+    "single class": ((lambda d: np.save(d / "Y_split_train.npy", one_hot(np.zeros(1200, int), 4))),
+                     "the training split holds a single class"),
+    "empty": ((lambda d: [np.save(d / f, np.zeros((0, 650 if f[0] == "X" else 4), np.float32)) for f in FILES]),
+              "is empty"),
+    "text in a .npy": ((lambda d: (d / "X_split_train.npy").write_text("hello")), "X_split_train.npy: cannot be read"),
+    "object array": ((lambda d: np.save(d / "X_split_train.npy", np.array([{"a": 1}] * 3), allow_pickle=True)),
+                     "cannot be read as a numeric array"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DATA))
+def test_bad_data_exits_2_with_one_line_and_writes_nothing(case: str, ei_dir: Path, tmp_path: Path) -> None:
+    corrupt, message = BAD_DATA[case]
+    corrupt(ei_dir)
+    out = tmp_path / "out"
+    done = run_script("train_trial.py", "--data-directory", str(ei_dir), "--out-directory", str(out))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
+
+
+def test_too_many_conv_layers_for_the_input_is_a_usage_error(ei_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "short"
+    short = LabelledArrays(np.zeros((8, 13 * 3), np.float32), np.arange(8) % 2)
+    write_directory(folder, short, short, 2)
+    done = run_script("train_trial.py", "--data-directory", str(folder), "--num-conv-layers", "4",
+                      "--out-directory", str(tmp_path / "out"))
+    assert done.returncode == 2 and "num_conv_layers=4 pools 3 frames away" in done.stderr

@@ -1,0 +1,166 @@
+"""Real trials: real perforatedai, real W&B offline run files, real checkpoints."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_script
+from dendrisweep import checkpoint, pai
+from dendrisweep.data import load_dataset
+from dendrisweep.data.edge_impulse import LabelledArrays, write_directory
+from dendrisweep.data.synthetic import make_keyword_data
+from dendrisweep.trainer import evaluate
+from dendrisweep.trial_cli import main
+from dendrisweep.wandb_files import OfflineRun, find_run_files, read_run_file
+
+SUMMARY_KEYS = {"status", "reason", "best_val_acc", "test_acc", "params", "macs", "dendrites", "epochs",
+                "wall_seconds", "best_epoch", "stop_reason"}
+EPOCH_KEYS = {"train/acc", "val/acc", "val/loss", "params", "dendrites", "lr", "epoch_seconds"}
+# Fixed switching after 2 epochs: PAI must add a dendrite within this short run.
+DENDRITIC = ["--switch-mode", "fixed", "--fixed-switch-num", "2", "--epochs", "6", "--max-dendrites", "2"]
+
+
+@dataclass
+class TrialRun:
+    exit_code: int
+    result: dict[str, Any]
+    trial_dir: Path
+    wandb_run: OfflineRun
+    tracker_dendrites: int
+
+
+def run_in_process(args: list[str], out: Path, wandb_dir: Path) -> TrialRun:
+    """Run train_trial's main() here, then collect everything it wrote."""
+    exit_code = main([*args, "--out-directory", str(out)])
+    (trial_dir,) = [p for p in out.iterdir() if p.name.startswith("trial-")]
+    result = json.loads((trial_dir / "result.json").read_text())
+    runs = [read_run_file(f) for f in find_run_files(wandb_dir)]
+    (wandb_run,) = [r for r in runs if r.run_id == result["run_id"]]
+    return TrialRun(exit_code, result, trial_dir, wandb_run, pai.dendrites_added())
+
+
+@pytest.fixture(scope="module")
+def dendritic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrialRun]:
+    root = tmp_path_factory.mktemp("dendritic")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WANDB_MODE", "offline")
+        mp.setenv("WANDB_SILENT", "true")
+        mp.setenv("WANDB_DIR", str(root / "wandb-home"))
+        yield run_in_process(DENDRITIC, root / "out", root / "wandb-home")
+
+
+def test_dendritic_trial_really_adds_dendrites(dendritic: TrialRun) -> None:
+    assert dendritic.exit_code == 0
+    assert dendritic.tracker_dendrites >= 1  # PAI's own tracker, not the config
+    per_epoch = [h["dendrites"] for h in dendritic.wandb_run.history]
+    assert max(per_epoch) >= 1 and per_epoch[0] == 0
+    params = [h["params"] for h in dendritic.wandb_run.history]
+    assert max(params) > params[0]  # each dendrite copies its layer
+
+
+def test_result_json_holds_the_summary(dendritic: TrialRun) -> None:
+    result = dendritic.result
+    assert SUMMARY_KEYS <= set(result)
+    assert result["status"] == "finished" and result["reason"] == ""
+    assert 0.25 < result["best_val_acc"] <= 1 and 0 <= result["test_acc"] <= 1
+    assert result["dendrites"] <= 2 and result["params"] > 0 and result["macs"] > 0
+    assert result["config"]["max_dendrites"] == 2
+    assert result["data"]["digest"] and result["versions"]["perforatedai"] == "3.2.9"
+    lines = (dendritic.trial_dir / "history.jsonl").read_text().splitlines()
+    assert len(lines) == result["epochs"]
+
+
+def test_wandb_offline_run_holds_config_history_and_summary(dendritic: TrialRun) -> None:
+    run = dendritic.wandb_run
+    assert run.path.is_file() and run.exit_code == 0
+    assert run.config == dendritic.result["config"]  # the resolved settings, nothing else
+    assert len(run.history) == dendritic.result["epochs"]
+    assert all(EPOCH_KEYS <= set(h) for h in run.history)
+    for key in SUMMARY_KEYS:
+        assert run.summary[key] == dendritic.result[key], key
+
+
+def test_best_model_checkpoint_reloads_safely_and_scores_the_same(dendritic: TrialRun) -> None:
+    model, config = checkpoint.load(dendritic.trial_dir / "best_model.pt")  # weights_only=True
+    data = load_dataset(None, config)
+    _, val_acc = evaluate(model, data.val)
+    assert val_acc == pytest.approx(dendritic.result["best_val_acc"], abs=1e-9)
+    _, test_acc = evaluate(model, data.test)
+    assert test_acc == pytest.approx(dendritic.result["test_acc"], abs=1e-9)
+
+
+def test_inference_model_keeps_single_dendrite_outputs(dendritic: TrialRun) -> None:
+    """PAI 3.2.9's prepare_final_model drops a lone dendrite; ours must match the trained model."""
+    model, config = checkpoint.load(dendritic.trial_dir / "best_model.pt")
+    x = torch.from_numpy(load_dataset(None, config).val.x)
+    with torch.no_grad():
+        assert torch.allclose(pai.inference_model(model)(x), model(x), atol=1e-5)
+
+
+def _history(run: TrialRun) -> list[float]:
+    return [h["val/acc"] for h in run.wandb_run.history]
+
+
+def test_same_config_twice_gives_the_same_validation_accuracy(tmp_path: Path, offline_wandb: Path) -> None:
+    args = ["--dendrites", "0", "--epochs", "4", "--seed", "3"]
+    first = run_in_process(args, tmp_path / "a", offline_wandb)
+    second = run_in_process(args, tmp_path / "b", offline_wandb)
+    assert _history(first) == _history(second)
+    assert first.result["best_val_acc"] == second.result["best_val_acc"]
+
+
+def test_two_trials_in_one_process_do_not_leak_pai_settings(tmp_path: Path, offline_wandb: Path) -> None:
+    from perforatedai import globals_perforatedai as gpa
+
+    run_in_process(["--pai-forward-function", "relu", "--max-dendrites", "1", "--improvement-threshold", "0.5",
+                    *DENDRITIC[:4], "--epochs", "3"], tmp_path / "a", offline_wandb)
+    second = run_in_process(["--epochs", "4"], tmp_path / "b", offline_wandb)
+    pc = gpa.pc
+    assert pc.get_pai_forward_function() is torch.sigmoid
+    assert pc.get_max_dendrites() == 3 and pc.get_switch_mode() == pc.DOING_HISTORY
+    assert pc.get_improvement_threshold() == 0.001
+    # ... and the second trial trained exactly as it does alone in a fresh process.
+    alone = run_script("train_trial.py", "--epochs", "4", "--out-directory", str(tmp_path / "c"))
+    assert alone.returncode == 0, alone.stderr
+    (trial_dir,) = (tmp_path / "c").iterdir()
+    history = [json.loads(line)["val/acc"] for line in (trial_dir / "history.jsonl").read_text().splitlines()]
+    assert history == _history(second)
+
+
+def test_diverging_trial_is_recorded_and_exits_0(tmp_path: Path, offline_wandb: Path) -> None:
+    train, val, classes = make_keyword_data(0)
+    scale = np.float32(1e37)  # unnormalised features: the activations overflow to inf
+    write_directory(tmp_path / "data", LabelledArrays(train.x * scale, train.y),
+                    LabelledArrays(val.x * scale, val.y), classes)
+    run = run_in_process(["--data-directory", str(tmp_path / "data"), "--epochs", "3"], tmp_path / "out",
+                         offline_wandb)
+    assert run.exit_code == 0
+    assert run.result["status"] == "diverged" and "loss became" in run.result["reason"]
+    assert run.wandb_run.summary["status"] == "diverged" and run.wandb_run.exit_code == 0
+
+
+def test_failing_trial_records_its_reason_and_exits_non_zero(tmp_path: Path, offline_wandb: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> None:
+        raise RuntimeError("PAI exploded")
+
+    monkeypatch.setattr(pai, "record_epoch", broken)  # a fault injected inside the real library call
+    run = run_in_process(["--epochs", "3"], tmp_path / "out", offline_wandb)
+    assert run.exit_code == 1
+    assert run.result["status"] == "failed" and run.result["reason"] == "RuntimeError: PAI exploded"
+    assert run.wandb_run.summary["reason"] == "RuntimeError: PAI exploded" and run.wandb_run.exit_code == 1
+
+
+def test_trial_script_runs_end_to_end_as_a_subprocess(tmp_path: Path) -> None:
+    done = run_script("train_trial.py", "--epochs", "2", "--dendrites", "false",
+                      "--out-directory", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (trial_dir,) = (tmp_path / "out").iterdir()
+    assert json.loads((trial_dir / "result.json").read_text())["status"] == "finished"
+    assert not (tmp_path / "pai").exists()  # PAI's files stay inside the trial folder
