@@ -29,13 +29,23 @@ def load_mapping_file(path: str | Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{what} {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({first})") from None
+        raise UsageError(f"{what} {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} "
+                         f"({_syntax_problem(exc)})") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise UsageError(f"{what} {path}: expected a mapping of settings, got {type(data).__name__}")
     return data
+
+
+def _syntax_problem(exc: Exception) -> str:
+    """Where and what, e.g. `expected ',' or ']' at line 3, column 5`."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _unwrap(values: Mapping[str, Any]) -> dict[str, Any]:

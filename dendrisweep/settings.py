@@ -156,6 +156,9 @@ SETTINGS: dict[str, Setting] = _declare(
             low=0.0, high=0.5, group="data"),
     Setting("data_seed", "int", 0, "Seed of the built-in offline data set and of the test hold-out.",
             low=0, high=2**31 - 1, group="data", edge_impulse=False),
+    Setting("builtin_samples", "int", 1200,
+            "Training samples of the built-in data set (validation gets a quarter as many); "
+            "ignored with --data-directory.", low=40, high=200000, group="data", edge_impulse=False),
     # --- dendritic optimisation (perforatedai) ---------------------------------------------
     Setting("dendrites", "bool", True, "Add dendrites with perforatedai (off = the baseline model).",
             group="pai"),

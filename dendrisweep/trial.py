@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-import secrets
 import signal
-import string
+import sys
 import time
 import traceback
 from importlib import metadata
@@ -24,25 +23,18 @@ import torch
 from dendrisweep import __version__, checkpoint
 from dendrisweep.data import Dataset
 from dendrisweep.errors import UsageError
+from dendrisweep.layout import HISTORY_FILE, MODEL_FILE, RESULT_FILE, TRIAL_PREFIX, new_run_id
 from dendrisweep.measure import count_macs, count_parameters
 from dendrisweep.models import build_model
 from dendrisweep.tracking import start_run
 from dendrisweep.trainer import Diverged, EpochRecord, Strategy, TrainResult, evaluate, strategy_for, train
 from dendrisweep.trial_cli import TrialOptions
 
-RESULT_FILE = "result.json"
-HISTORY_FILE = "history.jsonl"
-MODEL_FILE = "best_model.pt"
 KILLED_EXIT_CODE = 128 + signal.SIGTERM
 
 
 class Terminated(BaseException):
     """SIGTERM arrived (the sweep pruned or timed out this trial)."""
-
-
-def new_run_id() -> str:
-    """A W&B-style run id: 8 lowercase letters and digits."""
-    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
 def package_versions() -> dict[str, str]:
@@ -53,7 +45,7 @@ def package_versions() -> dict[str, str]:
 
 
 def _make_trial_dir(out_directory: Path, run_id: str) -> Path:
-    trial_dir = (out_directory / f"trial-{run_id}").resolve()
+    trial_dir = (out_directory / f"{TRIAL_PREFIX}{run_id}").resolve()
     try:
         trial_dir.mkdir(parents=True)
     except FileExistsError:
@@ -112,11 +104,15 @@ class TrialRecorder:
         self.history_file.close()
         self.result.update(summary)
         self.result.update(status=status, reason=reason, wall_seconds=time.time() - self.started)
+        # The local record first: it must survive even if W&B is gone (its service died with an agent).
+        (self.trial_dir / RESULT_FILE).write_text(json.dumps(self.result, indent=2), encoding="utf-8")
         final = {k: v for k, v in self.result.items() if k not in ("config", "data", "versions")}
         final["data_digest"] = self.result["data"]["digest"]
-        self.run.summary.update(final)
-        (self.trial_dir / RESULT_FILE).write_text(json.dumps(self.result, indent=2), encoding="utf-8")
-        self.run.finish(exit_code=exit_code)
+        try:
+            self.run.summary.update(final)
+            self.run.finish(exit_code=exit_code)
+        except Exception as exc:  # noqa: BLE001  result.json already holds everything
+            print(f"warning: could not finish the W&B run ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

@@ -16,10 +16,10 @@ from typing import Any, NoReturn, Sequence
 
 from dendrisweep.config import resolve
 from dendrisweep.errors import UsageError, cli_errors
+from dendrisweep.layout import OUT_DIR_ENV
 from dendrisweep.settings import SETTINGS, lookup
 
 DEFAULT_OUT_DIR = "trials"
-OUT_DIR_ENV = "DENDRISWEEP_OUT_DIR"
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(config))
             return 0
         from dendrisweep.data import load_dataset
+
+        data = load_dataset(options.data_directory, config)  # bad data fails before torch is imported
         from dendrisweep.trial import run_trial
 
-        data = load_dataset(options.data_directory, config)
         return run_trial(config, data, options)
 
 

@@ -79,8 +79,8 @@ def hold_out(train: LabelledArrays, fraction: float, seed: int) -> tuple[Labelle
 def load_dataset(data_directory: Path | None, config: Mapping[str, Any]) -> Dataset:
     """Load, check and split the data a config asks for."""
     if data_directory is None:
-        train, val, classes = make_keyword_data(config["data_seed"])
-        source = f"built-in keywords (data_seed={config['data_seed']})"
+        train, val, classes = make_keyword_data(config["data_seed"], config["builtin_samples"])
+        source = f"built-in keywords (data_seed={config['data_seed']}, {config['builtin_samples']} samples)"
     else:
         train, val, classes = read_directory(data_directory)
         source = str(data_directory)

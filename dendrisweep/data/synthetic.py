@@ -16,8 +16,6 @@ from dendrisweep.data.edge_impulse import LabelledArrays
 FRAMES = 50  # 1 s of 20 ms frames, as Edge Impulse's MFCC block produces
 COEFFICIENTS = 13
 CLASSES = 4
-TRAIN_SAMPLES = 1200
-VAL_SAMPLES = 300
 _PHONEMES = 6
 _PHONEMES_PER_WORD = 3
 _NOISE = 1.1
@@ -59,11 +57,11 @@ def make_split(rng: np.random.Generator, count: int, words: np.ndarray,
     return LabelledArrays(x.reshape(count, -1).astype(np.float32), labels.astype(np.int64))
 
 
-def make_keyword_data(seed: int) -> tuple[LabelledArrays, LabelledArrays, int]:
-    """(train, validation, number of classes) for a data seed."""
+def make_keyword_data(seed: int, train_samples: int = 1200) -> tuple[LabelledArrays, LabelledArrays, int]:
+    """(train, validation, number of classes) for a data seed; validation is a quarter the size."""
     rng = np.random.default_rng([seed, 20251])
     phonemes = np.stack([_smooth(rng, COEFFICIENTS) for _ in range(_PHONEMES)])
     words = _words(rng)
-    train = make_split(rng, TRAIN_SAMPLES, words, phonemes)
-    val = make_split(rng, VAL_SAMPLES, words, phonemes)
+    train = make_split(rng, train_samples, words, phonemes)
+    val = make_split(rng, train_samples // 4, words, phonemes)
     return train, val, CLASSES

@@ -1,0 +1,61 @@
+"""Per-trial orchestration overhead of the offline agent, against the trial's own training time.
+
+Runs the README's quickstart sweep (real agent, real trials) into a scratch folder and splits each
+trial's wall time, as the agent saw it, into:
+- startup: process spawn, imports (torch, perforatedai, wandb), data, W&B init, param files;
+- training: the epoch loop (result.json's train_seconds);
+- wrap-up: scoring the best model, saving it, W&B finish (and the agent noticing the exit).
+Overhead = startup + wrap-up. Target: <= 10 % of the training time on quickstart trials.
+
+    python bench/overhead.py [--sweep sweeps/quickstart.yaml] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", type=Path, default=ROOT / "sweeps" / "quickstart.yaml")
+    parser.add_argument("--workers", type=int, default=2)
+    opts = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, str(ROOT / "agent.py"), str(opts.sweep), "--runs-dir", tmp,
+                        "--workers", str(opts.workers), "--no-progress"], cwd=ROOT, check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        sweep_wall = time.perf_counter() - started
+        name = opts.sweep.stem
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{Path(tmp) / name / 'study.db'}")
+        rows = []
+        for trial in study.get_trials():
+            result = json.loads((Path(trial.user_attrs["trial_dir"]) / "result.json").read_text())
+            agent, wall, train = trial.user_attrs["agent_seconds"], result["wall_seconds"], result["train_seconds"]
+            rows.append((trial.number, agent, agent - wall, train, wall - train))
+    print(f"{'trial':>5}{'agent s':>10}{'startup s':>11}{'train s':>10}{'wrap-up s':>11}{'overhead':>10}")
+    for number, agent, startup, train, wrapup in rows:
+        share = (startup + wrapup) / train
+        print(f"{number:>5}{agent:>10.1f}{startup:>11.2f}{train:>10.1f}{wrapup:>11.2f}{share:>10.1%}")
+    overhead = sum(r[2] + r[4] for r in rows) / sum(r[3] for r in rows)
+    median = statistics.median((r[2] + r[4]) / r[3] for r in rows)
+    print(f"overhead / training time: {overhead:.1%} overall, {median:.1%} median per trial "
+          f"({'meets' if overhead <= 0.10 else 'MISSES'} the 10 % target)")
+    print(f"sweep wall {sweep_wall:.0f} s with {opts.workers} workers for {len(rows)} trials")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The command line of agent.py."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, NoReturn, Sequence
+
+from dendrisweep.errors import UsageError, cli_errors
+from dendrisweep.sweep.samplers import SAMPLERS
+from dendrisweep.sweep.spec import SweepSpec, load_sweep
+
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _positive(kind: Callable[[str], int | float]) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise UsageError(f"expected a positive number, got {text!r}") from None
+        if value <= 0:
+            raise UsageError(f"expected a positive number, got {text!r}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="agent.py", allow_abbrev=False,
+                     description="Run a W&B sweep YAML: offline with Optuna (default), or on W&B (--wandb).")
+    parser.add_argument("sweep", type=Path, help="sweep YAML, e.g. sweeps/quickstart.yaml")
+    parser.add_argument("--count", type=_positive(int), help="trials this agent runs (like wandb agent --count)")
+    parser.add_argument("--workers", type=_positive(int), default=1, help="trials at once on this machine")
+    parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///runs/<study>/study.db); "
+                                          "postgresql://... lets agents on many machines share one study")
+    parser.add_argument("--study", help="study name (default: the YAML file's name)")
+    parser.add_argument("--sampler", choices=SAMPLERS, help="search engine (default: auto for bayes; "
+                                                            "random / grid follow the YAML's method)")
+    parser.add_argument("--timeout-per-trial", type=_positive(float), metavar="S", help="kill a trial after S s")
+    parser.add_argument("--heartbeat", type=_positive(int), default=20, metavar="S",
+                        help="seconds between heartbeats; a trial silent for 3x this is lost and re-run")
+    parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, help="local files (default: runs/)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--wandb", action="store_true", help="create the sweep on W&B and run `wandb agent`")
+    parser.add_argument("--project", help="W&B project for --wandb")
+    parser.add_argument("--entity", help="W&B entity for --wandb")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    with cli_errors("agent.py"):
+        opts = build_parser().parse_args(argv)
+        spec = load_sweep(opts.sweep)
+        for warning in spec.warnings:
+            print(f"agent.py: warning: {spec.path}: {warning}", file=sys.stderr)
+        if opts.wandb:
+            from dendrisweep.sweep.wandb_cloud import run_on_wandb
+
+            return run_on_wandb(spec.path, opts.project or spec.project, opts.entity, opts.count)
+        return run_offline(spec, opts)
+
+
+def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
+    from dendrisweep.sweep.controller import AgentOptions, Controller
+    from dendrisweep.sweep.storage import default_storage_url, redact
+
+    if not Path(spec.program).is_file():
+        raise UsageError(f"program {spec.program} not found from {Path.cwd()}; run agent.py where "
+                         "`wandb agent` would run (the folder holding it)")
+    study = opts.study or spec.name
+    run_dir = opts.runs_dir / study
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create run folder {run_dir} ({exc.strerror or exc})") from None
+    storage = opts.storage or default_storage_url(run_dir)
+    controller = Controller(AgentOptions(spec=spec, study_name=study, storage_url=storage, run_dir=run_dir,
+                                         workers=opts.workers, count=opts.count, sampler=opts.sampler,
+                                         timeout=opts.timeout_per_trial, heartbeat=opts.heartbeat,
+                                         progress=not opts.no_progress))
+    try:
+        result = controller.run()
+    except KeyboardInterrupt:
+        print("agent.py: interrupted; running trials were recorded and will be re-run on resume", file=sys.stderr)
+        return 130
+    best = (f"best {spec.metric} {result.best_value:.4f} (trial {result.best.number})"
+            if result.best is not None else "no finished trial yet")
+    print(f"study {study}: {result.finished} finished, {result.failed} failed, {result.pruned} pruned; {best}")
+    print(f"storage: {redact(storage)}   trials: {run_dir / 'trials'}   W&B offline runs: {run_dir / 'wandb'}")
+    print(f"browse: optuna-dashboard {redact(storage)}")
+    return 0

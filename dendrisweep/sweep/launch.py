@@ -1,0 +1,210 @@
+"""Launch one trial exactly as `wandb agent` does, watch it, and say how it ended.
+
+The sweep's `command` is expanded with W&B's own macro code (`${env} ${interpreter} ${program}
+${args}`, `${args_no_hyphens}`, `${args_json_file}`, `${envvar:NAME}`, ...), the parameters are
+written to the file named by WANDB_SWEEP_PARAM_PATH, and the program runs with stdin closed in
+its own process that dies with the agent. Per-epoch values are read from the trial's
+`history.jsonl` while it runs, which is what lets the pruner stop it early.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from dendrisweep.layout import HISTORY_FILE, OUT_DIR_ENV, RESULT_FILE, TRIAL_PREFIX
+
+POLL_SECONDS = 0.5
+TERM_GRACE_SECONDS = 20
+STDERR_TAIL_LINES = 20
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the agent dies, even by SIGKILL (Linux)."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Outcome:
+    """How a trial ended, as the agent records it."""
+
+    status: str  # finished | diverged | failed | timeout | pruned | interrupted
+    exit_code: int | None
+    reason: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+    stderr_tail: str = ""
+    wall_seconds: float = 0.0
+    epochs_seen: int = 0
+
+
+@dataclass(frozen=True)
+class TrialFiles:
+    """Where one trial's files go under the sweep's run folder."""
+
+    run_dir: Path
+    sweep_id: str
+    run_id: str
+
+    @property
+    def trial_dir(self) -> Path:
+        return self.run_dir / "trials" / f"{TRIAL_PREFIX}{self.run_id}"
+
+    @property
+    def param_file(self) -> Path:  # where `wandb agent` puts it, relative to WANDB_DIR
+        return self.run_dir / "wandb" / f"sweep-{self.sweep_id}" / f"config-{self.run_id}.yaml"
+
+    @property
+    def args_json_file(self) -> Path:
+        return self.param_file.with_suffix(".json")
+
+    @property
+    def stdout(self) -> Path:
+        return self.run_dir / "logs" / f"{self.run_id}.out"
+
+    @property
+    def stderr(self) -> Path:
+        return self.run_dir / "logs" / f"{self.run_id}.err"
+
+
+def build_command(template: list[str], program: str, params: Mapping[str, Any], files: TrialFiles) -> list[str]:
+    """Expand the sweep's command the way `wandb agent` does (with this interpreter for ${interpreter})."""
+    from wandb.sdk.launch.sweeps import utils as sweep_utils
+
+    command = sweep_utils.create_sweep_command(list(template))  # ${envvar:NAME}
+    args = {"args": {k: {"value": v} for k, v in params.items()}}
+    macros: dict[str, Any] = sweep_utils.create_sweep_command_args(args)
+    macros.update(interpreter=[sys.executable], program=[program], args_json_file=[str(files.args_json_file)],
+                  env=["/usr/bin/env"])
+    expanded: list[str] = []
+    for chunk in command:
+        chunk = str(chunk)
+        if chunk.startswith("${") and chunk.endswith("}"):
+            expanded += macros.get(chunk[2:-1]) or []
+        else:
+            expanded.append(chunk)
+    return expanded
+
+
+def write_param_files(files: TrialFiles, params: Mapping[str, Any]) -> None:
+    """The files `wandb agent` writes: config-<run>.yaml ({name: {value: v}}) and its JSON twin."""
+    files.param_file.parent.mkdir(parents=True, exist_ok=True)
+    files.param_file.write_text(yaml.safe_dump({k: {"value": v} for k, v in params.items()}, sort_keys=False))
+    files.args_json_file.write_text(json.dumps(dict(params)))
+
+
+def trial_environment(files: TrialFiles, group: str, project: str | None, threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(WANDB_RUN_ID=files.run_id, WANDB_SWEEP_PARAM_PATH=str(files.param_file),
+               WANDB_DIR=str(files.run_dir), WANDB_RUN_GROUP=group, WANDB_MODE=env.get("WANDB_MODE", "offline"),
+               **{OUT_DIR_ENV: str(files.run_dir / "trials")})
+    if project:
+        env["WANDB_PROJECT"] = project
+    env.setdefault("OMP_NUM_THREADS", str(threads))
+    return env
+
+
+def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 8192))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class _HistoryReader:
+    """Reads complete new lines of a growing history.jsonl."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.count = path, 0, 0
+
+    def new(self) -> list[dict[str, Any]]:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        rows = [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
+        self.count += len(rows)
+        return rows
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the trial records itself as killed), then SIGKILL if it does not go."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(TERM_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_trial_process(command: list[str], env: Mapping[str, str], files: TrialFiles, timeout: float | None,
+                      on_epoch: Callable[[dict[str, Any]], bool], stop: threading.Event) -> Outcome:
+    """Run the trial; `on_epoch` returning True prunes it. Never raises for a trial's own failure."""
+    files.stdout.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    history = _HistoryReader(files.trial_dir / HISTORY_FILE)
+    verdict: tuple[str, str] | None = None
+    with files.stdout.open("wb") as out, files.stderr.open("wb") as err:
+        process = subprocess.Popen(command, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                   preexec_fn=_die_with_parent)
+        while True:
+            try:
+                process.wait(POLL_SECONDS)  # returns the moment the trial exits
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            for row in history.new():
+                if verdict is None and on_epoch(row):
+                    verdict = ("pruned", f"pruned after epoch {row.get('epoch')} (hyperband)")
+            if verdict is None and timeout and time.monotonic() - started > timeout:
+                verdict = ("timeout", f"timed out after {timeout:g}s")
+            if verdict is None and stop.is_set():
+                verdict = ("interrupted", "the agent was interrupted")
+            if verdict is not None:
+                _stop(process)
+        for row in history.new():  # epochs logged since the last poll still count as history
+            on_epoch(row)
+    return _outcome(process.returncode, verdict, files, time.monotonic() - started, history.count)
+
+
+def _outcome(code: int, verdict: tuple[str, str] | None, files: TrialFiles, wall: float, epochs: int) -> Outcome:
+    result_path = files.trial_dir / RESULT_FILE
+    try:
+        result = json.loads(result_path.read_text()) if result_path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        result = {}
+    tail = _tail(files.stderr)
+    outcome = Outcome("failed", code, result=result, stderr_tail=tail, wall_seconds=wall, epochs_seen=epochs)
+    if verdict is not None:
+        outcome.status, outcome.reason = verdict
+    elif code == 0 and result.get("status") in ("finished", "diverged"):
+        outcome.status, outcome.reason = result["status"], result.get("reason", "")
+    elif result.get("reason"):
+        outcome.reason = result["reason"]
+    elif code is not None and code < 0:
+        outcome.reason = f"killed by signal {signal.Signals(-code).name}"
+    else:
+        last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
+        outcome.reason = f"exit code {code}: {last}"
+    return outcome

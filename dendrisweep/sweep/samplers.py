@@ -1,0 +1,133 @@
+"""Search engines for `method: bayes` (and the plain ones), behind Optuna's sampler interface.
+
+- `auto` (default): Optuna's Gaussian-process sampler while the study is small (best search quality
+  in our measurements), then multivariate TPE once suggestions from the GP would get slow
+  (GP: ~2.7 s per suggestion at 800 trials; TPE: ~10 ms).
+- `tpe`, `gp`, `random`, `grid`: Optuna's own.
+- `wandb-bayes`: W&B's open-source engine (the `sweeps` package its server runs), for comparison.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from typing import Any, Sequence
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, GPSampler, GridSampler, RandomSampler, TPESampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
+
+from dendrisweep.errors import UsageError
+from dendrisweep.settings import SETTINGS
+from dendrisweep.sweep.space import decode, encode, grid, search_space
+from dendrisweep.sweep.spec import SweepSpec
+
+def import_sweeps() -> Any:
+    """W&B's `sweeps` package, without the pydantic-v1 deprecation noise it prints on import."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import sweeps
+    return sweeps
+
+
+SAMPLERS = ("auto", "tpe", "gp", "random", "grid", "wandb-bayes")
+GP_UNTIL = 200  # finished trials after which `auto` hands over from GP to TPE
+
+
+class AutoSampler(BaseSampler):
+    """GP for small studies, TPE for large ones; each trial keeps the sampler it started with."""
+
+    def __init__(self, seed: int | None = None, gp_until: int = GP_UNTIL) -> None:
+        self._gp = GPSampler(seed=seed, warn_independent_sampling=False)
+        self._tpe = TPESampler(seed=seed, multivariate=True)
+        self._gp_until = gp_until
+        self._chosen: dict[int, BaseSampler] = {}
+        self._lock = threading.Lock()
+
+    def _for(self, study: Study, trial: FrozenTrial) -> BaseSampler:
+        with self._lock:
+            if trial._trial_id not in self._chosen:
+                finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+                self._chosen[trial._trial_id] = self._gp if finished < self._gp_until else self._tpe
+            return self._chosen[trial._trial_id]
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self._for(study, trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return self._for(study, trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self._for(study, trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._for(study, trial).before_trial(study, trial)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        with self._lock:
+            sampler = self._chosen.pop(trial._trial_id, self._tpe)
+        sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._gp.reseed_rng()
+        self._tpe.reseed_rng()
+
+
+class WandbBayesSampler(BaseSampler):
+    """W&B's bayes engine (`sweeps.next_run`) proposing every parameter of a trial at once."""
+
+    def __init__(self, spec: SweepSpec, seed: int | None = None) -> None:
+        self._spec = spec
+        self._space = search_space(spec)
+        self._fallback = RandomSampler(seed=seed)
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return dict(self._space)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        sweeps = import_sweeps()
+
+        worst = -math.inf if self._spec.maximize else math.inf
+        runs = []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+            if not set(self._space) <= set(t.params):
+                continue
+            run = sweeps.SweepRun(name=str(t.number), state=sweeps.RunState.finished,
+                                  config={k: {"value": decode(v)} for k, v in t.params.items()})
+            # sweeps 0.2 drops the `summary_metrics=` keyword: set the attribute itself.
+            run.summary_metrics = {self._spec.metric: t.value if t.value is not None else worst}
+            runs.append(run)
+        config = {k: v for k, v in self._spec.raw.items() if k in ("method", "metric", "parameters")}
+        config["method"] = "bayes"
+        suggestion = sweeps.next_run(config, runs, validate=False)
+        assert suggestion is not None
+        # Through the registry, so W&B's raw YAML values match our canonical choices ([0] -> [0.0]).
+        return {name: encode(SETTINGS[name].coerce(suggestion.config[name]["value"])) for name in search_space}
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+
+def make_sampler(name: str | None, spec: SweepSpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler a sweep asks for (`--sampler` wins over the YAML's method)."""
+    name = name or {"bayes": "auto", "random": "random", "grid": "grid"}[spec.method]
+    if name == "auto":
+        return AutoSampler(seed=seed)
+    if name == "tpe":
+        return TPESampler(seed=seed, multivariate=True)
+    if name == "gp":
+        return GPSampler(seed=seed, warn_independent_sampling=False)
+    if name == "random":
+        return RandomSampler(seed=seed)
+    if name == "grid":
+        return GridSampler(grid(spec), seed=seed)
+    if name == "wandb-bayes":
+        return WandbBayesSampler(spec, seed=seed)
+    raise UsageError(f"--sampler: {name!r} is not one of {', '.join(SAMPLERS)}")

@@ -1,0 +1,208 @@
+"""agent.py end to end: real Optuna storage, real train_trial.py processes, real W&B offline runs."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from conftest import ROOT, run_script
+from dendrisweep.data.edge_impulse import LabelledArrays, write_directory
+from dendrisweep.data.synthetic import make_keyword_data
+from dendrisweep.sweep.controller import AgentOptions, Controller, is_settled
+from dendrisweep.sweep.space import trial_params
+from dendrisweep.sweep.spec import load_sweep
+from dendrisweep.wandb_files import find_run_files, read_run_file
+
+POSTGRES_URL = os.environ.get("DENDRISWEEP_TEST_POSTGRES")
+
+
+def write_sweep(path: Path, run_cap: int, epochs: int = 2, command: list[str] | None = None, **extra: Any) -> Path:
+    sweep = {"program": "train_trial.py", "method": "bayes", "metric": {"name": "best_val_acc", "goal": "maximize"},
+             "run_cap": run_cap,
+             "parameters": {"epochs": {"value": epochs}, "switch_mode": {"value": "fixed"},
+                            "fixed_switch_num": {"value": 1},
+                            "learning_rate": {"distribution": "log_uniform_values", "min": 0.001, "max": 0.01},
+                            "max_dendrites": {"values": [1, 2]},
+                            "improvement_threshold": {"values": [[0.01, 0.001, 0], [0]]}},
+             **({"command": command} if command else {}), **extra}
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
+
+
+def agent(sweep: Path, runs: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    done = run_script("agent.py", str(sweep), "--runs-dir", str(runs), "--no-progress", *args, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def load(runs: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{runs / name / 'study.db'}")
+
+
+def test_sweep_runs_trials_whose_params_match_their_wandb_config(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "tiny.yaml", run_cap=3)
+    agent(sweep, tmp_path / "runs")
+    study, spec = load(tmp_path / "runs", "tiny"), load_sweep(sweep)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    runs = {r.run_id: r for r in map(read_run_file, find_run_files(tmp_path / "runs" / "tiny"))}
+    assert len(runs) == 3
+    for trial in trials:
+        run = runs[trial.user_attrs["run_id"]]
+        assert run.exit_code == 0 and run.group == "tiny"
+        expected = trial_params(spec, trial.params)
+        assert {k: run.config[k] for k in expected} == expected
+        assert trial.value == run.summary["best_val_acc"] == trial.user_attrs["best_val_acc"]
+        assert trial.user_attrs["status"] == "finished"
+        assert trial.intermediate_values  # per-epoch values streamed back while the trial ran
+    # Re-running the same command resumes: the budget is spent, nothing is re-run or rewritten.
+    before = [(t.number, t.value, t.user_attrs["run_id"]) for t in trials]
+    agent(sweep, tmp_path / "runs")
+    assert [(t.number, t.value, t.user_attrs["run_id"]) for t in load(tmp_path / "runs", "tiny").get_trials()] == before
+    # Raising run_cap continues the same study.
+    write_sweep(sweep, run_cap=4)
+    agent(sweep, tmp_path / "runs")
+    assert sum(is_settled(t) for t in load(tmp_path / "runs", "tiny").get_trials()) == 4
+
+
+def test_changed_search_refuses_the_old_study_and_leaves_it_untouched(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "tiny.yaml", run_cap=1)
+    agent(sweep, tmp_path / "runs")
+    db = tmp_path / "runs" / "tiny" / "study.db"
+    snapshot = db.read_bytes()
+    data = yaml.safe_load(sweep.read_text())
+    data["parameters"]["max_dendrites"] = {"values": [3, 4]}
+    sweep.write_text(yaml.safe_dump(data))
+    done = run_script("agent.py", str(sweep), "--runs-dir", str(tmp_path / "runs"), "--no-progress")
+    assert done.returncode == 2 and "was created from a sweep with other parameters" in done.stderr
+    assert db.read_bytes() == snapshot
+
+
+def test_two_workers_on_sqlite_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "pair.yaml", run_cap=4)
+    agent(sweep, tmp_path / "runs", "--workers", "2")
+    trials = load(tmp_path / "runs", "pair").get_trials()
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    run_ids = [t.user_attrs["run_id"] for t in trials]
+    assert len(set(run_ids)) == 4 and sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert all((tmp_path / "runs" / "pair" / "trials" / f"trial-{r}" / "result.json").is_file() for r in run_ids)
+
+
+def _wait_for(predicate: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.2)
+
+
+def test_sigkilled_worker_leaves_a_failed_trial_and_resume_completes_the_budget(tmp_path: Path) -> None:
+    sweep, runs = write_sweep(tmp_path / "kill.yaml", run_cap=2, epochs=12), tmp_path / "runs"
+    command = [sys.executable, str(ROOT / "agent.py"), str(sweep), "--runs-dir", str(runs), "--no-progress",
+               "--heartbeat", "2"]
+    worker = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    trials_dir = runs / "kill" / "trials"
+    _wait_for(lambda: any(p.stat().st_size for p in trials_dir.glob("*/history.jsonl")), 120)
+    worker.send_signal(signal.SIGKILL)  # mid-trial
+    worker.wait()
+    (orphan,) = trials_dir.iterdir()
+    # The trial process dies with its agent and records why.
+    _wait_for(lambda: (orphan / "result.json").is_file(), 60)
+    assert json.loads((orphan / "result.json").read_text())["status"] == "killed"
+    assert load(runs, "kill").get_trials()[0].state == TrialState.RUNNING
+
+    agent(sweep, runs, "--heartbeat", "2")
+    trials = load(runs, "kill").get_trials()
+    lost = trials[0]
+    assert lost.state == TrialState.FAIL and lost.user_attrs["status"] == "lost"
+    assert "stopped heartbeating" in lost.user_attrs["reason"]
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == lost.number]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == lost.params
+    assert sum(is_settled(t) for t in trials) == 2 and sum(t.state == TrialState.COMPLETE for t in trials) == 2
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide PostgreSQL (DENDRISWEEP_TEST_POSTGRES); see .ci/run")
+        pytest.skip("no PostgreSQL server: set DENDRISWEEP_TEST_POSTGRES=postgresql://user:pass@host/db")
+    return POSTGRES_URL
+
+
+def test_two_agents_share_one_postgresql_study(tmp_path: Path, postgres_url: str) -> None:
+    sweep, study = write_sweep(tmp_path / "shared.yaml", run_cap=4), f"shared-{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, str(ROOT / "agent.py"), str(sweep), "--storage", postgres_url, "--study", study,
+               "--no-progress"]
+    agents = [subprocess.Popen([*command, "--runs-dir", str(tmp_path / f"machine{i}")], cwd=ROOT,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for i in range(2)]
+    for proc in agents:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-2000:]
+    trials = optuna.load_study(study_name=study, storage=postgres_url).get_trials()
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({t.user_attrs["run_id"] for t in trials}) == 4
+    machines = {Path(t.user_attrs["trial_dir"]).parents[2].name for t in trials}
+    assert machines == {"machine0", "machine1"}  # both agents really worked on the one study
+
+
+def _huge_data(folder: Path) -> Path:
+    train, val, classes = make_keyword_data(0)
+    big = np.float32(1e37)
+    write_directory(folder, LabelledArrays(train.x * big, train.y), LabelledArrays(val.x * big, val.y), classes)
+    return folder
+
+
+@pytest.mark.parametrize("case", ["crash", "diverge", "timeout"])
+def test_failing_trials_are_recorded_with_their_stderr_and_the_sweep_goes_on(case: str, tmp_path: Path) -> None:
+    base = ["${env}", "${interpreter}", "${program}"]
+    command, args, epochs = {
+        "crash": ([*base, "--no-such-flag", "${args}"], [], 2),
+        "diverge": ([*base, "--data-directory", str(_huge_data(tmp_path / "huge")), "${args}"], [], 2),
+        "timeout": ([*base, "${args}"], ["--timeout-per-trial", "6"], 400),
+    }[case]
+    sweep = write_sweep(tmp_path / f"{case}.yaml", run_cap=2, epochs=epochs, command=command)
+    agent(sweep, tmp_path / "runs", *args)
+    trials = load(tmp_path / "runs", case).get_trials()
+    assert len(trials) == 2 and all(t.state == TrialState.FAIL for t in trials)  # went on after the first
+    status, reason = {"crash": ("failed", "exit code 2: train_trial.py: error: unknown setting '--no-such-flag'"),
+                      "diverge": ("diverged", "loss became"),
+                      "timeout": ("timeout", "timed out after 6s")}[case]
+    for trial in trials:
+        assert trial.user_attrs["status"] == status and reason in trial.user_attrs["reason"]
+        assert is_settled(trial)  # counted against the budget, not retried
+    if case == "crash":
+        assert "unknown setting '--no-such-flag'" in trials[0].user_attrs["stderr_tail"]
+
+
+def test_pruned_trial_is_stopped_and_recorded(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "prune.yaml", run_cap=1, epochs=60,
+                        early_terminate={"type": "hyperband", "min_iter": 1})
+    runs = tmp_path / "runs"
+    controller = Controller(AgentOptions(spec=load_sweep(sweep), study_name="prune", run_dir=runs / "prune",
+                                         storage_url=f"sqlite:///{runs / 'prune.db'}", progress=False))
+    controller.study.pruner = optuna.pruners.ThresholdPruner(lower=2.0)  # accuracy < 2: prune at once
+    cwd = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        result = controller.run()
+    finally:
+        os.chdir(cwd)
+    (trial,) = controller.study.get_trials()
+    assert result.pruned == 1 and trial.state == TrialState.PRUNED
+    assert trial.user_attrs["status"] == "pruned" and len(trial.intermediate_values) < 60
+    run_result = json.loads((Path(trial.user_attrs["trial_dir"]) / "result.json").read_text())
+    assert run_result["status"] == "killed"  # the trial was stopped early and said so

@@ -1,0 +1,179 @@
+"""Sweep YAMLs: valid W&B configs, checked against the registry, translated to Optuna faithfully."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from conftest import ROOT, run_script
+from dendrisweep.errors import UsageError
+from dendrisweep.sweep.launch import TrialFiles, build_command
+from dendrisweep.sweep.samplers import import_sweeps
+from dendrisweep.sweep.space import decode, grid, search_space, trial_params
+from dendrisweep.sweep.spec import load_sweep, parse_sweep
+from dendrisweep.sweep.wandb_cloud import agent_command, parse_sweep_path, sweep_command
+
+SHIPPED = sorted((ROOT / "sweeps").glob("*.yaml"))
+
+
+def test_sweeps_folder_holds_the_required_sweeps() -> None:
+    assert {"kws_dendrites", "kws_baseline", "quickstart"} <= {p.stem for p in SHIPPED}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_sweeps_are_valid_wandb_configs_and_registry_checked(path: Path) -> None:
+    spec = load_sweep(path)  # registry + our checks + W&B's schema
+    raw = yaml.safe_load(path.read_text())
+    assert import_sweeps().schema_violations_from_proposed_config(
+        {k: v for k, v in raw.items() if k != "run_cap"}) == []
+    assert spec.program == "train_trial.py" and "${program}" in spec.command
+    assert spec.method == "bayes" and spec.goal == "maximize" and spec.run_cap
+
+
+def test_dendrite_and_baseline_sweeps_search_the_same_ordinary_settings() -> None:
+    dendritic, baseline = load_sweep(ROOT / "sweeps/kws_dendrites.yaml"), load_sweep(ROOT / "sweeps/kws_baseline.yaml")
+    assert dendritic.parameters["dendrites"].value is True and baseline.parameters["dendrites"].value is False
+    ordinary = {n for n in baseline.parameters if n != "dendrites"}
+    assert ordinary <= set(dendritic.parameters)
+    assert all(baseline.parameters[n] == dendritic.parameters[n] for n in ordinary)
+
+
+def spec_of(parameters: dict, **extra: object):  # type: ignore[no-untyped-def]
+    raw = {"program": "train_trial.py", "method": "bayes", "metric": {"name": "best_val_acc", "goal": "maximize"},
+           "parameters": parameters, **extra}
+    return parse_sweep(raw, Path("test.yaml"))
+
+
+def test_translation_to_optuna_distributions() -> None:
+    spec = spec_of({
+        "learning_rate": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-2},
+        "dropout": {"distribution": "q_uniform", "min": 0.0, "max": 0.5, "q": 0.1},
+        "width_multiplier": {"min": 0.25, "max": 1.0},
+        "max_dendrites": {"distribution": "int_uniform", "min": 1, "max": 8},
+        "fixed_switch_num": {"min": 5, "max": 30},
+        "switch_mode": {"values": ["history", "fixed"]},
+        "improvement_threshold": {"values": [[0.01, 0.001, 0], [0]]},
+        "epochs": {"value": 7},
+    })
+    space = search_space(spec)
+    assert space["learning_rate"] == FloatDistribution(1e-4, 1e-2, log=True)
+    assert space["dropout"] == FloatDistribution(0.0, 0.5, step=0.1)
+    assert space["width_multiplier"] == FloatDistribution(0.25, 1.0)
+    assert space["max_dendrites"] == IntDistribution(1, 8) == space["max_dendrites"]
+    assert space["fixed_switch_num"] == IntDistribution(5, 30)
+    assert space["switch_mode"] == CategoricalDistribution(["history", "fixed"])
+    assert space["improvement_threshold"] == CategoricalDistribution(["[0.01, 0.001, 0.0]", "[0.0]"])
+    assert "epochs" not in space and spec.fixed() == {"epochs": 7}
+    params = trial_params(spec, {"improvement_threshold": "[0.0]", "switch_mode": "fixed"})
+    assert params == {"epochs": 7, "improvement_threshold": [0.0], "switch_mode": "fixed"}
+    assert decode("history") == "history"
+
+
+def test_grid_points_and_budget() -> None:
+    spec = spec_of({"max_dendrites": {"values": [1, 2]}, "fixed_switch_num": {"min": 5, "max": 7},
+                    "dropout": {"distribution": "q_uniform", "min": 0.0, "max": 0.2, "q": 0.1}}, method="grid")
+    points = grid(spec)
+    assert points["max_dendrites"] == [1, 2] and points["fixed_switch_num"] == [5, 6, 7]
+    assert points["dropout"] == pytest.approx([0.0, 0.1, 0.2])
+    with pytest.raises(UsageError, match="grid needs values, int_uniform or q_uniform"):
+        spec_of({"dropout": {"min": 0.0, "max": 0.5}}, method="grid")
+
+
+def test_hyperband_translation() -> None:
+    spec = spec_of({"max_dendrites": {"values": [1, 2]}},
+                   early_terminate={"type": "hyperband", "min_iter": 3, "eta": 2})
+    assert spec.hyperband is not None and (spec.hyperband.min_iter, spec.hyperband.eta) == (3, 2)
+    spec = spec_of({"max_dendrites": {"values": [1, 2]}},
+                   early_terminate={"type": "hyperband", "max_iter": 27, "s": 2})
+    assert spec.hyperband is not None and (spec.hyperband.min_iter, spec.hyperband.max_iter) == (3, 27)
+
+
+def test_command_expands_every_wandb_agent_macro(tmp_path: Path) -> None:
+    files = TrialFiles(tmp_path, "study", "abc12345")
+    params = {"max_dendrites": 2, "dendrites": True, "find_best_lr": False, "improvement_threshold": [0.001, 0]}
+    template = ["${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}", "${args_no_boolean_flags}",
+                "${args_json}", "${args_json_file}", "${args_no_equals}", "--x=${envvar:HOME}"]
+    command = build_command(template, "train_trial.py", params, files)
+    import sys
+    assert command[:3] == ["/usr/bin/env", sys.executable, "train_trial.py"]
+    assert "--max_dendrites=2" in command and "max_dendrites=2" in command
+    assert "--dendrites" in command and "--find_best_lr=False" in command
+    assert "--improvement_threshold=[0.001, 0]" in command
+    assert '{"max_dendrites": 2, "dendrites": true, "find_best_lr": false, "improvement_threshold": [0.001, 0]}' in command
+    assert str(files.args_json_file) in command and command[-1].startswith("--x=/")
+    assert command.count("--max_dendrites") == 1  # ${args_no_equals}: flag and value apart
+
+
+def test_wandb_path_commands_pass_the_yaml_untouched() -> None:
+    yaml_path = ROOT / "sweeps" / "quickstart.yaml"
+    assert sweep_command(yaml_path, "proj", None)[-3:] == ["--project", "proj", str(yaml_path)]
+    assert agent_command("me/proj/ab12cd34", 5)[-3:] == ["--count", "5", "me/proj/ab12cd34"]
+    output = "wandb: Created sweep with ID: ab12cd34\nwandb: Run sweep agent with: \x1b[33mwandb agent me/proj/ab12cd34\x1b[0m"
+    assert parse_sweep_path(output) == "me/proj/ab12cd34"
+
+
+BAD_SWEEPS = {
+    "yaml syntax": ("method: bayes\nparameters: {x: [1\n", "not valid YAML"),
+    "not a mapping": ("- method\n", "expected a mapping of settings, got list"),
+    "unknown method": ("method: bayse\n", "method: 'bayse' is not one of bayes, random, grid"),
+    "missing metric": ("method: bayes\nprogram: train_trial.py\nparameters: {max_dendrites: {values: [1, 2]}}\n",
+                       "metric: expected {name: ..., goal: maximize|minimize}"),
+    "metric not reported": ("method: bayes\nmetric: {name: val_accuracy, goal: maximize}\n",
+                            "metric.name: 'val_accuracy' is not reported by train_trial.py"),
+    "bad goal": ("method: bayes\nmetric: {name: best_val_acc, goal: up}\n", "metric.goal: 'up' is not one of"),
+    "empty parameters": ("method: bayes\nmetric: {name: best_val_acc, goal: maximize}\nparameters: {}\n",
+                         "parameters: expected a non-empty mapping"),
+    "misspelled parameter": ("{base}max_dendrits: {{values: [1, 2]}}\n",
+                             "parameters.max_dendrits: unknown setting 'max_dendrits'; did you mean 'max_dendrites'?"),
+    "dashed parameter": ("{base}max-dendrites: {{values: [1, 2]}}\n", "use the registry name 'max_dendrites'"),
+    "value out of bounds": ("{base}max_dendrites: {{values: [0, 2]}}\n",
+                            "parameters.max_dendrites.values: max_dendrites: 0 is below the minimum 1"),
+    "bounds reversed": ("{base}learning_rate: {{distribution: log_uniform_values, min: 0.1, max: 0.001}}\n",
+                        "parameters.learning_rate: min 0.1 is not less than max 0.001"),
+    "float distribution for an int": ("{base}max_dendrites: {{distribution: uniform, min: 1, max: 4.5}}\n",
+                                      "max_dendrites is an integer setting"),
+    "distribution for a choice": ("{base}switch_mode: {{distribution: uniform, min: 0, max: 1}}\n",
+                                  "switch_mode is a choice setting; give it 'values'"),
+    "deprecated distribution": ("{base}weight_decay: {{distribution: log_uniform, min: -9, max: -3}}\n",
+                                "'log_uniform' takes base-e exponents and is deprecated by W&B; use log_uniform_values"),
+    "unsupported distribution": ("{base}dropout: {{distribution: normal, mu: 0.2, sigma: 0.1}}\n",
+                                 "distribution 'normal' is not supported by the offline engine"),
+    "bad choice": ("{base}switch_mode: {{values: [history, sometimes]}}\n", "'sometimes' is not one of history, fixed"),
+    "command without program": ("{base}max_dendrites: {{values: [1, 2]}}\ncommand: [python, train.py, '${{args}}']\n",
+                                "command: must contain ${program}"),
+    "run_cap not positive": ("{base}max_dendrites: {{values: [1, 2]}}\nrun_cap: 0\n", "run_cap: expected a positive"),
+    "unknown top-level key": ("{base}max_dendrites: {{values: [1, 2]}}\nmethd: bayes\n",
+                              "W&B sweep schema: Additional properties are not allowed ('methd' was unexpected)"),
+    "hyperband on a final-only metric": (
+        "method: bayes\nprogram: train_trial.py\nmetric: {name: test_acc, goal: maximize}\n"
+        "parameters: {max_dendrites: {values: [1, 2]}}\nearly_terminate: {type: hyperband, min_iter: 3}\n",
+        "hyperband needs a metric logged every epoch"),
+    "nothing searched": ("{base}max_dendrites: {{value: 2}}\n", "nothing to search"),
+}
+BASE = "method: bayes\nprogram: train_trial.py\nmetric: {name: best_val_acc, goal: maximize}\nparameters:\n  "
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SWEEPS))
+def test_malformed_sweeps_exit_2_with_one_line(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dendrisweep.sweep.cli import main
+
+    content, message = BAD_SWEEPS[case]
+    path = tmp_path / "bad.yaml"
+    path.write_text(content.format(base=BASE) if "{base}" in content else content)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(path), "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_agent_script_reports_a_bad_sweep_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BASE + "max_dendrits: {values: [1, 2]}\n")
+    done = run_script("agent.py", str(path), "--runs-dir", str(tmp_path / "runs"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"agent.py: error: {path}: parameters.max_dendrits: unknown setting 'max_dendrits'; did you mean 'max_dendrites'?"]
