@@ -30,6 +30,7 @@ from dendrisweep.sweep.samplers import SAMPLERS, make_sampler  # noqa: E402
 from dendrisweep.sweep.space import search_space  # noqa: E402
 from dendrisweep.sweep.spec import load_sweep  # noqa: E402
 from dendrisweep.sweep.storage import open_storage  # noqa: E402
+from synthetic_params import random_params  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,16 +40,7 @@ def synthetic_trials(n: int, space: dict, seed: int) -> list[optuna.trial.Frozen
     rng = random.Random(seed)
     trials = []
     for _ in range(n):
-        params = {}
-        for name, dist in space.items():
-            if isinstance(dist, optuna.distributions.CategoricalDistribution):
-                params[name] = rng.choice(dist.choices)
-            elif isinstance(dist, optuna.distributions.IntDistribution):
-                params[name] = rng.randint(dist.low, dist.high)
-            elif dist.log:
-                params[name] = math.exp(rng.uniform(math.log(dist.low), math.log(dist.high)))
-            else:
-                params[name] = rng.uniform(dist.low, dist.high)
+        params = random_params(space, rng)
         value = 0.9 - 0.05 * abs(math.log10(params["learning_rate"]) + 2.7) + 0.01 * params["max_dendrites"]
         trials.append(optuna.trial.create_trial(params=params, distributions=space, value=value + rng.gauss(0, 0.01)))
     return trials

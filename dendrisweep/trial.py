@@ -108,6 +108,7 @@ class TrialRecorder:
         (self.trial_dir / RESULT_FILE).write_text(json.dumps(self.result, indent=2), encoding="utf-8")
         final = {k: v for k, v in self.result.items() if k not in ("config", "data", "versions")}
         final["data_digest"] = self.result["data"]["digest"]
+        final["data_source"] = self.result["data"]["source"]
         try:
             self.run.summary.update(final)
             self.run.finish(exit_code=exit_code)

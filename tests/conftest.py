@@ -27,8 +27,9 @@ def offline_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def run_script(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
                timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run a top-level script (train_trial.py, agent.py, ...) as users do, with stdin closed."""
-    return subprocess.run([sys.executable, str(ROOT / args[0]), *args[1:]], cwd=cwd or ROOT,
+    """Run a top-level script (train_trial.py, agent.py, or `-m analysis`) as users do, with stdin closed."""
+    program = list(args[:2]) if args[0] == "-m" else [str(ROOT / args[0])]
+    return subprocess.run([sys.executable, *program, *args[len(program):]], cwd=cwd or ROOT,
                           env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout)
 

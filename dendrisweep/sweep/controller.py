@@ -35,8 +35,9 @@ from dendrisweep.sweep.spec import SweepSpec
 from dendrisweep.sweep.storage import Heartbeat, budget_lock, fail_lost_trials, open_storage, redact
 
 FINAL_FAILURES = ("diverged", "failed", "timeout")  # recorded and counted, never retried
+# Copied from result.json into the study, so the analysis loads everything from the store alone.
 RESULT_KEYS = ("best_val_acc", "test_acc", "val_loss", "params", "macs", "dendrites", "epochs", "best_epoch",
-               "stop_reason", "wall_seconds")
+               "stop_reason", "wall_seconds", "config", "data")
 WAIT_SECONDS = 2.0
 _WAIT, _DONE = "wait", "done"
 

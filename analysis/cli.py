@@ -1,0 +1,156 @@
+"""`python -m analysis report|regenerate`: the same trial sources for both."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+import pandas as pd
+
+from dendrisweep.errors import UsageError, cli_errors
+
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Trials to analyse, and the metric they were optimised for."""
+
+    name: str
+    df: pd.DataFrame
+    metric: str
+    maximize: bool
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _add_sources(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sweep", nargs="?", type=Path,
+                        help="sweep YAML: analyse the study agent.py made for it (runs/<name>/study.db)")
+    parser.add_argument("--storage", help="Optuna storage URL (with --study)")
+    parser.add_argument("--study", help="study name in --storage")
+    parser.add_argument("--wandb-dir", type=Path, help="W&B folder of offline runs (wandb/offline-run-*)")
+    parser.add_argument("--wandb-sweep", help="ENTITY/PROJECT/SWEEP_ID on W&B (cached as parquet)")
+    parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, help="agent.py's runs folder")
+    parser.add_argument("--baseline", type=Path, help="baseline sweep YAML (e.g. sweeps/kws_baseline.yaml)")
+    parser.add_argument("--baseline-study", help="baseline study name (in --baseline-storage or --storage)")
+    parser.add_argument("--baseline-storage", help="storage URL of --baseline-study")
+    parser.add_argument("--out", type=Path, help="output folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m analysis", allow_abbrev=False, description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    report = commands.add_parser("report", help="report.html + report.md + trials.csv (default reports/<sweep>)")
+    _add_sources(report)
+    report.add_argument("--max-params", type=int, help="best trial with at most this many parameters")
+    report.add_argument("--max-macs", type=int, help="best trial with at most this many MACs")
+    report.add_argument("--min-accuracy", type=float, help="best trial with at least this val accuracy")
+    report.add_argument("--within-pp", type=float, default=1.0,
+                        help="compression: smallest model within this many points of the best baseline")
+    regenerate = commands.add_parser("regenerate", help="retrain, export and verify the best model and its "
+                                                        "baseline (default artifacts/<sweep>)")
+    _add_sources(regenerate)
+    return parser
+
+
+def _study_source(storage: str, study_name: str) -> Source:
+    from analysis.load import read_study
+
+    df, attrs = read_study(storage, study_name)
+    metric = (attrs.get("sweep") or {}).get("metric") or {}
+    return Source(study_name, df, metric.get("name", "best_val_acc"), metric.get("goal", "maximize") == "maximize")
+
+
+def _sweep_study(sweep: Path, runs_dir: Path) -> Source:
+    from dendrisweep.sweep.spec import load_sweep
+    from dendrisweep.sweep.storage import default_storage_url
+
+    spec = load_sweep(sweep)
+    database = runs_dir / spec.name / "study.db"
+    if not database.is_file():
+        raise UsageError(f"no study for {sweep} at {database}; run `python agent.py {sweep}` first")
+    return _study_source(default_storage_url(runs_dir / spec.name), spec.name)
+
+
+def resolve_source(opts: argparse.Namespace) -> Source:
+    """The trials named on the command line (exactly one source)."""
+    from analysis import load
+
+    given = [bool(opts.sweep), bool(opts.storage or opts.study), bool(opts.wandb_dir), bool(opts.wandb_sweep)]
+    if sum(given) != 1:
+        raise UsageError("name one source: a sweep YAML, --storage URL --study NAME, --wandb-dir DIR or "
+                         "--wandb-sweep ENTITY/PROJECT/ID")
+    if opts.sweep:
+        return _sweep_study(opts.sweep, opts.runs_dir)
+    if opts.storage or opts.study:
+        if not (opts.storage and opts.study):
+            raise UsageError("--storage and --study go together")
+        return _study_source(opts.storage, opts.study)
+    if opts.wandb_dir:
+        offline = load.from_offline_runs(opts.wandb_dir)
+        return Source(opts.wandb_dir.resolve().parent.name, offline, "best_val_acc", True)
+    name = opts.wandb_sweep.strip("/").split("/")[-1]
+    cache = opts.runs_dir / "wandb-sweeps" / f"{opts.wandb_sweep.strip('/').replace('/', '_')}.parquet"
+    return Source(name, load.from_wandb_sweep(opts.wandb_sweep, cache), "best_val_acc", True)
+
+
+def resolve_baseline(opts: argparse.Namespace) -> pd.DataFrame | None:
+    if opts.baseline:
+        return _sweep_study(opts.baseline, opts.runs_dir).df
+    if opts.baseline_study:
+        storage = opts.baseline_storage or opts.storage
+        if not storage:
+            raise UsageError("--baseline-study needs --baseline-storage (or --storage)")
+        return _study_source(storage, opts.baseline_study).df
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    with cli_errors("python -m analysis"):
+        opts = build_parser().parse_args(argv)
+        source = resolve_source(opts)
+        baseline = resolve_baseline(opts)
+        if opts.command == "report":
+            return _report(opts, source, baseline)
+        return _regenerate(opts, source, baseline)
+
+
+def _report(opts: argparse.Namespace, source: Source, baseline: pd.DataFrame | None) -> int:
+    from analysis.report import Constraints, build_sections, write_report
+
+    out = opts.out or Path("reports") / source.name
+    constraints = Constraints(opts.max_params, opts.max_macs, opts.min_accuracy)
+    sections = build_sections(source.df, source.metric, source.maximize, baseline, constraints, opts.within_pp)
+    page = write_report(sections, source.df, out, f"Sweep report: {source.name}")
+    print(f"{len(source.df)} trials -> {page} (also report.md, trials.csv)")
+    return 0
+
+
+def _regenerate(opts: argparse.Namespace, source: Source, baseline: pd.DataFrame | None) -> int:
+    from analysis.regenerate import regenerate
+    from dendrisweep.export import ExportError
+
+    out = opts.out or Path("artifacts") / source.name
+    try:
+        comparison = regenerate(source.df, source.maximize, out, baseline)
+    except ExportError as exc:
+        print(f"python -m analysis: export check failed: {exc}", file=sys.stderr)
+        return 1
+    repro = comparison["reproduction"]
+    if not repro["within_tolerance"]:
+        print(f"WARNING: the regenerated best model scores {repro['regenerated_val_acc']:.4f} on validation, "
+              f"the sweep recorded {repro['recorded_val_acc']:.4f} ({repro['difference_pp']:.2f} pp apart, "
+              "more than 0.5 pp): see comparison.md", file=sys.stderr)
+    for name in ("dendritic", "baseline"):
+        m = comparison[name]
+        print(f"{name:>9}: val {m['val_acc']:.4f}  test {m['test_acc']:.4f}  onnx {m['onnx_test_acc']:.4f}  "
+              f"int8 {m['onnx_int8_test_acc']:.4f}  params {m['params']}  MACs {m['macs']}  "
+              f"{m['latency_ms']:.3f} ms  -> {out / m['onnx']}")
+    print(f"comparison: {out / 'comparison.md'}")
+    return 0

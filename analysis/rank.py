@@ -1,0 +1,98 @@
+"""Ranking trials: the best under constraints, Pareto fronts, the compression question, importance."""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from typing import Any
+
+import pandas as pd
+
+from dendrisweep.settings import SETTINGS
+
+
+def finished(df: pd.DataFrame) -> pd.DataFrame:
+    return df[(df["state"] == "finished") & df["objective"].notna()]
+
+
+def best(df: pd.DataFrame, maximize: bool = True, max_params: int | None = None, max_macs: int | None = None,
+         min_accuracy: float | None = None) -> pd.Series | None:
+    """The best finished trial by the sweep's metric, among those meeting every constraint."""
+    pool = finished(df)
+    if max_params is not None:
+        pool = pool[pool["params"] <= max_params]
+    if max_macs is not None:
+        pool = pool[pool["macs"] <= max_macs]
+    if min_accuracy is not None:
+        pool = pool[pool["best_val_acc"] >= min_accuracy]
+    if pool.empty:
+        return None
+    return pool.loc[pool["objective"].idxmax() if maximize else pool["objective"].idxmin()]
+
+
+def pareto_front(df: pd.DataFrame, cost: str = "params", accuracy: str = "best_val_acc") -> pd.DataFrame:
+    """Finished trials no other trial beats on both lower cost and higher accuracy, by cost."""
+    pool = finished(df).dropna(subset=[cost, accuracy]).sort_values([cost, accuracy], ascending=[True, False])
+    keep, best_so_far = [], -math.inf
+    for index, row in pool.iterrows():
+        if row[accuracy] > best_so_far:
+            keep.append(index)
+            best_so_far = row[accuracy]
+    return pool.loc[keep]
+
+
+def smallest_within(df: pd.DataFrame, reference_acc: float, pp: float,
+                    accuracy: str = "best_val_acc") -> pd.Series | None:
+    """The smallest (fewest parameters) finished trial within `pp` points of a reference accuracy."""
+    pool = finished(df).dropna(subset=["params", accuracy])
+    pool = pool[pool[accuracy] >= reference_acc - pp / 100]
+    return None if pool.empty else pool.loc[pool["params"].idxmin()]
+
+
+def swept_settings(df: pd.DataFrame) -> list[str]:
+    """Settings that vary across the finished trials (what the sweep searched)."""
+    pool = finished(df)
+    return [name for name in SETTINGS if name in pool and pool[name].map(_hashable).nunique(dropna=True) > 1]
+
+
+def _hashable(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, list) else value
+
+
+def importance(df: pd.DataFrame, maximize: bool = True) -> dict[str, float]:
+    """fANOVA importance of each swept setting for the objective (Optuna's evaluator)."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    pool, names = finished(df), swept_settings(df)
+    if len(pool) < 3 or not names:
+        return {}
+    distributions: dict[str, Any] = {}
+    for name in names:
+        setting, values = SETTINGS[name], pool[name].map(_hashable)
+        if setting.kind == "int":
+            distributions[name] = IntDistribution(int(values.min()), int(values.max()))
+        elif setting.kind == "float":
+            low, high = float(values.min()), float(values.max())
+            distributions[name] = FloatDistribution(low, high, log=low > 0 and high / low >= 100)
+        else:
+            distributions[name] = CategoricalDistribution(sorted(values.unique(), key=str))
+    study = optuna.create_study(direction="maximize" if maximize else "minimize")
+    study.add_trials([optuna.trial.create_trial(params={n: row[n] if SETTINGS[n].kind in ("int", "float")
+                                                        else _hashable(row[n]) for n in names},
+                                                distributions=distributions, value=float(row["objective"]))
+                      for _, row in pool.iterrows()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+
+
+def row_config(row: pd.Series) -> dict[str, Any]:
+    """A trial's full training config, checked by the registry (pandas types back to plain values)."""
+    config = {}
+    for name, setting in SETTINGS.items():
+        value = row.get(name)
+        missing = value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+        config[name] = setting.default if missing else setting.coerce(value.item() if hasattr(value, "item") else value)
+    return config

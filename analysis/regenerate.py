@@ -1,0 +1,179 @@
+"""Regenerate the best model of a sweep and its baseline, export both, and prove the exported files.
+
+1. best_config.yaml (usable as `train_trial.py --config best_config.yaml`) and baseline_config.yaml;
+2. both retrained by train_trial.py itself (in parallel) with the recorded seed on the same data;
+3. exported to ONNX (PAI's final-model preparation, eval mode, softmax, opset 17, input `input`
+   with a dynamic batch axis, output `output`);
+4. the exported files scored by onnxruntime and compared with the trained PyTorch models: an
+   accuracy difference or a probability off by more than 1e-4 fails the command;
+5. int8 copies (onnxruntime static quantization, calibrated on training data) scored too;
+6. comparison.json and comparison.md side by side, with versions, seed and data hash.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+import yaml
+from tqdm import tqdm
+
+from analysis.rank import best, row_config
+from dendrisweep import checkpoint, export
+from dendrisweep.data import load_dataset
+from dendrisweep.errors import UsageError
+from dendrisweep.layout import HISTORY_FILE, MODEL_FILE, RESULT_FILE, TRIAL_PREFIX, new_run_id
+from dendrisweep.trainer import strategy_for
+
+ROOT = Path(__file__).resolve().parents[1]
+CALIBRATION_SAMPLES = 256
+REPRODUCE_PP = 0.5
+COMPARED = ("val_acc", "test_acc", "onnx_test_acc", "onnx_int8_test_acc", "params", "macs", "onnx_bytes",
+            "onnx_int8_bytes", "latency_ms", "int8_latency_ms", "dendrites", "max_prob_diff")
+
+
+@dataclass(frozen=True)
+class Retrained:
+    name: str
+    config: dict[str, Any]
+    trial_dir: Path
+    result: dict[str, Any]
+
+
+def _data_directory(row: pd.Series) -> Path | None:
+    source = row.get("data_source")
+    return Path(source) if isinstance(source, str) and Path(source).is_dir() else None
+
+
+def retrain(jobs: Mapping[str, tuple[dict[str, Any], Path]], out_dir: Path,
+            data_dir: Path | None) -> dict[str, Retrained]:
+    """Train each (config, config file) with train_trial.py, all at once, showing epochs as they complete."""
+    threads = max(1, (os.cpu_count() or 1) // len(jobs))
+    running = {}
+    for name, (config, config_file) in jobs.items():
+        config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+        run_id = new_run_id()
+        command = [sys.executable, str(ROOT / "train_trial.py"), "--config", str(config_file),
+                   "--out-directory", str(out_dir / name)] + (["--data-directory", str(data_dir)] if data_dir else [])
+        env = {**os.environ, "WANDB_RUN_ID": run_id, "WANDB_DIR": str(out_dir), "WANDB_RUN_GROUP": "regenerate",
+               "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "OMP_NUM_THREADS": str(threads)}
+        log = (out_dir / f"{name}.log").open("wb")
+        running[name] = (subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log),
+                         out_dir / name / f"{TRIAL_PREFIX}{run_id}", log)
+    configs = {name: config for name, (config, _) in jobs.items()}
+    total = sum(c["epochs"] for c in configs.values())
+    with tqdm(total=total, desc="retraining " + " + ".join(configs), unit="epoch") as bar:
+        while any(process.poll() is None for process, _, _ in running.values()):
+            time.sleep(1)
+            bar.n = sum(_lines(trial_dir / HISTORY_FILE) for _, trial_dir, _ in running.values())
+            bar.refresh()
+    retrained = {}
+    for name, (process, trial_dir, log) in running.items():
+        log.close()
+        result_file = trial_dir / RESULT_FILE
+        result = json.loads(result_file.read_text()) if result_file.is_file() else {}
+        if process.returncode != 0 or result.get("status") != "finished":
+            why = result.get("reason") or f"exit {process.returncode}"
+            raise UsageError(f"retraining the {name} model failed ({why}); see {out_dir / f'{name}.log'}")
+        retrained[name] = Retrained(name, configs[name], trial_dir, result)
+    return retrained
+
+
+def _lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def export_and_score(retrained: Retrained, out_dir: Path, data_dir: Path | None) -> dict[str, Any]:
+    """Export one retrained model and measure what the comparison reports."""
+    model, config = checkpoint.load(retrained.trial_dir / MODEL_FILE)
+    data = load_dataset(data_dir, config)
+    held_out = data.test if data.test is not None else data.val
+    inference = strategy_for(config).inference_model(model)
+    onnx_path = export.export_onnx(inference, data.shape.features, out_dir / f"{retrained.name}.onnx")
+    export.check_parity(model, onnx_path, data.val.x, data.val.y)
+    parity = export.check_parity(model, onnx_path, held_out.x, held_out.y)
+    int8_path = export.quantize_int8(onnx_path, data.train.x[:CALIBRATION_SAMPLES],
+                                     out_dir / f"{retrained.name}.int8.onnx")
+    result = retrained.result
+    return {
+        "val_acc": result["best_val_acc"], "test_acc": result["test_acc"],
+        "onnx_test_acc": parity.onnx_acc, "onnx_int8_test_acc": export.accuracy(int8_path, held_out.x, held_out.y),
+        "params": result["params"], "macs": result["macs"], "dendrites": result["dendrites"],
+        "onnx_bytes": onnx_path.stat().st_size, "onnx_int8_bytes": int8_path.stat().st_size,
+        "latency_ms": export.latency_ms(onnx_path, held_out.x[0]),
+        "int8_latency_ms": export.latency_ms(int8_path, held_out.x[0]),
+        "max_prob_diff": parity.max_prob_diff, "onnx": onnx_path.name, "onnx_int8": int8_path.name,
+        "seed": config["seed"], "data_digest": data.digest, "trial_dir": str(retrained.trial_dir),
+    }
+
+
+def _versions() -> dict[str, str]:
+    return {p: metadata.version(p) for p in ("torch", "perforatedai", "onnx", "onnxruntime", "wandb", "optuna")}
+
+
+def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Run steps 1-6 for the best finished trial of `df`; returns what comparison.json holds."""
+    top = best(df, maximize)
+    if top is None:
+        raise UsageError("no finished trial to regenerate")
+    config = row_config(top)
+    base_row = best(baseline, True) if baseline is not None else None
+    base_config = row_config(base_row) if base_row is not None else {**config, "dendrites": False}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = _data_directory(top)
+    retrained = retrain({"dendritic": (config, out_dir / "best_config.yaml"),
+                         "baseline": (base_config, out_dir / "baseline_config.yaml")}, out_dir, data_dir)
+    models = {name: export_and_score(r, out_dir, data_dir) for name, r in retrained.items()}
+    recorded, regenerated = float(top["best_val_acc"]), float(models["dendritic"]["val_acc"])
+    recorded_digest = top["data_digest"] if isinstance(top["data_digest"], str) else None
+    comparison = {
+        **models,
+        "reproduction": {"trial": None if pd.isna(top["trial"]) else int(top["trial"]), "run_id": top["run_id"],
+                         "recorded_val_acc": recorded, "regenerated_val_acc": regenerated,
+                         "difference_pp": abs(regenerated - recorded) * 100,
+                         "within_tolerance": abs(regenerated - recorded) * 100 <= REPRODUCE_PP,
+                         "recorded_data_digest": recorded_digest,
+                         "data_digest_matches": recorded_digest in (None, models["dendritic"]["data_digest"])},
+        "baseline_source": "best baseline trial" if base_row is not None else "best config with dendrites off",
+        "versions": _versions(),
+    }
+    (out_dir / "comparison.json").write_text(json.dumps(comparison, indent=2, default=str))
+    (out_dir / "comparison.md").write_text(comparison_markdown(comparison))
+    return comparison
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.1e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
+    return str(value)
+
+
+def comparison_markdown(comparison: Mapping[str, Any]) -> str:
+    dendritic, baseline, repro = comparison["dendritic"], comparison["baseline"], comparison["reproduction"]
+    lines = ["# Dendritic model vs baseline", "",
+             "| | dendritic | baseline |", "|---|---|---|"]
+    for key in COMPARED:
+        lines.append(f"| {key} | {_cell(dendritic[key])} | {_cell(baseline[key])} |")
+    verdict = ("reproduced" if repro["within_tolerance"] else
+               f"**NOT REPRODUCED: differs by more than {REPRODUCE_PP} pp**")
+    lines += ["", f"Best sweep trial {repro['trial']} (run {repro['run_id']}): recorded val accuracy "
+              f"{repro['recorded_val_acc']:.4f}, regenerated {repro['regenerated_val_acc']:.4f} "
+              f"({repro['difference_pp']:.2f} pp): {verdict}.",
+              f"Baseline: {comparison['baseline_source']}. Seed {dendritic['seed']}, data digest "
+              f"{dendritic['data_digest']}{'' if repro['data_digest_matches'] else ' (**differs from the sweep**)'}.",
+              "",
+              "Both ONNX files were scored by onnxruntime against the trained PyTorch models (parity gate: same "
+              f"accuracy, max |delta prob| <= {export.PROB_TOLERANCE:g}; dendritic {dendritic['max_prob_diff']:.1e}, "
+              f"baseline {baseline['max_prob_diff']:.1e}). Latency: onnxruntime, batch 1, median.", "",
+              "Versions: " + ", ".join(f"{k} {v}" for k, v in comparison["versions"].items()), ""]
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""A sweep report: report.html (plots embedded, readable offline), report.md, trials.csv."""
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import plots
+from analysis.rank import best, finished, importance, pareto_front, smallest_within, swept_settings
+
+SHOWN = ["trial", "run_id", "state", "objective", "best_val_acc", "test_acc", "params", "macs", "dendrites_added"]
+
+
+@dataclass
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)
+    table: pd.DataFrame | None = None
+    figures: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    max_params: int | None = None
+    max_macs: int | None = None
+    min_accuracy: float | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.max_params, self.max_macs, self.min_accuracy))
+
+    def __str__(self) -> str:
+        limits = [(self.max_params, "parameters <= {}"), (self.max_macs, "MACs <= {}"),
+                  (self.min_accuracy, "val accuracy >= {}")]
+        return ", ".join(text.format(value) for value, text in limits if value is not None)
+
+
+def _describe(row: pd.Series, metric: str, settings: list[str]) -> str:
+    chosen = ", ".join(f"{name}={row[name]}" for name in settings)
+    return (f"trial {row['trial']} (run {row['run_id']}): {metric} {row['objective']:.4f}, test accuracy "
+            f"{row['test_acc']:.4f}, {row['params']} parameters, {row['macs']} MACs, {row['dendrites_added']} dendrites"
+            + (f"; {chosen}" if chosen else ""))
+
+
+def _table(df: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
+    return df[[c for c in SHOWN + extra if c in df]].reset_index(drop=True)
+
+
+def build_sections(df: pd.DataFrame, metric: str, maximize: bool, baseline: pd.DataFrame | None = None,
+                   constraints: Constraints = Constraints(), within_pp: float = 1.0) -> list[Section]:
+    """Everything the report says, independent of its format."""
+    settings = swept_settings(df)
+    counts = df["state"].value_counts()
+    summary = Section("Summary", [f"{len(df)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + "."])
+    top = best(df, maximize)
+    if top is None:
+        summary.text.append("No finished trial yet.")
+        return [summary]
+    summary.text.append("Best: " + _describe(top, metric, settings))
+    if constraints:
+        constrained = best(df, maximize, constraints.max_params, constraints.max_macs, constraints.min_accuracy)
+        described = _describe(constrained, metric, settings) if constrained is not None else "none qualifies"
+        summary.text.append(f"Best with {constraints}: {described}")
+    ranked = finished(df).sort_values("objective", ascending=not maximize).head(10)
+    sections = [summary, Section(f"Top {len(ranked)} trials by {metric}", table=_table(ranked, settings))]
+
+    compression = Section("Compression: the smallest model that keeps the accuracy")
+    if baseline is not None and (base := best(baseline, True)) is not None:
+        small = smallest_within(df, float(base["best_val_acc"]), within_pp)
+        compression.text.append(f"Best baseline (no dendrites): val accuracy {base['best_val_acc']:.4f} with "
+                                f"{base['params']} parameters, {base['macs']} MACs.")
+        compression.text.append(
+            f"Smallest dendritic model within {within_pp:g} pp of it: " + (
+                f"{small['params']} parameters ({1 - small['params'] / base['params']:.0%} fewer), "
+                f"{small['macs']} MACs, val accuracy {small['best_val_acc']:.4f} (trial {small['trial']}, run "
+                f"{small['run_id']})." if small is not None else "none."))
+    else:
+        compression.text.append("Give a baseline sweep (--baseline sweeps/kws_baseline.yaml) to answer this.")
+    compression.table = _table(pareto_front(df, "params"), settings)
+    compression.text.append("Pareto front, accuracy vs parameters:")
+    compression.figures = {"pareto_params": plots.pareto(df, "params", baseline),
+                           "pareto_macs": plots.pareto(df, "macs", baseline)}
+    sections.append(compression)
+
+    pictures = Section("What drove accuracy", figures={
+        "history": plots.history(df, metric, maximize),
+        "accuracy_vs_dendrites": plots.accuracy_vs(df, "dendrites_added")})
+    for column, log in (("learning_rate", True), ("switch_mode", False), ("width_multiplier", False)):
+        if column in settings:
+            pictures.figures[f"accuracy_vs_{column}"] = plots.accuracy_vs(df, column, log)
+    importances = importance(df, maximize)
+    if importances:
+        pictures.figures["importance"] = plots.importance_bars(importances)
+        pictures.text.append("Importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
+    sections.append(pictures)
+
+    failures = df[~df["state"].isin(["finished", "running", "queued"])]
+    if not failures.empty:
+        sections.append(Section(f"{len(failures)} trials that did not finish",
+                                table=failures[["trial", "run_id", "state", "reason"]].reset_index(drop=True)))
+    return sections
+
+
+def _markdown_table(df: pd.DataFrame) -> str:
+    def cell(value: object) -> str:
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    rows = [" | ".join(df.columns), " | ".join("---" for _ in df.columns)]
+    rows += [" | ".join(cell(v) for v in record) for record in df.itertuples(index=False)]
+    return "\n".join(f"| {r} |" for r in rows)
+
+
+def write_report(sections: list[Section], df: pd.DataFrame, out_dir: Path, title: str) -> Path:
+    """Write report.html, report.md, plots/*.png and trials.csv; returns the HTML path."""
+    plot_dir = out_dir / "plots"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out_dir / "trials.csv", index=False)
+    md, body = [f"# {title}"], [f"<h1>{html.escape(title)}</h1>"]
+    for section in sections:
+        md.append(f"\n## {section.title}\n")
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        for text in section.text:
+            md.append(text + "\n")
+            body.append(f"<p>{html.escape(text)}</p>")
+        if section.table is not None and not section.table.empty:
+            md.append(_markdown_table(section.table) + "\n")
+            body.append(section.table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+        for name, png in section.figures.items():
+            (plot_dir / f"{name}.png").write_bytes(png)
+            md.append(f"![{name}](plots/{name}.png)\n")
+            body.append(f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+    (out_dir / "report.md").write_text("\n".join(md), encoding="utf-8")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
+            "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+            "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px}"
+            "img{max-width:49%;margin:4px}</style></head><body>" + "\n".join(body) + "</body></html>")
+    (out_dir / "report.html").write_text(page, encoding="utf-8")
+    return out_dir / "report.html"

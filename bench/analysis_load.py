@@ -1,0 +1,160 @@
+"""Loading 800 trials into pandas: from the local Optuna study (< 2 s) and from W&B offline runs (< 10 s).
+
+The study is filled through Optuna's storage API with trials carrying exactly the user attributes
+agent.py records (config, data, metrics; synthetic values). The offline runs are written in W&B's
+run-file format (the framing wandb-core writes, real protobuf records): run, config, 40 history
+rows and a summary each. References measured in the same run: Optuna's own
+`study.trials_dataframe()` on the same study, and reading the run files' raw bytes.
+
+    python bench/analysis_load.py [--trials 800]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import struct
+import sys
+import tempfile
+import time
+import warnings
+import zlib
+from pathlib import Path
+
+import optuna
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from analysis.load import from_offline_runs, read_study  # noqa: E402
+from dendrisweep.settings import defaults  # noqa: E402
+from dendrisweep.sweep.space import search_space  # noqa: E402
+from dendrisweep.sweep.spec import load_sweep  # noqa: E402
+from dendrisweep.sweep.storage import open_storage  # noqa: E402
+from synthetic_params import random_params  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCHS = 40
+
+
+def synthetic(rng: random.Random, space: dict) -> tuple[dict, dict]:
+    params = random_params(space, rng)
+    acc = rng.uniform(0.8, 0.95)
+    metrics = {"best_val_acc": acc, "test_acc": acc - 0.01, "val_loss": 0.3, "params": rng.randint(1500, 9000),
+               "macs": rng.randint(20000, 90000), "dendrites": rng.randint(0, 4), "epochs": EPOCHS,
+               "best_epoch": 30, "stop_reason": "PAI finished", "wall_seconds": 60.0}
+    return params, metrics
+
+
+def fill_study(url: str, n: int, spec, space: dict) -> None:
+    rng = random.Random(0)
+    study = optuna.create_study(storage=open_storage(url, 20), study_name="bench", direction="maximize")
+    study.set_user_attr("sweep", spec.raw)
+    trials = []
+    for i in range(n):
+        params, metrics = synthetic(rng, space)
+        config = {**defaults(), **{k: json.loads(v) if isinstance(v, str) and v.startswith("[") else v
+                                   for k, v in params.items()}}
+        attrs = {**metrics, "config": config, "data": {"source": "built-in", "digest": "abc"}, "status": "finished",
+                 "reason": "", "run_id": f"run{i:05d}", "trial_dir": f"/runs/bench/trials/trial-run{i:05d}",
+                 "agent_seconds": 65.0}
+        trials.append(optuna.trial.create_trial(params=params, distributions=space, value=metrics["best_val_acc"],
+                                                user_attrs=attrs, intermediate_values={e: 0.5 for e in range(EPOCHS)}))
+    study.add_trials(trials)
+
+
+# --- W&B run-file writer (the inverse of dendrisweep.wandb_files) -------------------------------
+_BLOCK, _FULL, _FIRST, _MIDDLE, _LAST = 32768, 1, 2, 3, 4
+
+
+def _frame(records: list[bytes]) -> bytes:
+    data = bytearray(struct.pack("<4sHB", b":W&B", 0xBEE1, 0))
+    for payload in records:
+        first, rest = True, payload
+        while True:
+            room = _BLOCK - len(data) % _BLOCK
+            if room < 7:
+                data += b"\0" * room
+                continue
+            chunk, rest = rest[: room - 7], rest[room - 7:]
+            kind = (_FULL if not rest else _FIRST) if first else (_LAST if not rest else _MIDDLE)
+            data += struct.pack("<IHB", zlib.crc32(chunk, zlib.crc32(bytes([kind]))) & 0xFFFFFFFF, len(chunk), kind)
+            data += chunk
+            first = False
+            if not rest:
+                break
+    return bytes(data)
+
+
+def write_offline_run(folder: Path, run_id: str, config: dict, history: list[dict], summary: dict) -> None:
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    records = []
+    run = pb.Record()
+    run.run.run_id, run.run.project = run_id, "bench"
+    for key, value in config.items():
+        item = run.run.config.update.add()
+        item.key, item.value_json = key, json.dumps({"value": value})
+    records.append(run.SerializeToString())
+    for step, row in enumerate(history):
+        rec = pb.Record()
+        for key, value in {**row, "_step": step}.items():
+            item = rec.history.item.add()
+            item.key, item.value_json = key, json.dumps(value)
+        records.append(rec.SerializeToString())
+    rec = pb.Record()
+    for key, value in summary.items():
+        item = rec.summary.update.add()
+        item.key, item.value_json = key, json.dumps(value)
+    records.append(rec.SerializeToString())
+    rec = pb.Record()
+    rec.exit.exit_code = 0
+    records.append(rec.SerializeToString())
+    run_dir = folder / f"offline-run-20260101_000000-{run_id}"
+    run_dir.mkdir(parents=True)
+    (run_dir / f"run-{run_id}.wandb").write_bytes(_frame(records))
+
+
+def fill_offline_runs(folder: Path, n: int, space: dict) -> None:
+    rng = random.Random(1)
+    for i in range(n):
+        params, metrics = synthetic(rng, space)
+        history = [{"epoch": e, "train/acc": 0.8, "val/acc": 0.8, "val/loss": 0.4, "best_val_acc": 0.8,
+                    "params": metrics["params"], "dendrites": 1, "lr": 0.001, "epoch_seconds": 1.0}
+                   for e in range(1, EPOCHS + 1)]
+        write_offline_run(folder, f"r{i:07d}", {**defaults(), **params}, history,
+                          {**metrics, "status": "finished", "reason": "", "data_digest": "abc"})
+
+
+def timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - started, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=800)
+    opts = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = load_sweep(ROOT / "sweeps" / "kws_dendrites.yaml")
+    space = search_space(spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'study.db'}"
+        fill_study(url, opts.trials, spec, space)
+        fill_offline_runs(Path(tmp) / "wandb", opts.trials, space)
+        study_s, (df, _) = timed(lambda: read_study(url, "bench"))
+        reference_s, _ = timed(lambda: optuna.load_study(study_name="bench", storage=url).trials_dataframe())
+        offline_s, offline = timed(lambda: from_offline_runs(Path(tmp) / "wandb"))
+        raw_s, _ = timed(lambda: [p.read_bytes() for p in (Path(tmp) / "wandb").glob("*/*.wandb")])
+    assert len(df) == len(offline) == opts.trials and df["state"].eq("finished").all()
+    print(f"{'source':<34}{'trials':>8}{'seconds':>10}{'target':>9}{'reference':>30}")
+    print(f"{'Optuna study (SQLite) -> frame':<34}{len(df):>8}{study_s:>10.2f}{'< 2 s':>9}"
+          f"{f'{study_s / reference_s:.2f}x trials_dataframe()':>30}")
+    print(f"{'W&B offline runs -> frame':<34}{len(offline):>8}{offline_s:>10.2f}{'< 10 s':>9}"
+          f"{f'{offline_s / raw_s:.0f}x reading the bytes':>30}")
+    verdict = "meets" if study_s < 2 and offline_s < 10 else "MISSES"
+    print(f"{verdict} both targets")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""analysis/: real studies made by the real agent, real exports scored by real onnxruntime."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import ROOT, run_script
+from analysis.load import COLUMNS, _read_cache, _write_cache, from_offline_runs, from_study, from_wandb_records, \
+    open_study, read_study
+from analysis.rank import best, finished, importance, pareto_front, row_config, smallest_within, swept_settings
+from dendrisweep import export, pai
+from dendrisweep.data import load_dataset
+from dendrisweep.settings import SETTINGS
+from dendrisweep.trainer import strategy_for
+from dendrisweep.trial_cli import main as trial_main
+
+DENDRITIC_SWEEP = {
+    "program": "train_trial.py", "method": "bayes", "metric": {"name": "best_val_acc", "goal": "maximize"},
+    "run_cap": 4,
+    "parameters": {"epochs": {"value": 4}, "switch_mode": {"value": "fixed"}, "fixed_switch_num": {"value": 2},
+                   "learning_rate": {"distribution": "log_uniform_values", "min": 0.002, "max": 0.01},
+                   "max_dendrites": {"values": [1, 2]}, "width_multiplier": {"values": [0.5, 1.0]}},
+}
+BASELINE_SWEEP = {**DENDRITIC_SWEEP, "run_cap": 2,
+                  "parameters": {"dendrites": {"value": False}, "epochs": {"value": 4},
+                                 "learning_rate": {"distribution": "log_uniform_values", "min": 0.002, "max": 0.01},
+                                 "width_multiplier": {"values": [0.5, 1.0]}}}
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A small dendritic sweep and its baseline, run by the real agent."""
+    root = tmp_path_factory.mktemp("sweeps")
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    for name, sweep in (("tiny", DENDRITIC_SWEEP), ("tiny_baseline", BASELINE_SWEEP)):
+        (root / f"{name}.yaml").write_text(yaml.safe_dump(sweep))
+        done = run_script("agent.py", str(root / f"{name}.yaml"), "--runs-dir", str(root / "runs"), "--workers",
+                          "2", "--no-progress", env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+    yield root
+
+
+def storage(root: Path, name: str) -> str:
+    return f"sqlite:///{root / 'runs' / name / 'study.db'}"
+
+
+def test_study_loads_into_the_standard_frame(sweeps: Path) -> None:
+    df, attrs = read_study(storage(sweeps, "tiny"), "tiny")
+    assert attrs["sweep"]["metric"] == {"name": "best_val_acc", "goal": "maximize"}
+    pd.testing.assert_frame_equal(df, from_study(open_study(storage(sweeps, "tiny"), "tiny")))  # SQL == Optuna API
+    assert list(df.columns) == COLUMNS and len(df) == 4
+    assert set(df["state"]) == {"finished"} and df["trial"].tolist() == [0, 1, 2, 3]
+    assert df["objective"].equals(df["best_val_acc"]) and (df["params"] > 0).all() and (df["macs"] > 0).all()
+    assert df["epochs_run"].le(4).all() and df["dendrites_added"].ge(0).all()
+    assert (df["epochs"] == 4).all() and df["dendrites"].all()  # settings columns: the resolved config
+    assert all(Path(d).is_dir() for d in df["run_dir"])
+    assert set(swept_settings(df)) <= {"learning_rate", "max_dendrites", "width_multiplier"}
+
+
+def test_offline_run_folders_give_the_same_frame(sweeps: Path) -> None:
+    study = read_study(storage(sweeps, "tiny"), "tiny")[0].set_index("run_id").sort_index()
+    offline = from_offline_runs(sweeps / "runs" / "tiny" / "wandb").set_index("run_id").sort_index()
+    assert list(offline.columns) == list(study.columns) and offline.index.equals(study.index)
+    for column in ["state", "best_val_acc", "test_acc", "params", "macs", "dendrites_added", "epochs_run",
+                   "data_digest", *SETTINGS]:
+        assert offline[column].tolist() == study[column].tolist(), column
+
+
+def test_wandb_cloud_records_map_to_the_frame_and_cache_round_trips(tmp_path: Path) -> None:
+    # The shape wandb.Api().runs(...) records give: W&B config (with its _wandb key) and summary.
+    records = [
+        {"id": "a1", "state": "finished",
+         "config": {"_wandb": {"value": {"cli_version": "0.31.0"}}, "learning_rate": 0.003, "dendrites": True,
+                    "improvement_threshold": [0.001, 0.0]},
+         "summary": {"status": "finished", "best_val_acc": 0.91, "params": 3140, "dendrites": 1, "epochs": 12,
+                     "_runtime": 30, "data_digest": "abc"}},
+        {"id": "b2", "state": "crashed", "config": {"learning_rate": 0.01, "dendrites": False}, "summary": {}},
+    ]
+    df = from_wandb_records(records)
+    assert list(df.columns) == COLUMNS
+    assert df["state"].tolist() == ["finished", "failed"] and df["objective"].iloc[0] == 0.91
+    assert df["dendrites_added"].iloc[0] == 1 and df["dendrites"].tolist() == [True, False]
+    assert df["improvement_threshold"].iloc[0] == [0.001, 0.0]
+    _write_cache(df, tmp_path / "cache.parquet")
+    again = _read_cache(tmp_path / "cache.parquet")
+    assert again["improvement_threshold"].iloc[0] == [0.001, 0.0] and again["dendrites"].tolist() == [True, False]
+    assert again["objective"].iloc[0] == 0.91 and pd.isna(again["objective"].iloc[1])
+
+
+def test_ranking_under_constraints(sweeps: Path) -> None:
+    df = read_study(storage(sweeps, "tiny"), "tiny")[0]
+    top = best(df)
+    assert top["objective"] == df["objective"].max()
+    smallest = int(df["params"].min())
+    capped = best(df, max_params=smallest)
+    assert capped is not None and capped["params"] == smallest
+    assert best(df, max_params=smallest - 1) is None and best(df, min_accuracy=1.01) is None
+    front = pareto_front(df, "params")
+    assert front["params"].is_monotonic_increasing and front["best_val_acc"].is_monotonic_increasing
+    for _, row in finished(df).iterrows():  # every trial is matched or beaten by a front point
+        assert ((front["params"] <= row["params"]) & (front["best_val_acc"] >= row["best_val_acc"])).any()
+    within = smallest_within(df, float(top["best_val_acc"]), pp=100)
+    assert within is not None and within["params"] == smallest
+    assert row_config(top)["dendrites"] is True and set(row_config(top)) == set(SETTINGS)
+    assert set(importance(df)) <= set(swept_settings(df))
+
+
+def test_report_writes_html_md_csv_with_plots(sweeps: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    done = run_script("-m", "analysis", "report", "--storage", storage(sweeps, "tiny"), "--study", "tiny",
+                      "--baseline-study", "tiny_baseline", "--baseline-storage", storage(sweeps, "tiny_baseline"),
+                      "--max-params", "100000", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 5
+    for name in ("history", "pareto_params", "pareto_macs", "accuracy_vs_dendrites"):
+        assert (out / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert f"plots/{name}.png" in (out / "report.md").read_text()
+    assert "Best baseline (no dendrites)" in page and "Smallest dendritic model within 1 pp" in page
+    assert len(pd.read_csv(out / "trials.csv")) == 4
+
+
+@pytest.fixture(scope="module")
+def one_dendrite_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[torch.nn.Module, dict]]:
+    """A trained model whose best state has exactly one dendrite per layer (PAI's problem case)."""
+    from dendrisweep import checkpoint
+
+    root = tmp_path_factory.mktemp("one")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WANDB_MODE", "offline")
+        mp.setenv("WANDB_SILENT", "true")
+        mp.setenv("WANDB_DIR", str(root))
+        assert trial_main(["--switch-mode", "fixed", "--fixed-switch-num", "2", "--epochs", "4", "--max-dendrites",
+                           "1", "--out-directory", str(root / "out")]) == 0
+    (trial_dir,) = (root / "out").iterdir()
+    assert json.loads((trial_dir / "result.json").read_text())["dendrites"] == 1
+    yield checkpoint.load(trial_dir / "best_model.pt")
+
+
+def test_exported_dendritic_model_passes_the_parity_gate(one_dendrite_model, tmp_path: Path) -> None:
+    model, config = one_dendrite_model
+    data = load_dataset(None, config)
+    path = export.export_onnx(strategy_for(config).inference_model(model), data.shape.features, tmp_path / "m.onnx")
+    parity = export.check_parity(model, path, data.test.x, data.test.y)
+    assert parity.ok and parity.max_prob_diff <= 1e-4
+    probs = export.onnx_probabilities(path, data.val.x[:1])  # batch 1 ...
+    assert probs.shape == (1, 4) and np.isclose(probs.sum(), 1.0)
+    assert export.onnx_probabilities(path, data.val.x).shape == (len(data.val.y), 4)  # ... and any batch
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == ["output"]
+    assert graph.node[-1].op_type == "Softmax"
+
+
+@pytest.mark.parametrize("broken", ["no softmax", "PAI's unrepaired final model"])
+def test_parity_gate_fails_a_broken_export(broken: str, one_dendrite_model, tmp_path: Path) -> None:
+    from perforatedai import utils_perforatedai as upa
+
+    model, config = one_dendrite_model
+    data = load_dataset(None, config)
+    if broken == "no softmax":
+        path = export.export_onnx(pai.inference_model(model), data.shape.features, tmp_path / "b.onnx", softmax=False)
+    else:  # bug (a) as it shipped: prepare_final_model drops a lone dendrite's weights
+        path = export.export_onnx(upa.prepare_final_model(model), data.shape.features, tmp_path / "b.onnx")
+    with pytest.raises(export.ExportError, match="does not match the trained model"):
+        export.check_parity(model, path, data.val.x, data.val.y)
+
+
+def test_regenerate_end_to_end(sweeps: Path, tmp_path: Path) -> None:
+    out = tmp_path / "artifacts"
+    done = run_script("-m", "analysis", "regenerate", "--storage", storage(sweeps, "tiny"), "--study", "tiny",
+                      "--out", str(out), env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    comparison = json.loads((out / "comparison.json").read_text())
+    for name in ("dendritic", "baseline"):
+        model = comparison[name]
+        assert {"val_acc", "test_acc", "onnx_test_acc", "onnx_int8_test_acc", "params", "macs", "onnx_bytes",
+                "latency_ms", "dendrites"} <= set(model)
+        assert model["onnx_test_acc"] == model["test_acc"] and model["max_prob_diff"] <= 1e-4
+        assert 0 <= model["onnx_int8_test_acc"] <= 1 and model["latency_ms"] > 0
+        assert (out / model["onnx"]).is_file() and (out / model["onnx_int8"]).is_file()
+    assert comparison["baseline"]["dendrites"] == 0
+    assert comparison["reproduction"]["within_tolerance"] and comparison["reproduction"]["data_digest_matches"]
+    best_config = yaml.safe_load((out / "best_config.yaml").read_text())
+    assert best_config["dendrites"] is True and set(best_config) == set(SETTINGS)
+    printed = run_script("train_trial.py", "--config", str(out / "best_config.yaml"), "--print-config")
+    assert json.loads(printed.stdout) == best_config  # usable as train_trial.py --config
+    assert "reproduced" in (out / "comparison.md").read_text()
+
+
+def test_regenerate_exits_non_zero_when_the_export_is_broken(sweeps: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from analysis.cli import main
+
+    real_export = export.export_onnx
+    monkeypatch.setattr(export, "export_onnx", lambda *a, **k: real_export(*a, **{**k, "softmax": False}))
+    monkeypatch.chdir(ROOT)
+    code = main(["regenerate", "--storage", storage(sweeps, "tiny"), "--study", "tiny", "--out", str(tmp_path)])
+    assert code == 1 and "export check failed" in capsys.readouterr().err
+    assert not (tmp_path / "comparison.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "--storage", "sqlite:////nonexistent/x.db", "--study", "x"], "cannot read sqlite:////nonexistent"),
+    (["report", "sweeps/quickstart.yaml", "--runs-dir", "/nonexistent"], "no study for sweeps/quickstart.yaml"),
+    (["report"], "name one source"),
+    (["report", "--wandb-dir", "/nonexistent"], "no W&B offline runs"),
+    (["regenerate", "--storage", "sqlite:///x.db"], "--storage and --study go together"),
+])
+def test_analysis_bad_input_is_one_line(args: list[str], message: str) -> None:
+    done = run_script("-m", "analysis", *args)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
+
+
+def test_notebook_executes_against_a_real_study(sweeps: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(ROOT / "notebooks" / "analysis.ipynb", as_version=4)
+    env = {"DENDRISWEEP_STORAGE": storage(sweeps, "tiny"), "DENDRISWEEP_STUDY": "tiny"}
+    os.environ.update(env)
+    try:
+        NotebookClient(notebook, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    finally:
+        for key in env:
+            os.environ.pop(key)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
