@@ -22,6 +22,8 @@ import torch
 
 from dendrisweep import __version__, checkpoint
 from dendrisweep.data import Dataset
+from dendrisweep.edge_impulse import write_block_output
+from dendrisweep.export import ExportError
 from dendrisweep.errors import UsageError
 from dendrisweep.layout import HISTORY_FILE, MODEL_FILE, RESULT_FILE, TRIAL_PREFIX, new_run_id
 from dendrisweep.measure import count_macs, count_parameters
@@ -137,11 +139,17 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions) -
             result = train(strategy.prepare(model), data, config, strategy, recorder.epoch)
             summary = _summarise(result, data, strategy)
             checkpoint.save(trial_dir / MODEL_FILE, result.best.model, config, data.shape, result.best.dendrites)
+            if options.edge_impulse:
+                write_block_output(options.out_directory.resolve(), result.best.model,
+                                   strategy.inference_model(result.best.model), data, summary, options.info)
         status, exit_code = "finished", 0
     except Diverged as exc:
         status, reason, exit_code = "diverged", str(exc), 0
     except Terminated as exc:
         status, reason, exit_code = "killed", str(exc), KILLED_EXIT_CODE
+    except ExportError as exc:  # the block's model.onnx would not behave like the trained model
+        reason = f"ExportError: {exc}"
+        print(f"train_trial.py: error: {exc}", file=sys.stderr)
     except (Exception, SystemExit) as exc:  # PAI calls sys.exit() and pdb on some error paths
         reason = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()

@@ -10,11 +10,12 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from dendrisweep.config import resolve
+from dendrisweep.edge_impulse import read_info_file
 from dendrisweep.errors import UsageError, cli_errors
 from dendrisweep.layout import OUT_DIR_ENV
 from dendrisweep.settings import SETTINGS, lookup
@@ -32,6 +33,8 @@ class TrialOptions:
     data_directory: Path | None
     out_directory: Path
     wandb_project: str
+    edge_impulse: bool = False  # also write model.onnx + summary into out_directory (the block's output)
+    info: dict[str, Any] = field(default_factory=dict)  # Edge Impulse's train_input.json (--info-file)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out-directory", type=Path,
                      help=f"Where the trial writes its folder (default: ${OUT_DIR_ENV} or ./{DEFAULT_OUT_DIR}).")
     run.add_argument("--wandb-project", help="W&B project (default: $WANDB_PROJECT or dendrisweep).")
+    run.add_argument("--edge-impulse", action="store_true",
+                     help="Run as an Edge Impulse learning block: write model.onnx (verified) into --out-directory.")
+    run.add_argument("--info-file", "--input-file", dest="info_file", type=Path,
+                     help="Edge Impulse's train_input.json (passed by Edge Impulse).")
     for group_name in ("training", "data", "pai"):
         group = parser.add_argument_group(group_name)
         for setting in SETTINGS.values():
@@ -80,7 +87,8 @@ def parse_trial_args(argv: Sequence[str] | None) -> TrialOptions:
     namespace, extras = parser.parse_known_args(argv)
     _reject_unknown(extras)
     values = vars(namespace)
-    run_keys = ("config", "print_config", "data_directory", "out_directory", "wandb_project")
+    run_keys = ("config", "print_config", "data_directory", "out_directory", "wandb_project", "edge_impulse",
+                "info_file")
     run = {key: values.pop(key) for key in run_keys}
     out_dir = run["out_directory"] or Path(os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR)
     return TrialOptions(
@@ -90,6 +98,8 @@ def parse_trial_args(argv: Sequence[str] | None) -> TrialOptions:
         data_directory=run["data_directory"],
         out_directory=out_dir,
         wandb_project=run["wandb_project"] or os.environ.get("WANDB_PROJECT") or "dendrisweep",
+        edge_impulse=run["edge_impulse"],
+        info=read_info_file(run["info_file"]),
     )
 
 

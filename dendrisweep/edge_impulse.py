@@ -1,0 +1,142 @@
+"""The Edge Impulse custom learning block: its parameters.json, its output, its push-ready folder.
+
+parameters.json is generated from the registry, so every UI parameter's `param` is exactly a flag
+train_trial.py accepts (the hackathon block declared dashed params its script never read). Edge
+Impulse runs train_trial.py itself (the Dockerfile's ENTRYPOINT adds `--edge-impulse`), which then
+writes `model.onnx` into --out-directory, verified against the trained model before it exits.
+
+    python -m dendrisweep.edge_impulse parameters [--check]   # (re)write edge_impulse/parameters.json
+    python -m dendrisweep.edge_impulse package DIR            # a folder to `edge-impulse-blocks push`
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from dendrisweep.errors import UsageError, cli_errors
+from dendrisweep.settings import SETTINGS, Setting
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCK_DIR = ROOT / "edge_impulse"
+PARAMETERS_FILE = BLOCK_DIR / "parameters.json"
+MODEL_FILE = "model.onnx"
+INT8_FILE = "model_int8.onnx"
+SUMMARY_FILE = "training_summary.json"
+# Copied into a push-ready block folder: everything the Dockerfile needs.
+PACKAGE = ("train_trial.py", "requirements.txt", "dendrisweep")
+_TYPES = {"int": "int", "float": "float", "bool": "boolean", "choice": "select", "floats": "string"}
+INFO = {
+    "name": "Dendritic keyword spotting (dendrisweep)",
+    "description": "Edge Impulse's keyword-spotting network (Conv1D over MFCC frames) trained with dendritic "
+                   "optimisation (perforatedai). Exports an ONNX model with a softmax output, checked against "
+                   "the trained model with onnxruntime before the block finishes.",
+    "operatesOn": "audio",
+    "indRequiresGpu": False,
+    "repositoryUrl": "https://github.com/dendrisweep/dendrisweep",
+}
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize().replace("Pai ", "PAI ").replace("Lr", "LR")
+
+
+def ui_value(setting: Setting, value: Any) -> Any:
+    """A setting value as the Edge Impulse UI holds it (lists as comma-separated text)."""
+    return ",".join(f"{v:g}" for v in value) if setting.kind == "floats" else value
+
+
+def parameter(setting: Setting) -> dict[str, Any]:
+    """One UI parameter; dendrite settings are advanced and shown only when dendrites are on."""
+    item: dict[str, Any] = {"name": _label(setting.name), "value": ui_value(setting, setting.default),
+                            "type": _TYPES[setting.kind], "help": setting.help, "param": setting.flag[2:]}
+    if setting.choices:
+        item["valid"] = list(setting.choices)
+    if setting.group == "pai" and setting.name != "dendrites":
+        item["section"] = "advanced"
+        item["showIf"] = {"parameter": SETTINGS["dendrites"].flag[2:], "operator": "eq", "value": "true"}
+    return item
+
+
+def block_parameters() -> dict[str, Any]:
+    """The whole parameters.json, from the registry."""
+    return {"version": 1, "type": "machine-learning", "info": INFO,
+            "parameters": [parameter(s) for s in SETTINGS.values() if s.edge_impulse]}
+
+
+def render() -> str:
+    return json.dumps(block_parameters(), indent=4) + "\n"
+
+
+def write_parameters(check: bool) -> str:
+    """Write edge_impulse/parameters.json, or (check) fail when the committed file differs."""
+    text = render()
+    if check:
+        if not PARAMETERS_FILE.is_file() or PARAMETERS_FILE.read_text() != text:
+            raise UsageError(f"{PARAMETERS_FILE} is out of date; run python -m dendrisweep.edge_impulse parameters")
+        return f"{PARAMETERS_FILE} matches the registry"
+    PARAMETERS_FILE.write_text(text)
+    return f"wrote {PARAMETERS_FILE} ({len(block_parameters()['parameters'])} parameters)"
+
+
+def package(target: Path) -> str:
+    """A self-contained block folder: Dockerfile, parameters.json and the code it runs."""
+    if target.exists() and any(target.iterdir()):
+        raise UsageError(f"{target} is not empty")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("Dockerfile", "parameters.json", ".dockerignore"):
+        shutil.copy2(BLOCK_DIR / name, target / name)
+    for name in PACKAGE:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target / name)
+    return f"block folder ready: cd {target} && edge-impulse-blocks init && edge-impulse-blocks push"
+
+
+def read_info_file(path: Path | None) -> dict[str, Any]:
+    """Edge Impulse's train_input.json (class names, mode); this block only does classification."""
+    if path is None or not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"info file {path}: not valid JSON ({exc.msg})") from None
+    if info.get("mode", "classification") != "classification":
+        raise UsageError(f"info file {path}: mode {info['mode']!r}; this block trains classifiers only")
+    return info
+
+
+def write_block_output(out_dir: Path, trained: Any, inference: Any, data: Any, summary: Mapping[str, Any],
+                       info: Mapping[str, Any]) -> dict[str, Any]:
+    """model.onnx (checked against the trained model on the validation split), its int8 copy, a summary."""
+    from dendrisweep import export
+
+    model_path = export.export_onnx(inference, data.shape.features, out_dir / MODEL_FILE)
+    parity = export.check_parity(trained, model_path, data.val.x, data.val.y)  # ExportError on mismatch
+    int8_path = export.quantize_int8(model_path, data.train.x[:256], out_dir / INT8_FILE)
+    report = {"model": MODEL_FILE, "classes": info.get("classes"), "val_acc_pytorch": parity.torch_acc,
+              "val_acc_onnx": parity.onnx_acc, "val_acc_onnx_int8": export.accuracy(int8_path, data.val.x, data.val.y),
+              "max_prob_diff": parity.max_prob_diff, "onnx_bytes": model_path.stat().st_size, **summary}
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dendrisweep.edge_impulse", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    params = commands.add_parser("parameters", help="write edge_impulse/parameters.json from the registry")
+    params.add_argument("--check", action="store_true", help="fail (exit 2) if the committed file is stale")
+    pack = commands.add_parser("package", help="assemble a folder to push with edge-impulse-blocks")
+    pack.add_argument("target", type=Path)
+    with cli_errors("python -m dendrisweep.edge_impulse"):
+        opts = parser.parse_args(argv)
+        print(write_parameters(opts.check) if opts.command == "parameters" else package(opts.target))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
