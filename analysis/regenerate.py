@@ -99,7 +99,7 @@ def export_and_score(retrained: Retrained, out_dir: Path, data_dir: Path | None)
     data = load_dataset(data_dir, config)
     held_out = data.test if data.test is not None else data.val
     inference = strategy_for(config).inference_model(model)
-    onnx_path = export.export_onnx(inference, data.shape.features, out_dir / f"{retrained.name}.onnx")
+    onnx_path = export.export_onnx(inference, data.shape.sample, out_dir / f"{retrained.name}.onnx")
     export.check_parity(model, onnx_path, data.val.x, data.val.y)
     parity = export.check_parity(model, onnx_path, held_out.x, held_out.y)
     int8_path = export.quantize_int8(onnx_path, data.train.x[:CALIBRATION_SAMPLES],

@@ -46,7 +46,8 @@ def load(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     if payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a dendrisweep checkpoint")
     config = payload["config"]
-    model = build_model(config, DataShape(**payload["shape"]))
+    shape = payload["shape"]
+    model = build_model(config, DataShape(tuple(shape["sample"]), shape["classes"]))
     if config["dendrites"]:
         with tempfile.TemporaryDirectory() as scratch, working_directory(Path(scratch)):
             model = pai.load_state(pai.wrap(model, config), payload["state_dict"])

@@ -19,6 +19,15 @@ from dendrisweep.settings import coerce_mapping, defaults
 _WANDB_BOOKKEEPING = {"wandb_version", "_wandb"}
 
 
+def require_weights(path: str | Path) -> Path:
+    """The pretrained-weights file a config names must exist; checked before any slow import."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"pretrained_weights: {path} does not exist (weights are never downloaded; "
+                         "save a torchvision state dict there first)")
+    return path
+
+
 def load_mapping_file(path: str | Path, what: str) -> dict[str, Any]:
     """Read a YAML or JSON file that must hold a mapping; any problem is one UsageError."""
     path = Path(path)

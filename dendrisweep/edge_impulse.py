@@ -27,7 +27,7 @@ INT8_FILE = "model_int8.onnx"
 SUMMARY_FILE = "training_summary.json"
 # Copied into a push-ready block folder: everything the Dockerfile needs.
 PACKAGE = ("train_trial.py", "requirements.txt", "dendrisweep")
-_TYPES = {"int": "int", "float": "float", "bool": "boolean", "choice": "select", "floats": "string"}
+_TYPES = {"int": "int", "float": "float", "bool": "boolean", "choice": "select", "floats": "string", "text": "string"}
 INFO = {
     "name": "Dendritic keyword spotting (dendrisweep)",
     "description": "Edge Impulse's keyword-spotting network (Conv1D over MFCC frames) trained with dendritic "
@@ -115,7 +115,7 @@ def write_block_output(out_dir: Path, trained: Any, inference: Any, data: Any, s
     """model.onnx (checked against the trained model on the validation split), its int8 copy, a summary."""
     from dendrisweep import export
 
-    model_path = export.export_onnx(inference, data.shape.features, out_dir / MODEL_FILE)
+    model_path = export.export_onnx(inference, data.shape.sample, out_dir / MODEL_FILE)
     parity = export.check_parity(trained, model_path, data.val.x, data.val.y)  # ExportError on mismatch
     int8_path = export.quantize_int8(model_path, data.train.x[:256], out_dir / INT8_FILE)
     report = {"model": MODEL_FILE, "classes": info.get("classes"), "val_acc_pytorch": parity.torch_acc,

@@ -25,8 +25,11 @@ class ExportError(Exception):
     """The exported model does not behave like the trained one."""
 
 
-def export_onnx(model: nn.Module, features: int, path: Path, softmax: bool = True) -> Path:
-    """Eval-mode export with a softmax output, input `input` (batch 1, dynamic batch axis), output `output`."""
+def export_onnx(model: nn.Module, sample: tuple[int, ...], path: Path, softmax: bool = True) -> Path:
+    """Eval-mode export with a softmax output, input `input` (batch 1, dynamic batch axis), output `output`.
+
+    `sample` is one input's shape without the batch axis: (650,) for MFCC features, (3, H, W) for images.
+    """
     net = nn.Sequential(model, nn.Softmax(dim=-1)) if softmax else model
     net.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,7 +37,7 @@ def export_onnx(model: nn.Module, features: int, path: Path, softmax: bool = Tru
         # The TorchScript exporter is the one that handles PAI's modules (the dynamo exporter fails
         # on their dynamic batch axis); PyTorch marks it legacy.
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.zeros(1, features),), str(path), dynamo=False, opset_version=OPSET,
+        torch.onnx.export(net, (torch.zeros(1, *sample),), str(path), dynamo=False, opset_version=OPSET,
                           input_names=["input"], output_names=["output"],
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
     return path
@@ -118,7 +121,7 @@ def accuracy(onnx_path: Path, x: np.ndarray, y: np.ndarray) -> float:
 def latency_ms(onnx_path: Path, sample: np.ndarray, repeats: int = 200) -> float:
     """Median onnxruntime time for one sample (batch 1), after a warm-up."""
     session = _session(onnx_path)
-    feed = {session.get_inputs()[0].name: sample.reshape(1, -1).astype(np.float32)}
+    feed = {session.get_inputs()[0].name: sample[None].astype(np.float32)}
     for _ in range(20):
         session.run(None, feed)
     times = []

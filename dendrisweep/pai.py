@@ -22,7 +22,7 @@ _SWITCH_MODE = {"history": "DOING_HISTORY", "fixed": "DOING_FIXED_SWITCH"}
 _LAYERS = {
     "all": (["PAISequential", "Conv1d", "Conv2d", "Linear"], []),
     "conv": (["PAISequential", "Conv1d", "Conv2d"], ["Linear"]),
-    "classifier": (["Linear"], ["PAISequential", "Conv1d", "Conv2d"]),
+    "classifier": (["Linear"], ["PAISequential", "Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d"]),
 }
 
 
@@ -69,6 +69,20 @@ def configure(config: Mapping[str, Any]) -> None:
     perforate, track = _LAYERS[config["dendrite_layers"]]
     pc.set_module_names_to_perforate(list(perforate))
     pc.set_module_names_to_track(list(track))
+
+
+def pair_conv_with_norm(model: nn.Module) -> None:
+    """Replace each torchvision Conv2dNormActivation (conv, norm, activation) by
+    Sequential(PAISequential([conv, norm]), activation): a dendrite must see the normalised output,
+    and PAI cannot wrap a BatchNorm on its own (it stops in pdb)."""
+    from torchvision.ops.misc import Conv2dNormActivation
+
+    gpa, _ = _import()
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, Conv2dNormActivation):
+                conv, norm, *rest = list(child)
+                setattr(parent, name, nn.Sequential(gpa.PAISequential([conv, norm]), *rest))
 
 
 def wrap(model: nn.Module, config: Mapping[str, Any]) -> nn.Module:

@@ -14,7 +14,7 @@ from typing import Any, Literal, Mapping
 
 from dendrisweep.errors import UsageError
 
-Kind = Literal["int", "float", "bool", "choice", "floats"]
+Kind = Literal["int", "float", "bool", "choice", "floats", "text"]
 Group = Literal["training", "data", "pai"]
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -120,7 +120,14 @@ def _parse_floats(setting: Setting, raw: Any) -> list[float]:
     return [_parse_float(setting, item) for item in items]
 
 
+def _parse_text(setting: Setting, raw: Any) -> str:
+    if isinstance(raw, (list, dict)):
+        raise _bad(setting, raw, "text")
+    return str(raw).strip()
+
+
 _PARSERS = {
+    "text": _parse_text,
     "int": _parse_int,
     "float": _parse_float,
     "bool": _parse_bool,
@@ -135,6 +142,10 @@ def _declare(*settings: Setting) -> dict[str, Setting]:
 
 SETTINGS: dict[str, Setting] = _declare(
     # --- ordinary training settings -------------------------------------------------------
+    Setting("task", "choice", "kws",
+            "What to train: Edge Impulse's keyword-spotting network on MFCC features (kws) or "
+            "torchvision's MobileNetV3-Small on images (mobilenet).", choices=("kws", "mobilenet"),
+            edge_impulse=False),
     Setting("learning_rate", "float", 0.005, "Adam learning rate (the Edge Impulse default is 0.005).",
             low=1e-6, high=10.0),
     Setting("batch_size", "int", 32, "Mini-batch size.", low=1, high=4096),
@@ -142,8 +153,12 @@ SETTINGS: dict[str, Setting] = _declare(
             low=1, high=10000),
     Setting("dropout", "float", 0.25, "Dropout after each convolution block.", low=0.0, high=0.9),
     Setting("width_multiplier", "float", 1.0,
-            "Scales the channel count of every convolution (8, 16, ... at 1.0).", low=0.05, high=8.0),
-    Setting("num_conv_layers", "int", 2, "Number of Conv1D + MaxPool blocks.", low=1, high=6),
+            "Scales the channel count of every convolution (keyword spotting: 8, 16, ... at 1.0; "
+            "MobileNet: torchvision's width_mult).", low=0.05, high=8.0),
+    Setting("num_conv_layers", "int", 2, "Keyword spotting: number of Conv1D + MaxPool blocks.", low=1, high=6),
+    Setting("pretrained_weights", "text", "",
+            "MobileNet: a local state-dict file to start from (e.g. ImageNet weights); never downloaded.",
+            edge_impulse=False),
     Setting("seed", "int", 0, "Seed for weight initialisation and batch order.", low=0, high=2**31 - 1),
     Setting("weight_decay", "float", 0.0, "Adam weight decay.", low=0.0, high=1.0),
     Setting("input_noise", "float", 0.0,
@@ -156,6 +171,8 @@ SETTINGS: dict[str, Setting] = _declare(
             low=0.0, high=0.5, group="data"),
     Setting("data_seed", "int", 0, "Seed of the built-in offline data set and of the test hold-out.",
             low=0, high=2**31 - 1, group="data", edge_impulse=False),
+    Setting("image_size", "int", 32, "MobileNet: images are resized to this square size.", low=16, high=512,
+            group="data", edge_impulse=False),
     Setting("builtin_samples", "int", 1200,
             "Training samples of the built-in data set (validation gets a quarter as many); "
             "ignored with --data-directory.", low=40, high=200000, group="data", edge_impulse=False),

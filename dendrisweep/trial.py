@@ -12,6 +12,7 @@ import os
 import platform
 import signal
 import sys
+import threading
 import time
 import traceback
 from importlib import metadata
@@ -24,6 +25,7 @@ from dendrisweep import __version__, checkpoint
 from dendrisweep.data import Dataset
 from dendrisweep.edge_impulse import write_block_output
 from dendrisweep.export import ExportError
+from dendrisweep.files import write_atomic
 from dendrisweep.errors import UsageError
 from dendrisweep.layout import HISTORY_FILE, MODEL_FILE, RESULT_FILE, TRIAL_PREFIX, new_run_id
 from dendrisweep.measure import count_macs, count_parameters
@@ -33,6 +35,7 @@ from dendrisweep.trainer import Diverged, EpochRecord, Strategy, TrainResult, ev
 from dendrisweep.trial_cli import TrialOptions
 
 KILLED_EXIT_CODE = 128 + signal.SIGTERM
+EXIT_GRACE_SECONDS = 15  # after SIGTERM, wrapping up W&B may take this long; then the process just exits
 
 
 class Terminated(BaseException):
@@ -70,7 +73,7 @@ def _summarise(result: TrainResult, data: Dataset, strategy: Strategy) -> dict[s
         "test_loss": test_loss,
         "params": best.params,
         "inference_params": count_parameters(inference),
-        "macs": count_macs(inference, torch.zeros(1, data.shape.features)),
+        "macs": count_macs(inference, torch.zeros(1, *data.shape.sample)),
         "dendrites": best.dendrites,
         "epochs": result.epochs_run,
         "stop_reason": result.stop_reason,
@@ -89,7 +92,7 @@ class TrialRecorder:
             "status": "running", "reason": "", "run_id": run.id, "trial_dir": str(trial_dir),
             "config": dict(config),
             "data": {"source": data.source, "digest": data.digest, "classes": data.num_classes,
-                     "features": data.shape.features, "train": len(data.train.y), "val": len(data.val.y),
+                     "sample_shape": list(data.shape.sample), "train": len(data.train.y), "val": len(data.val.y),
                      "test": len(data.test.y) if data.test is not None else 0},
             "versions": package_versions(),
         }
@@ -102,12 +105,16 @@ class TrialRecorder:
         print(f"epoch {record.epoch:3d}  train_acc {record.train_acc:.4f}  val_acc {record.val_acc:.4f}  "
               f"dendrites {record.dendrites}  params {record.params}  {record.epoch_seconds:.2f}s", flush=True)
 
+    def record(self, status: str, reason: str, summary: Mapping[str, Any] | None = None) -> None:
+        """Write result.json now (atomically): the local record never waits for W&B."""
+        self.result.update(summary or {})
+        self.result.update(status=status, reason=reason, wall_seconds=time.time() - self.started)
+        write_atomic(self.trial_dir / RESULT_FILE, json.dumps(self.result, indent=2))
+
     def finish(self, status: str, reason: str, summary: Mapping[str, Any], exit_code: int) -> None:
         self.history_file.close()
-        self.result.update(summary)
-        self.result.update(status=status, reason=reason, wall_seconds=time.time() - self.started)
         # The local record first: it must survive even if W&B is gone (its service died with an agent).
-        (self.trial_dir / RESULT_FILE).write_text(json.dumps(self.result, indent=2), encoding="utf-8")
+        self.record(status, reason, summary)
         final = {k: v for k, v in self.result.items() if k not in ("config", "data", "versions")}
         final["data_digest"] = self.result["data"]["digest"]
         final["data_source"] = self.result["data"]["source"]
@@ -118,8 +125,16 @@ class TrialRecorder:
             print(f"warning: could not finish the W&B run ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise Terminated("received SIGTERM")
+def _terminate_handler(recorder: TrialRecorder) -> Any:
+    """On SIGTERM: record the trial as killed at once, make sure the process ends within a grace
+    period even if W&B's service is gone (it dies with a SIGKILLed agent), then unwind training."""
+    def on_sigterm(signum: int, frame: Any) -> None:
+        recorder.record("killed", "received SIGTERM")
+        deadline = threading.Timer(EXIT_GRACE_SECONDS, os._exit, (KILLED_EXIT_CODE,))
+        deadline.daemon = True
+        deadline.start()
+        raise Terminated("received SIGTERM")
+    return on_sigterm
 
 
 def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions) -> int:
@@ -131,7 +146,7 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions) -
     wandb_dir = Path(os.environ.get("WANDB_DIR") or ".").resolve()
     recorder = TrialRecorder(trial_dir, start_run(options.wandb_project, config, run_id, wandb_dir),
                              config, data)
-    previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_handler = signal.signal(signal.SIGTERM, _terminate_handler(recorder))
     status, reason, summary, exit_code = "failed", "", {}, 1
     try:
         with checkpoint.working_directory(trial_dir):

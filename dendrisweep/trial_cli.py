@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from dendrisweep.config import resolve
+from dendrisweep.config import require_weights, resolve
 from dendrisweep.edge_impulse import read_info_file
 from dendrisweep.errors import UsageError, cli_errors
 from dendrisweep.layout import OUT_DIR_ENV
@@ -114,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if options.print_config:
             print(json.dumps(config))
             return 0
+        if config["pretrained_weights"]:  # before the slow imports: a typo costs no wait
+            require_weights(config["pretrained_weights"])
         from dendrisweep.data import load_dataset
 
         data = load_dataset(options.data_directory, config)  # bad data fails before torch is imported

@@ -5,10 +5,14 @@ import json
 import os
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
+
+from dendrisweep.wandb_files import OfflineRun, find_run_files, read_run_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +29,16 @@ def offline_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return wandb_dir
 
 
+@contextmanager
+def offline_wandb_env(wandb_dir: Path) -> Iterator[None]:
+    """The same offline W&B setup for module-scoped fixtures (which cannot use the autouse one)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WANDB_MODE", "offline")
+        mp.setenv("WANDB_SILENT", "true")
+        mp.setenv("WANDB_DIR", str(wandb_dir))
+        yield
+
+
 def run_script(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
                timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run a top-level script (train_trial.py, agent.py, or `-m analysis`) as users do, with stdin closed."""
@@ -39,3 +53,15 @@ def print_config(*args: str, env: dict[str, str] | None = None) -> dict[str, Any
     done = run_script("train_trial.py", "--print-config", *args, env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def finished_wandb_runs(root: Path, run_ids: set[str], timeout: float = 60) -> dict[str, OfflineRun]:
+    """The offline runs `run_ids` under `root`, once each file holds its exit record: W&B's service
+    closes a run file a moment after `run.finish()` returns (longer on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = {r.run_id: r for r in map(read_run_file, find_run_files(root)) if r.run_id in run_ids}
+        if set(runs) == run_ids and all(r.exit_code is not None for r in runs.values()):
+            return runs
+        assert time.monotonic() < deadline, f"W&B run files never completed: {sorted(run_ids - set(runs))}"
+        time.sleep(0.2)

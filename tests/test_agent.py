@@ -17,13 +17,12 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from conftest import ROOT, run_script
+from conftest import ROOT, finished_wandb_runs, run_script
 from dendrisweep.data.edge_impulse import LabelledArrays, write_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.sweep.controller import AgentOptions, Controller, is_settled
 from dendrisweep.sweep.space import trial_params
 from dendrisweep.sweep.spec import load_sweep
-from dendrisweep.wandb_files import find_run_files, read_run_file
 
 POSTGRES_URL = os.environ.get("DENDRISWEEP_TEST_POSTGRES")
 
@@ -57,7 +56,7 @@ def test_sweep_runs_trials_whose_params_match_their_wandb_config(tmp_path: Path)
     study, spec = load(tmp_path / "runs", "tiny"), load_sweep(sweep)
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
-    runs = {r.run_id: r for r in map(read_run_file, find_run_files(tmp_path / "runs" / "tiny"))}
+    runs = finished_wandb_runs(tmp_path / "runs" / "tiny", {t.user_attrs["run_id"] for t in trials})
     assert len(runs) == 3
     for trial in trials:
         run = runs[trial.user_attrs["run_id"]]

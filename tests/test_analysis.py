@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, run_script
+from conftest import ROOT, offline_wandb_env, run_script
 from analysis.load import COLUMNS, _read_cache, _write_cache, from_offline_runs, from_study, from_wandb_records, \
     open_study, read_study
 from analysis.rank import best, finished, importance, pareto_front, row_config, smallest_within, swept_settings
@@ -134,10 +134,7 @@ def one_dendrite_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     from dendrisweep import checkpoint
 
     root = tmp_path_factory.mktemp("one")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WANDB_MODE", "offline")
-        mp.setenv("WANDB_SILENT", "true")
-        mp.setenv("WANDB_DIR", str(root))
+    with offline_wandb_env(root):
         assert trial_main(["--switch-mode", "fixed", "--fixed-switch-num", "2", "--epochs", "4", "--max-dendrites",
                            "1", "--out-directory", str(root / "out")]) == 0
     (trial_dir,) = (root / "out").iterdir()
@@ -148,7 +145,7 @@ def one_dendrite_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
 def test_exported_dendritic_model_passes_the_parity_gate(one_dendrite_model, tmp_path: Path) -> None:
     model, config = one_dendrite_model
     data = load_dataset(None, config)
-    path = export.export_onnx(strategy_for(config).inference_model(model), data.shape.features, tmp_path / "m.onnx")
+    path = export.export_onnx(strategy_for(config).inference_model(model), data.shape.sample, tmp_path / "m.onnx")
     parity = export.check_parity(model, path, data.test.x, data.test.y)
     assert parity.ok and parity.max_prob_diff <= 1e-4
     probs = export.onnx_probabilities(path, data.val.x[:1])  # batch 1 ...
@@ -168,9 +165,9 @@ def test_parity_gate_fails_a_broken_export(broken: str, one_dendrite_model, tmp_
     model, config = one_dendrite_model
     data = load_dataset(None, config)
     if broken == "no softmax":
-        path = export.export_onnx(pai.inference_model(model), data.shape.features, tmp_path / "b.onnx", softmax=False)
+        path = export.export_onnx(pai.inference_model(model), data.shape.sample, tmp_path / "b.onnx", softmax=False)
     else:  # bug (a) as it shipped: prepare_final_model drops a lone dendrite's weights
-        path = export.export_onnx(upa.prepare_final_model(model), data.shape.features, tmp_path / "b.onnx")
+        path = export.export_onnx(upa.prepare_final_model(model), data.shape.sample, tmp_path / "b.onnx")
     with pytest.raises(export.ExportError, match="does not match the trained model"):
         export.check_parity(model, path, data.val.x, data.val.y)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from dendrisweep.data import hold_out, load_dataset
+from dendrisweep.data import DataShape, hold_out, load_dataset
 from dendrisweep.data.edge_impulse import FILES, LabelledArrays, one_hot, write_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.settings import defaults
@@ -23,7 +23,7 @@ def ei_dir(tmp_path: Path) -> Path:
 
 def test_edge_impulse_folder_loads_with_shapes_from_the_arrays(ei_dir: Path) -> None:
     data = load_dataset(ei_dir, defaults())
-    assert (data.frames, data.coefficients, data.num_classes) == (50, 13, 4)
+    assert data.shape == DataShape((650,), 4)
     assert len(data.train.y) + len(data.test.y) == 1200 and len(data.val.y) == 300
     assert data.train.x.dtype == np.float32 and data.train.y.dtype == np.int64
 

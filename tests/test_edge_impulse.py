@@ -26,8 +26,8 @@ PARAMETERS = json.loads(PARAMETERS_FILE.read_text())["parameters"]
 
 def entrypoint() -> list[str]:
     """The Dockerfile's ENTRYPOINT, pointed at this checkout and this interpreter."""
-    line = next(l for l in (ROOT / "edge_impulse" / "Dockerfile").read_text().splitlines()
-                if l.startswith("ENTRYPOINT"))
+    line = next(text for text in (ROOT / "edge_impulse" / "Dockerfile").read_text().splitlines()
+                if text.startswith("ENTRYPOINT"))
     command = json.loads(line.split(" ", 1)[1])
     assert command[:3] == ["python3", "-u", "train_trial.py"]
     return [sys.executable, "-u", str(ROOT / "train_trial.py"), *command[3:]]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from dendrisweep.data import load_dataset
+from dendrisweep.data import DataShape, load_dataset
 from dendrisweep.data.edge_impulse import FILES
 from dendrisweep.data.spoken import CLASSES, SAMPLES, build, filterbank, mfcc
 from dendrisweep.settings import defaults
@@ -63,7 +63,7 @@ def test_speech_classes_differ_from_the_noise_class(folder: Path) -> None:
 
 def test_load_dataset_reads_the_folder_as_50_frames_of_13_coefficients(folder: Path) -> None:
     data = load_dataset(folder, {**defaults()})
-    assert (data.frames, data.coefficients, data.num_classes) == (50, 13, 6)
+    assert data.shape == DataShape((650,), 6)
     assert len(data.val.y) == 12
 
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_script
+from conftest import finished_wandb_runs, offline_wandb_env, run_script
 from dendrisweep import checkpoint, pai
 from dendrisweep.data import load_dataset
 from dendrisweep.data.edge_impulse import LabelledArrays, write_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.trainer import evaluate
 from dendrisweep.trial_cli import main
-from dendrisweep.wandb_files import OfflineRun, find_run_files, read_run_file
+from dendrisweep.wandb_files import OfflineRun
 
 SUMMARY_KEYS = {"status", "reason", "best_val_acc", "test_acc", "params", "macs", "dendrites", "epochs",
                 "wall_seconds", "best_epoch", "stop_reason"}
@@ -40,18 +40,14 @@ def run_in_process(args: list[str], out: Path, wandb_dir: Path) -> TrialRun:
     exit_code = main([*args, "--out-directory", str(out)])
     (trial_dir,) = [p for p in out.iterdir() if p.name.startswith("trial-")]
     result = json.loads((trial_dir / "result.json").read_text())
-    runs = [read_run_file(f) for f in find_run_files(wandb_dir)]
-    (wandb_run,) = [r for r in runs if r.run_id == result["run_id"]]
+    wandb_run = finished_wandb_runs(wandb_dir, {result["run_id"]})[result["run_id"]]
     return TrialRun(exit_code, result, trial_dir, wandb_run, pai.dendrites_added())
 
 
 @pytest.fixture(scope="module")
 def dendritic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrialRun]:
     root = tmp_path_factory.mktemp("dendritic")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WANDB_MODE", "offline")
-        mp.setenv("WANDB_SILENT", "true")
-        mp.setenv("WANDB_DIR", str(root / "wandb-home"))
+    with offline_wandb_env(root / "wandb-home"):
         yield run_in_process(DENDRITIC, root / "out", root / "wandb-home")
 
 

@@ -1,4 +1,7 @@
-"""Data for a trial: train / validation / test splits, from Edge Impulse files or the built-in set.
+"""Data for a trial: train / validation / test splits, for either task.
+
+Keyword spotting: Edge Impulse's MFCC files or the built-in keyword set. Images (MobileNet): an
+ImageFolder, CIFAR-10 from a local folder, or the offline digits set (data/images.py).
 
 Validation (Edge Impulse's "test" pair) drives model selection and PAI's switching; the test split
 is carved once from the training split with a fixed seed, so every trial of a sweep is scored on
@@ -7,6 +10,7 @@ the same held-out samples and the reported test accuracy is never the one used t
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,15 +24,14 @@ from dendrisweep.errors import UsageError
 
 @dataclass(frozen=True)
 class DataShape:
-    """What a network needs to know about its data."""
+    """What a network needs to know about its data: one sample's shape (no batch axis), classes."""
 
-    frames: int
-    coefficients: int
+    sample: tuple[int, ...]
     classes: int
 
     @property
     def features(self) -> int:
-        return self.frames * self.coefficients
+        return math.prod(self.sample)
 
 
 @dataclass(frozen=True)
@@ -39,14 +42,12 @@ class Dataset:
     val: LabelledArrays
     test: LabelledArrays | None
     num_classes: int
-    frames: int
-    coefficients: int
     source: str
     digest: str
 
     @property
     def shape(self) -> DataShape:
-        return DataShape(self.frames, self.coefficients, self.num_classes)
+        return DataShape(tuple(self.train.x.shape[1:]), self.num_classes)
 
 
 def _digest(*parts: LabelledArrays) -> str:
@@ -76,8 +77,8 @@ def hold_out(train: LabelledArrays, fraction: float, seed: int) -> tuple[Labelle
     return keep, LabelledArrays(train.x[test_mask], train.y[test_mask])
 
 
-def load_dataset(data_directory: Path | None, config: Mapping[str, Any]) -> Dataset:
-    """Load, check and split the data a config asks for."""
+def _keyword_data(data_directory: Path | None, config: Mapping[str, Any]) -> tuple[
+        LabelledArrays, LabelledArrays, int, str]:
     if data_directory is None:
         train, val, classes = make_keyword_data(config["data_seed"], config["builtin_samples"])
         source = f"built-in keywords (data_seed={config['data_seed']}, {config['builtin_samples']} samples)"
@@ -88,10 +89,21 @@ def load_dataset(data_directory: Path | None, config: Mapping[str, Any]) -> Data
     if features % COEFFICIENTS:
         raise UsageError(f"{source}: {features} features per sample is not a whole number of "
                          f"{COEFFICIENTS}-coefficient MFCC frames")
+    return train, val, classes, source
+
+
+def load_dataset(data_directory: Path | None, config: Mapping[str, Any]) -> Dataset:
+    """Load, check and split the data a config asks for."""
+    if config["task"] == "mobilenet":
+        from dendrisweep.data.images import load_images
+
+        train, val, classes, source = load_images(data_directory, config)
+    else:
+        train, val, classes, source = _keyword_data(data_directory, config)
     present = np.unique(train.y)
     if len(present) < 2:
         raise UsageError(f"{source}: the training split holds a single class ({int(present[0])}); "
                          "classification needs at least two")
     digest = _digest(train, val)
     train, test = hold_out(train, config["test_fraction"], config["data_seed"])
-    return Dataset(train, val, test, classes, features // COEFFICIENTS, COEFFICIENTS, source, digest)
+    return Dataset(train, val, test, classes, source, digest)

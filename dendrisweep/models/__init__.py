@@ -6,14 +6,18 @@ from typing import Any, Mapping
 from torch import nn
 
 from dendrisweep.data import DataShape
+from dendrisweep.data.synthetic import COEFFICIENTS
 from dendrisweep.models.kws import KeywordSpottingNet
+from dendrisweep.models.mobilenet import build_mobilenet
 
 
 def build_model(config: Mapping[str, Any], shape: DataShape) -> nn.Module:
-    """The network a config describes, sized to the data (input length, class count)."""
+    """The network a config describes, sized to the data (input shape, class count)."""
+    if config["task"] == "mobilenet":
+        return build_mobilenet(config, shape)
     return KeywordSpottingNet(
-        frames=shape.frames,
-        coefficients=shape.coefficients,
+        frames=shape.features // COEFFICIENTS,
+        coefficients=COEFFICIENTS,
         classes=shape.classes,
         width=config["width_multiplier"],
         conv_layers=config["num_conv_layers"],
