@@ -10,6 +10,7 @@ from typing import NoReturn, Sequence
 import pandas as pd
 
 from dendrisweep.errors import UsageError, cli_errors
+from dendrisweep.files import make_dir
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -124,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _report(opts: argparse.Namespace, source: Source, baseline: pd.DataFrame | None) -> int:
     from analysis.report import Constraints, build_sections, write_report
 
-    out = opts.out or Path("reports") / source.name
+    out = make_dir(opts.out or Path("reports") / source.name, "the report folder")
     constraints = Constraints(opts.max_params, opts.max_macs, opts.min_accuracy)
     sections = build_sections(source.df, source.metric, source.maximize, baseline, constraints, opts.within_pp)
     page = write_report(sections, source.df, out, f"Sweep report: {source.name}")
@@ -136,7 +137,7 @@ def _regenerate(opts: argparse.Namespace, source: Source, baseline: pd.DataFrame
     from analysis.regenerate import regenerate
     from dendrisweep.export import ExportError
 
-    out = opts.out or Path("artifacts") / source.name
+    out = make_dir(opts.out or Path("artifacts") / source.name, "the artifacts folder")
     try:
         comparison = regenerate(source.df, source.maximize, out, baseline)
     except ExportError as exc:

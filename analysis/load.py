@@ -15,7 +15,7 @@ import pandas as pd
 
 from dendrisweep.errors import UsageError
 from dendrisweep.settings import SETTINGS
-from dendrisweep.sweep.storage import redact
+from dendrisweep.sweep.storage import quiet_optuna, redact
 from dendrisweep.wandb_files import OfflineRun, find_run_files, read_run_file
 
 META = ["trial", "run_id", "state", "reason", "objective", "best_val_acc", "test_acc", "val_loss", "params", "macs",
@@ -70,7 +70,7 @@ def open_study(storage_url: str, study_name: str) -> Any:
     """Load an Optuna study for reading; a missing study or database is a UsageError."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet_optuna()
     try:
         return optuna.load_study(study_name=study_name, storage=storage_url)
     except KeyError:

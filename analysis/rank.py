@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from dendrisweep.settings import SETTINGS
+from dendrisweep.sweep.storage import quiet_optuna
 
 
 def finished(df: pd.DataFrame) -> pd.DataFrame:
@@ -77,6 +78,7 @@ def importance(df: pd.DataFrame, maximize: bool = True) -> dict[str, float]:
             distributions[name] = FloatDistribution(low, high, log=low > 0 and high / low >= 100)
         else:
             distributions[name] = CategoricalDistribution(sorted(values.unique(), key=str))
+    quiet_optuna()
     study = optuna.create_study(direction="maximize" if maximize else "minimize")
     study.add_trials([optuna.trial.create_trial(params={n: row[n] if SETTINGS[n].kind in ("int", "float")
                                                         else _hashable(row[n]) for n in names},

@@ -20,7 +20,7 @@ import numpy as np
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dendrisweep.sweep.controller import quiet_optuna  # noqa: E402
+from dendrisweep.sweep.storage import quiet_optuna  # noqa: E402
 from dendrisweep.sweep.samplers import make_sampler  # noqa: E402
 from dendrisweep.sweep.space import search_space  # noqa: E402
 from dendrisweep.sweep.spec import parse_sweep  # noqa: E402

@@ -25,7 +25,7 @@ from pathlib import Path
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dendrisweep.sweep.controller import quiet_optuna  # noqa: E402
+from dendrisweep.sweep.storage import quiet_optuna  # noqa: E402
 from dendrisweep.sweep.samplers import SAMPLERS, make_sampler  # noqa: E402
 from dendrisweep.sweep.space import search_space  # noqa: E402
 from dendrisweep.sweep.spec import load_sweep  # noqa: E402

@@ -17,6 +17,8 @@ from torch import nn
 
 from dendrisweep import pai
 from dendrisweep.data import DataShape
+from dendrisweep.errors import UsageError
+from dendrisweep.files import load_tensors
 from dendrisweep.models import build_model
 
 FORMAT = "dendrisweep-checkpoint-1"
@@ -42,9 +44,9 @@ def save(path: Path, model: nn.Module, config: Mapping[str, Any], shape: DataSha
 
 def load(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model of a checkpoint in eval mode; returns (model, config)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a dendrisweep checkpoint")
+    payload = load_tensors(path, "checkpoint")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UsageError(f"checkpoint: {path} is not a dendrisweep checkpoint")
     config = payload["config"]
     shape = payload["shape"]
     model = build_model(config, DataShape(tuple(shape["sample"]), shape["classes"]))

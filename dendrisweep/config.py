@@ -28,7 +28,7 @@ def require_weights(path: str | Path) -> Path:
     return path
 
 
-def load_mapping_file(path: str | Path, what: str) -> dict[str, Any]:
+def load_mapping_file(path: str | Path, what: str, allow_empty: bool = True) -> dict[str, Any]:
     """Read a YAML or JSON file that must hold a mapping; any problem is one UsageError."""
     path = Path(path)
     try:
@@ -40,6 +40,8 @@ def load_mapping_file(path: str | Path, what: str) -> dict[str, Any]:
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise UsageError(f"{what} {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} "
                          f"({_syntax_problem(exc)})") from None
+    if data is None and not allow_empty:
+        raise UsageError(f"{what} {path}: is empty")
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from dendrisweep.sweep.controller import AgentOptions, Controller, is_settled
 from dendrisweep.sweep.space import trial_params
 from dendrisweep.sweep.spec import load_sweep
 
-POSTGRES_URL = os.environ.get("DENDRISWEEP_TEST_POSTGRES")
 
 
 def write_sweep(path: Path, run_cap: int, epochs: int = 2, command: list[str] | None = None, **extra: Any) -> Path:
@@ -51,13 +49,13 @@ def load(runs: Path, name: str) -> optuna.Study:
 
 
 def test_sweep_runs_trials_whose_params_match_their_wandb_config(tmp_path: Path) -> None:
-    sweep = write_sweep(tmp_path / "tiny.yaml", run_cap=3)
+    sweep = write_sweep(tmp_path / "tiny.yaml", run_cap=2)
     agent(sweep, tmp_path / "runs")
     study, spec = load(tmp_path / "runs", "tiny"), load_sweep(sweep)
     trials = study.get_trials()
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     runs = finished_wandb_runs(tmp_path / "runs" / "tiny", {t.user_attrs["run_id"] for t in trials})
-    assert len(runs) == 3
+    assert len(runs) == 2
     for trial in trials:
         run = runs[trial.user_attrs["run_id"]]
         assert run.exit_code == 0 and run.group == "tiny"
@@ -71,32 +69,9 @@ def test_sweep_runs_trials_whose_params_match_their_wandb_config(tmp_path: Path)
     agent(sweep, tmp_path / "runs")
     assert [(t.number, t.value, t.user_attrs["run_id"]) for t in load(tmp_path / "runs", "tiny").get_trials()] == before
     # Raising run_cap continues the same study.
-    write_sweep(sweep, run_cap=4)
+    write_sweep(sweep, run_cap=3)
     agent(sweep, tmp_path / "runs")
-    assert sum(is_settled(t) for t in load(tmp_path / "runs", "tiny").get_trials()) == 4
-
-
-def test_changed_search_refuses_the_old_study_and_leaves_it_untouched(tmp_path: Path) -> None:
-    sweep = write_sweep(tmp_path / "tiny.yaml", run_cap=1)
-    agent(sweep, tmp_path / "runs")
-    db = tmp_path / "runs" / "tiny" / "study.db"
-    snapshot = db.read_bytes()
-    data = yaml.safe_load(sweep.read_text())
-    data["parameters"]["max_dendrites"] = {"values": [3, 4]}
-    sweep.write_text(yaml.safe_dump(data))
-    done = run_script("agent.py", str(sweep), "--runs-dir", str(tmp_path / "runs"), "--no-progress")
-    assert done.returncode == 2 and "was created from a sweep with other parameters" in done.stderr
-    assert db.read_bytes() == snapshot
-
-
-def test_two_workers_on_sqlite_lose_and_duplicate_nothing(tmp_path: Path) -> None:
-    sweep = write_sweep(tmp_path / "pair.yaml", run_cap=4)
-    agent(sweep, tmp_path / "runs", "--workers", "2")
-    trials = load(tmp_path / "runs", "pair").get_trials()
-    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
-    run_ids = [t.user_attrs["run_id"] for t in trials]
-    assert len(set(run_ids)) == 4 and sorted(t.number for t in trials) == [0, 1, 2, 3]
-    assert all((tmp_path / "runs" / "pair" / "trials" / f"trial-{r}" / "result.json").is_file() for r in run_ids)
+    assert sum(is_settled(t) for t in load(tmp_path / "runs", "tiny").get_trials()) == 3
 
 
 def _wait_for(predicate: Any, seconds: float) -> None:
@@ -107,7 +82,7 @@ def _wait_for(predicate: Any, seconds: float) -> None:
 
 
 def test_sigkilled_worker_leaves_a_failed_trial_and_resume_completes_the_budget(tmp_path: Path) -> None:
-    sweep, runs = write_sweep(tmp_path / "kill.yaml", run_cap=2, epochs=12), tmp_path / "runs"
+    sweep, runs = write_sweep(tmp_path / "kill.yaml", run_cap=1, epochs=12), tmp_path / "runs"
     command = [sys.executable, str(ROOT / "agent.py"), str(sweep), "--runs-dir", str(runs), "--no-progress",
                "--heartbeat", "2"]
     worker = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -129,33 +104,7 @@ def test_sigkilled_worker_leaves_a_failed_trial_and_resume_completes_the_budget(
     assert "stopped heartbeating" in lost.user_attrs["reason"]
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == lost.number]
     assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == lost.params
-    assert sum(is_settled(t) for t in trials) == 2 and sum(t.state == TrialState.COMPLETE for t in trials) == 2
-
-
-@pytest.fixture
-def postgres_url() -> str:
-    if not POSTGRES_URL:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide PostgreSQL (DENDRISWEEP_TEST_POSTGRES); see .ci/run")
-        pytest.skip("no PostgreSQL server: set DENDRISWEEP_TEST_POSTGRES=postgresql://user:pass@host/db")
-    return POSTGRES_URL
-
-
-def test_two_agents_share_one_postgresql_study(tmp_path: Path, postgres_url: str) -> None:
-    sweep, study = write_sweep(tmp_path / "shared.yaml", run_cap=4), f"shared-{uuid.uuid4().hex[:8]}"
-    command = [sys.executable, str(ROOT / "agent.py"), str(sweep), "--storage", postgres_url, "--study", study,
-               "--no-progress"]
-    agents = [subprocess.Popen([*command, "--runs-dir", str(tmp_path / f"machine{i}")], cwd=ROOT,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for i in range(2)]
-    for proc in agents:
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err[-2000:]
-    trials = optuna.load_study(study_name=study, storage=postgres_url).get_trials()
-    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
-    assert len({t.user_attrs["run_id"] for t in trials}) == 4
-    machines = {Path(t.user_attrs["trial_dir"]).parents[2].name for t in trials}
-    assert machines == {"machine0", "machine1"}  # both agents really worked on the one study
+    assert sum(is_settled(t) for t in trials) == 1 and sum(t.state == TrialState.COMPLETE for t in trials) == 1
 
 
 def _huge_data(folder: Path) -> Path:
@@ -165,21 +114,16 @@ def _huge_data(folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("case", ["crash", "diverge", "timeout"])
+@pytest.mark.parametrize("case", ["crash", "diverge"])
 def test_failing_trials_are_recorded_with_their_stderr_and_the_sweep_goes_on(case: str, tmp_path: Path) -> None:
     base = ["${env}", "${interpreter}", "${program}"]
-    command, args, epochs = {
-        "crash": ([*base, "--no-such-flag", "${args}"], [], 2),
-        "diverge": ([*base, "--data-directory", str(_huge_data(tmp_path / "huge")), "${args}"], [], 2),
-        "timeout": ([*base, "${args}"], ["--timeout-per-trial", "6"], 400),
-    }[case]
-    sweep = write_sweep(tmp_path / f"{case}.yaml", run_cap=2, epochs=epochs, command=command)
-    agent(sweep, tmp_path / "runs", *args)
+    extra = ["--no-such-flag"] if case == "crash" else ["--data-directory", str(_huge_data(tmp_path / "huge"))]
+    sweep = write_sweep(tmp_path / f"{case}.yaml", run_cap=2, command=[*base, *extra, "${args}"])
+    agent(sweep, tmp_path / "runs")
     trials = load(tmp_path / "runs", case).get_trials()
     assert len(trials) == 2 and all(t.state == TrialState.FAIL for t in trials)  # went on after the first
     status, reason = {"crash": ("failed", "exit code 2: train_trial.py: error: unknown setting '--no-such-flag'"),
-                      "diverge": ("diverged", "loss became"),
-                      "timeout": ("timeout", "timed out after 6s")}[case]
+                      "diverge": ("diverged", "loss became")}[case]
     for trial in trials:
         assert trial.user_attrs["status"] == status and reason in trial.user_attrs["reason"]
         assert is_settled(trial)  # counted against the budget, not retried

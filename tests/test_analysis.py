@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -24,7 +25,7 @@ from dendrisweep.trial_cli import main as trial_main
 
 DENDRITIC_SWEEP = {
     "program": "train_trial.py", "method": "bayes", "metric": {"name": "best_val_acc", "goal": "maximize"},
-    "run_cap": 4,
+    "run_cap": 3,
     "parameters": {"epochs": {"value": 4}, "switch_mode": {"value": "fixed"}, "fixed_switch_num": {"value": 2},
                    "learning_rate": {"distribution": "log_uniform_values", "min": 0.002, "max": 0.01},
                    "max_dendrites": {"values": [1, 2]}, "width_multiplier": {"values": [0.5, 1.0]}},
@@ -35,17 +36,55 @@ BASELINE_SWEEP = {**DENDRITIC_SWEEP, "run_cap": 2,
                                  "width_multiplier": {"values": [0.5, 1.0]}}}
 
 
+# A W&B API key in the environment, as users have it: it must reach no file and no output.
+FAKE_API_KEY = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e7d3ad"
+PRINTED: list[str] = []  # everything the module's commands printed
+
+
+def with_key(root: Path) -> dict[str, str]:
+    """Offline W&B with the key set; HOME, TMPDIR and WANDB_DIR inside `root` so every file any library
+    writes on the way (W&B settings and logs, caches) lands where the secrets test scans."""
+    for folder in ("home", "tmp", "wandb-home"):
+        (root / folder).mkdir(exist_ok=True)
+    return {"WANDB_API_KEY": FAKE_API_KEY, "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+            "HOME": str(root / "home"), "TMPDIR": str(root / "tmp"), "WANDB_DIR": str(root / "wandb-home")}
+
+
+def run_with_key(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = run_script(*args, env=with_key(root))
+    PRINTED.extend((done.stdout, done.stderr))
+    return done
+
+
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A small dendritic sweep and its baseline, run by the real agent."""
+    """A small dendritic sweep and its baseline, run by the real agent (with a W&B key set)."""
     root = tmp_path_factory.mktemp("sweeps")
-    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     for name, sweep in (("tiny", DENDRITIC_SWEEP), ("tiny_baseline", BASELINE_SWEEP)):
         (root / f"{name}.yaml").write_text(yaml.safe_dump(sweep))
-        done = run_script("agent.py", str(root / f"{name}.yaml"), "--runs-dir", str(root / "runs"), "--workers",
-                          "2", "--no-progress", env=env)
+        done = run_with_key(root, "agent.py", str(root / f"{name}.yaml"), "--runs-dir", str(root / "runs"),
+                            "--workers", "2", "--no-progress")
         assert done.returncode == 0, done.stderr[-2000:]
     yield root
+
+
+@pytest.fixture(scope="module")
+def report(sweeps: Path) -> Path:
+    out = sweeps / "report"
+    done = run_with_key(sweeps, "-m", "analysis", "report", "--storage", storage(sweeps, "tiny"), "--study", "tiny",
+                        "--baseline-study", "tiny_baseline", "--baseline-storage", storage(sweeps, "tiny_baseline"),
+                        "--max-params", "100000", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def artifacts(sweeps: Path) -> Path:
+    out = sweeps / "artifacts"
+    done = run_with_key(sweeps, "-m", "analysis", "regenerate", "--storage", storage(sweeps, "tiny"), "--study",
+                        "tiny", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
 
 
 def storage(root: Path, name: str) -> str:
@@ -56,8 +95,8 @@ def test_study_loads_into_the_standard_frame(sweeps: Path) -> None:
     df, attrs = read_study(storage(sweeps, "tiny"), "tiny")
     assert attrs["sweep"]["metric"] == {"name": "best_val_acc", "goal": "maximize"}
     pd.testing.assert_frame_equal(df, from_study(open_study(storage(sweeps, "tiny"), "tiny")))  # SQL == Optuna API
-    assert list(df.columns) == COLUMNS and len(df) == 4
-    assert set(df["state"]) == {"finished"} and df["trial"].tolist() == [0, 1, 2, 3]
+    assert list(df.columns) == COLUMNS and len(df) == 3
+    assert set(df["state"]) == {"finished"} and df["trial"].tolist() == [0, 1, 2]
     assert df["objective"].equals(df["best_val_acc"]) and (df["params"] > 0).all() and (df["macs"] > 0).all()
     assert df["epochs_run"].le(4).all() and df["dendrites_added"].ge(0).all()
     assert (df["epochs"] == 4).all() and df["dendrites"].all()  # settings columns: the resolved config
@@ -113,19 +152,15 @@ def test_ranking_under_constraints(sweeps: Path) -> None:
     assert set(importance(df)) <= set(swept_settings(df))
 
 
-def test_report_writes_html_md_csv_with_plots(sweeps: Path, tmp_path: Path) -> None:
-    out = tmp_path / "report"
-    done = run_script("-m", "analysis", "report", "--storage", storage(sweeps, "tiny"), "--study", "tiny",
-                      "--baseline-study", "tiny_baseline", "--baseline-storage", storage(sweeps, "tiny_baseline"),
-                      "--max-params", "100000", "--out", str(out))
-    assert done.returncode == 0, done.stderr
+def test_report_writes_html_md_csv_with_plots(report: Path) -> None:
+    out = report
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 5
     for name in ("history", "pareto_params", "pareto_macs", "accuracy_vs_dendrites"):
         assert (out / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert f"plots/{name}.png" in (out / "report.md").read_text()
     assert "Best baseline (no dendrites)" in page and "Smallest dendritic model within 1 pp" in page
-    assert len(pd.read_csv(out / "trials.csv")) == 4
+    assert len(pd.read_csv(out / "trials.csv")) == 3
 
 
 @pytest.fixture(scope="module")
@@ -172,11 +207,8 @@ def test_parity_gate_fails_a_broken_export(broken: str, one_dendrite_model, tmp_
         export.check_parity(model, path, data.val.x, data.val.y)
 
 
-def test_regenerate_end_to_end(sweeps: Path, tmp_path: Path) -> None:
-    out = tmp_path / "artifacts"
-    done = run_script("-m", "analysis", "regenerate", "--storage", storage(sweeps, "tiny"), "--study", "tiny",
-                      "--out", str(out), env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_regenerate_end_to_end(artifacts: Path) -> None:
+    out = artifacts
     comparison = json.loads((out / "comparison.json").read_text())
     for name in ("dendritic", "baseline"):
         model = comparison[name]
@@ -235,3 +267,13 @@ def test_notebook_executes_against_a_real_study(sweeps: Path) -> None:
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
+
+
+def test_the_api_key_reaches_no_file_and_no_output(sweeps: Path, report: Path, artifacts: Path) -> None:
+    """Sweep, report and regenerate ran with WANDB_API_KEY set: scan every byte they left behind."""
+    files = [p for p in sweeps.rglob("*") if p.is_file()]
+    assert len(files) > 100 and any(p.suffix == ".wandb" for p in files) and any(p.name == "study.db" for p in files)
+    assert any(p.suffix == ".onnx" for p in files) and any(p.name == "report.html" for p in files)
+    key = FAKE_API_KEY.encode()
+    leaks = [str(p) for p in files if key in p.read_bytes()]
+    assert leaks == [] and not [out for out in PRINTED if FAKE_API_KEY in out]

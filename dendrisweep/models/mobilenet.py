@@ -20,6 +20,7 @@ from torch import nn
 
 from dendrisweep.config import require_weights
 from dendrisweep.errors import UsageError
+from dendrisweep.files import load_tensors
 
 if TYPE_CHECKING:
     from dendrisweep.data import DataShape
@@ -27,10 +28,7 @@ if TYPE_CHECKING:
 
 def _load_pretrained(model: nn.Module, path: Path) -> None:
     require_weights(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  not a tensor file, or one that needs pickled code
-        raise UsageError(f"pretrained_weights: cannot load {path} as a state dict ({exc})") from None
+    state = load_tensors(path, "pretrained_weights")
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     if not isinstance(state, dict):
         raise UsageError(f"pretrained_weights: {path} holds a {type(state).__name__}, not a state dict")

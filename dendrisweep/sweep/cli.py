@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from dendrisweep.errors import UsageError, cli_errors
+from dendrisweep.files import make_dir
 from dendrisweep.sweep.samplers import SAMPLERS
 from dendrisweep.sweep.spec import SweepSpec, load_sweep
 
@@ -73,11 +74,7 @@ def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
         raise UsageError(f"program {spec.program} not found from {Path.cwd()}; run agent.py where "
                          "`wandb agent` would run (the folder holding it)")
     study = opts.study or spec.name
-    run_dir = opts.runs_dir / study
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create run folder {run_dir} ({exc.strerror or exc})") from None
+    run_dir = make_dir(opts.runs_dir / study, "the run folder")
     storage = opts.storage or default_storage_url(run_dir)
     controller = Controller(AgentOptions(spec=spec, study_name=study, storage_url=storage, run_dir=run_dir,
                                          workers=opts.workers, count=opts.count, sampler=opts.sampler,

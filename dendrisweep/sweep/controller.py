@@ -16,7 +16,6 @@ import math
 import os
 import signal
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ from dendrisweep.sweep.launch import Outcome, TrialFiles, build_command, run_tri
 from dendrisweep.sweep.samplers import make_sampler
 from dendrisweep.sweep.space import grid, search_space, trial_params
 from dendrisweep.sweep.spec import SweepSpec
-from dendrisweep.sweep.storage import Heartbeat, budget_lock, fail_lost_trials, open_storage, redact
+from dendrisweep.sweep.storage import Heartbeat, exclusive, fail_lost_trials, open_storage, quiet_optuna, \
+    redact
 
 FINAL_FAILURES = ("diverged", "failed", "timeout")  # recorded and counted, never retried
 # Copied from result.json into the study, so the analysis loads everything from the store alone.
@@ -94,13 +94,6 @@ def tally(study: optuna.Study) -> Tally:
     return t
 
 
-def quiet_optuna() -> None:
-    """Keep the agent's console to the progress bar: no per-trial log lines, no API-status warnings."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-
-
 def open_study(opts: AgentOptions) -> optuna.Study:
     """Create the study, or resume it if it was made from the same sweep config."""
     quiet_optuna()
@@ -159,7 +152,7 @@ class Controller:
     # -- claim ------------------------------------------------------------------------------
     def _claim(self) -> Trial | str:
         fail_lost_trials(self.study)
-        with budget_lock(self.opts.storage_url, self.opts.study_name):
+        with exclusive(self.opts.storage_url, self.opts.study_name):  # the budget lock
             t = tally(self.study)
             if self.stop.is_set() or (self.opts.count is not None and self.launched >= self.opts.count):
                 return _DONE

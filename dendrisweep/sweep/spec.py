@@ -242,4 +242,4 @@ def parse_sweep(raw: dict[str, Any], path: Path) -> SweepSpec:
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and check a sweep YAML file."""
     path = Path(path)
-    return parse_sweep(load_mapping_file(path, "sweep file"), path)
+    return parse_sweep(load_mapping_file(path, "sweep file", allow_empty=False), path)

@@ -4,7 +4,8 @@ Workers never talk to each other, only to the database:
 - a heartbeat per running trial; a trial whose worker died (SIGKILL, power loss) goes stale,
   is marked FAIL with the reason recorded, and its parameters are queued again;
 - a budget lock (a file lock beside a SQLite file, an advisory lock in PostgreSQL) makes "count
-  the settled and running trials, then start one" atomic, so a sweep never overshoots its budget.
+  the settled and running trials, then start one" atomic, so a sweep never overshoots its budget;
+  the same kind of lock lets agents that start together create the tables one at a time.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import fcntl
 import hashlib
 import threading
 import time
+import warnings
 from datetime import datetime, timedelta
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +40,13 @@ def redact(url: str) -> str:
         return url.split("://", 1)[0] + "://..."
 
 
+def quiet_optuna() -> None:
+    """Keep consoles to progress bars and results: no per-trial log lines, no API-status warnings."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+
 def default_storage_url(run_dir: Path) -> str:
     return f"sqlite:///{(run_dir / 'study.db').resolve()}"
 
@@ -57,9 +66,11 @@ def open_storage(url: str, heartbeat_seconds: int) -> RDBStorage:
             sqlite.parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs: dict[str, Any] = ({"connect_args": {"timeout": 120}} if sqlite is not None
                                          else {"pool_pre_ping": True})
-        storage = RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_seconds,
-                             grace_period=3 * heartbeat_seconds,
-                             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES))
+        with exclusive(url, "schema"):  # agents starting together would race to create the tables
+            storage = RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_seconds,
+                                 grace_period=3 * heartbeat_seconds,
+                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                                     max_retry=MAX_RETRIES))
         if sqlite is not None:
             _tune_sqlite(storage)
         return storage
@@ -87,8 +98,9 @@ _process_lock = threading.Lock()
 
 
 @contextmanager
-def budget_lock(url: str, study_name: str) -> Iterator[None]:
-    """Serialise "count, then start a trial" across threads, processes and (PostgreSQL) machines."""
+def exclusive(url: str, name: str) -> Iterator[None]:
+    """A lock named `name` for everyone using this database: threads, processes and (PostgreSQL)
+    machines. Used to serialise "count, then start a trial" per study, and schema creation."""
     with _process_lock:
         sqlite = _sqlite_path(url)
         if sqlite is not None:
@@ -102,7 +114,7 @@ def budget_lock(url: str, study_name: str) -> Iterator[None]:
             import sqlalchemy
             from sqlalchemy.pool import NullPool
 
-            key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
             engine = sqlalchemy.create_engine(url, poolclass=NullPool)
             try:
                 with engine.connect() as conn:

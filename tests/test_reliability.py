@@ -1,0 +1,104 @@
+"""Many agents on one study, misbehaving trials, and files that would run code: nothing lost, nothing run.
+
+Trials here are tests/programs/scripted_trial.py, which speaks train_trial.py's protocol in a tenth of a
+second, so the storage and the agent's bookkeeping (not training) are what gets loaded. bench/chaos.py and
+bench/concurrency.py run the same checks at full size (20 SIGKILLs in a 60-trial real sweep; 4 agents x
+100 trials on SQLite and PostgreSQL).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from conftest import ROOT, run_script
+from dendrisweep import checkpoint
+from dendrisweep.errors import UsageError
+from dendrisweep.sweep.audit import audit_study
+from dendrisweep.sweep.storage import quiet_optuna
+
+SCRIPTED = "tests/programs/scripted_trial.py"
+POSTGRES_URL = os.environ.get("DENDRISWEEP_TEST_POSTGRES", "")
+
+
+def scripted_sweep(path: Path, run_cap: int, *flags: str) -> Path:
+    """A valid sweep whose program is the scripted trial (flags go before the sweep's ${args})."""
+    sweep = {"program": SCRIPTED, "method": "bayes", "metric": {"name": "best_val_acc", "goal": "maximize"},
+             "run_cap": run_cap, "command": ["${env}", "${interpreter}", "${program}", *flags, "${args}"],
+             "parameters": {"learning_rate": {"distribution": "log_uniform_values", "min": 0.0001, "max": 0.1},
+                            "max_dendrites": {"values": [1, 2, 4, 8]}, "dropout": {"min": 0.0, "max": 0.5}}}
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
+
+
+def run_agents(sweep: Path, agents: int, storage: str, study: str, runs: Path, *args: str) -> list[Path]:
+    """Start `agents` agent processes on one study at once (as on separate machines); wait for all."""
+    folders = [runs / f"machine{i}" for i in range(agents)]
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "agent.py"), str(sweep), "--storage", storage, "--study",
+                               study, "--runs-dir", str(folder), "--no-progress", *args], cwd=ROOT,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for folder in folders]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and "Traceback" not in err, err[-3000:]
+    return [folder / study / "trials" for folder in folders]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide PostgreSQL (DENDRISWEEP_TEST_POSTGRES); see .ci/run")
+        pytest.skip("no PostgreSQL server: set DENDRISWEEP_TEST_POSTGRES=postgresql://user:pass@host/db")
+    return POSTGRES_URL
+
+
+def test_three_agents_with_two_workers_each_lose_and_duplicate_nothing(storage: str, tmp_path: Path) -> None:
+    sweep, study = scripted_sweep(tmp_path / "busy.yaml", 30), f"busy-{uuid.uuid4().hex[:8]}"
+    folders = run_agents(sweep, 3, storage, study, tmp_path, "--workers", "2", "--sampler", "random")
+    quiet_optuna()
+    loaded = optuna.load_study(study_name=study, storage=storage)
+    audit = audit_study(loaded, folders, budget=30)
+    assert audit.complete == audit.settled == audit.trials == 30 and audit.problems() == {}
+    assert sum(1 for f in folders if any(f.iterdir())) >= 2  # the agents really shared the work
+    assert sorted(t.number for t in loaded.get_trials()) == list(range(30))
+
+
+@pytest.mark.parametrize("case", ["hang", "flood", "exit"])
+def test_misbehaving_trials_are_recorded_and_the_sweep_goes_on(case: str, tmp_path: Path) -> None:
+    flags, args = {"hang": (["--hang"], ["--timeout-per-trial", "3"]), "flood": (["--flood", "8"], []),
+                   "exit": (["--flood", "1", "--exit", "3"], [])}[case]
+    sweep = scripted_sweep(tmp_path / f"{case}.yaml", 2, *flags)
+    done = run_script("agent.py", str(sweep), "--runs-dir", str(tmp_path / "runs"), "--no-progress", *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    database = tmp_path / "runs" / case / "study.db"
+    trials = optuna.load_study(study_name=case, storage=f"sqlite:///{database}").get_trials()
+    assert len(trials) == 2  # the sweep went on after the first
+    expected: dict[str, Any] = {"hang": ("timeout", "timed out after 3s"), "flood": ("finished", ""),
+                                "exit": ("failed", "exit code 3: scripted failure")}
+    status, reason = expected[case]
+    for trial in trials:
+        assert trial.user_attrs["status"] == status and trial.user_attrs["reason"] == reason
+        assert trial.state == (TrialState.COMPLETE if case == "flood" else TrialState.FAIL)
+        if case == "exit":  # a bounded tail of what it printed, not the megabyte
+            assert trial.user_attrs["stderr_tail"].endswith("scripted failure")
+            assert len(trial.user_attrs["stderr_tail"]) <= 8192
+    if case == "flood":
+        logs = sorted((tmp_path / "runs" / case / "logs").glob("*.out"))
+        assert len(logs) == 2 and all(log.stat().st_size >= 8 * 2**20 for log in logs)
+
+
+def test_checkpoints_that_would_run_code_are_refused(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(UsageError, match="refused: it needs pickled code to load"):
+        checkpoint.load(ROOT / "tests" / "bad_inputs" / "weights" / "pickled_code.pt")
+    assert "pwned" not in capfd.readouterr().out
