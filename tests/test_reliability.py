@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,31 @@ def test_checkpoints_that_would_run_code_are_refused(capfd: pytest.CaptureFixtur
     with pytest.raises(UsageError, match="refused: it needs pickled code to load"):
         checkpoint.load(ROOT / "tests" / "bad_inputs" / "weights" / "pickled_code.pt")
     assert "pwned" not in capfd.readouterr().out
+
+
+def test_a_trial_failed_by_another_agent_while_it_runs_does_not_break_its_agent(tmp_path: Path) -> None:
+    """A heartbeat missed on an overloaded machine: another agent marks the trial lost mid-run."""
+    sweep, database = scripted_sweep(tmp_path / "slow.yaml", 1, "--sleep", "1"), tmp_path / "slow.db"
+    storage = f"sqlite:///{database}"
+    agent = subprocess.Popen([sys.executable, str(ROOT / "agent.py"), str(sweep), "--storage", storage,
+                              "--runs-dir", str(tmp_path / "runs"), "--no-progress"], cwd=ROOT,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    quiet_optuna()
+    deadline = time.monotonic() + 60
+    while not database.is_file() or not optuna.get_all_study_names(storage):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    study = optuna.load_study(study_name="slow", storage=storage)
+    while not [t for t in study.get_trials() if t.state == TrialState.RUNNING and "trial_dir" in t.user_attrs]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    (running,) = study.get_trials(states=(TrialState.RUNNING,))
+    study._storage.set_trial_user_attr(running._trial_id, "status", "lost")
+    study._storage.set_trial_user_attr(running._trial_id, "reason", "marked lost by the test")
+    study._storage.set_trial_state_values(running._trial_id, state=TrialState.FAIL)
+    optuna.storages.RetryHeartbeatStaleTrialCallback()(study, study.get_trials()[running.number])
+    _, err = agent.communicate(timeout=120)
+    assert agent.returncode == 0 and "Traceback" not in err, err[-3000:]
+    assert f"trial {running.number} was marked lost by another agent while it ran" in err
+    trials = optuna.load_study(study_name="slow", storage=storage).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE] and trials[1].params == running.params

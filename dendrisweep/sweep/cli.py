@@ -68,12 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
     from dendrisweep.sweep.controller import AgentOptions, Controller
-    from dendrisweep.sweep.storage import default_storage_url, redact
+    from dendrisweep.sweep.storage import default_storage_url, open_storage, redact
 
     if not Path(spec.program).is_file():
         raise UsageError(f"program {spec.program} not found from {Path.cwd()}; run agent.py where "
                          "`wandb agent` would run (the folder holding it)")
     study = opts.study or spec.name
+    if opts.storage:
+        open_storage(opts.storage, opts.heartbeat)  # a bad URL fails before any folder is made
     run_dir = make_dir(opts.runs_dir / study, "the run folder")
     storage = opts.storage or default_storage_url(run_dir)
     controller = Controller(AgentOptions(spec=spec, study_name=study, storage_url=storage, run_dir=run_dir,

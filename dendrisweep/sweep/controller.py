@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +224,12 @@ class Controller:
             try:
                 outcome = self._launch(claim)
                 self._record(claim, outcome)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # Its heartbeat went silent too long (a paused or overloaded machine): another agent
+                # marked it lost and queued its parameters again. Its own files keep the result.
+                tqdm.write(f"agent.py: warning: trial {claim.number} was marked lost by another agent while it "
+                           f"ran (heartbeat missed); its parameters run again, its result stays in "
+                           f"{claim.user_attrs.get('trial_dir')}", file=sys.stderr)
             finally:
                 beat.stop()
             self._refresh()

@@ -60,6 +60,7 @@ def _sqlite_path(url: str) -> Path | None:
 
 def open_storage(url: str, heartbeat_seconds: int) -> RDBStorage:
     """Open (or create) the study database with heartbeats and retries of lost trials."""
+    quiet_optuna()
     try:
         sqlite = _sqlite_path(url)
         if sqlite is not None:
