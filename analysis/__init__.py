@@ -3,5 +3,24 @@
     python -m analysis report sweeps/quickstart.yaml          # -> reports/quickstart/report.html
     python -m analysis regenerate sweeps/quickstart.yaml      # -> artifacts/quickstart/comparison.md
 
-In a notebook: `from analysis.load import read_study` (see notebooks/analysis.ipynb).
+In a notebook: `from analysis import read_study, best, pareto_front` (see notebooks/analysis.ipynb).
 """
+from dendrisweep.lazy import lazy_exports
+
+__all__, __getattr__ = lazy_exports(__name__, {
+    # trials -> one DataFrame, from any source
+    "read_study": "analysis.load",
+    "from_offline_runs": "analysis.load",
+    "from_wandb_sweep": "analysis.load",
+    # rankings
+    "finished": "analysis.rank",
+    "best": "analysis.rank",
+    "pareto_front": "analysis.rank",
+    "smallest_within": "analysis.rank",
+    "importance": "analysis.rank",
+    "row_config": "analysis.rank",
+    # outputs
+    "build_sections": "analysis.report",
+    "write_report": "analysis.report",
+    "regenerate": "analysis.regenerate",
+})

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, Sequence
 
 import pandas as pd
 
-from dendrisweep.errors import UsageError, cli_errors
+from dendrisweep.errors import ArgumentParser, UsageError, cli_errors
 from dendrisweep.files import make_dir
 
 DEFAULT_RUNS_DIR = Path("runs")
@@ -23,11 +23,6 @@ class Source:
     df: pd.DataFrame
     metric: str
     maximize: bool
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
 
 
 def _add_sources(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +40,8 @@ def _add_sources(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m analysis", allow_abbrev=False, description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = ArgumentParser(prog="python -m analysis", allow_abbrev=False, description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     report = commands.add_parser("report", help="report.html + report.md + trials.csv (default reports/<sweep>)")
     _add_sources(report)
     report.add_argument("--max-params", type=int, help="best trial with at most this many parameters")
@@ -135,7 +130,7 @@ def _report(opts: argparse.Namespace, source: Source, baseline: pd.DataFrame | N
 
 def _regenerate(opts: argparse.Namespace, source: Source, baseline: pd.DataFrame | None) -> int:
     from analysis.regenerate import regenerate
-    from dendrisweep.export import ExportError
+    from dendrisweep.errors import ExportError
 
     out = make_dir(opts.out or Path("artifacts") / source.name, "the artifacts folder")
     try:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -22,9 +23,8 @@ META = ["trial", "run_id", "state", "reason", "objective", "best_val_acc", "test
         "dendrites_added", "epochs_run", "wall_seconds", "data_source", "data_digest", "run_dir", "source"]
 COLUMNS = META + list(SETTINGS)
 _INTEGERS = ("trial", "params", "macs", "dendrites_added", "epochs_run")
-# result/summary key -> column (`dendrites` and `epochs` are also settings: the on/off switch, the cap)
-_METRICS = {"best_val_acc": "best_val_acc", "test_acc": "test_acc", "val_loss": "val_loss", "params": "params",
-            "macs": "macs", "dendrites": "dendrites_added", "epochs": "epochs_run"}
+# result/summary keys that are frame columns under the same name
+_METRICS = ("best_val_acc", "test_acc", "val_loss", "params", "macs", "dendrites_added", "epochs_run")
 
 
 def frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def _trial_row(number: int, state: str, value: float | None, params: Mapping[str
 
     config = attrs.get("config") or {**fixed, **{k: decode(v) for k, v in params.items()}}
     data = attrs.get("data") or {}
-    return {**config, **{column: attrs.get(key) for key, column in _METRICS.items()},
+    return {**config, **{key: attrs.get(key) for key in _METRICS},
             "trial": number, "run_id": attrs.get("run_id"),
             "state": _OPTUNA_STATES.get(state) or attrs.get("status", "failed"),
             "reason": attrs.get("reason", ""), "objective": value,
@@ -66,7 +66,7 @@ def _fixed(sweep: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v["value"] for k, v in (sweep.get("parameters") or {}).items() if isinstance(v, dict) and "value" in v}
 
 
-def open_study(storage_url: str, study_name: str) -> Any:
+def load_study(storage_url: str, study_name: str) -> Any:
     """Load an Optuna study for reading; a missing study or database is a UsageError."""
     import optuna
 
@@ -99,7 +99,7 @@ def read_study(storage_url: str, study_name: str) -> tuple[pd.DataFrame, dict[st
     """
     backend = storage_url.split("://", 1)[0].split("+")[0] if "://" in storage_url else ""
     if backend not in ("sqlite", "postgresql", "mysql"):
-        study = open_study(storage_url, study_name)
+        study = load_study(storage_url, study_name)
         return from_study(study), dict(study.user_attrs)
     if storage_url.startswith("sqlite:///") and not Path(storage_url[len("sqlite:///"):]).is_file():
         raise UsageError(f"cannot read {storage_url} (no such file)")
@@ -167,7 +167,7 @@ def from_offline_runs(folder: str | Path, metric: str = "best_val_acc") -> pd.Da
     rows = []
     for run in map(read_run_file, files):
         summary = run.summary
-        rows.append({**run.config, **{column: _number(summary.get(key)) for key, column in _METRICS.items()},
+        rows.append({**run.config, **{key: _number(summary.get(key)) for key in _METRICS},
                      "trial": None, "run_id": run.run_id, "state": _offline_state(run),
                      "reason": summary.get("reason", ""), "objective": _number(summary.get(metric)),
                      "wall_seconds": _number(summary.get("wall_seconds")), "data_source": summary.get("data_source"),
@@ -190,7 +190,7 @@ def from_wandb_records(records: Iterable[Mapping[str, Any]], metric: str = "best
                   for k, v in (record.get("config") or {}).items() if not k.startswith("_")}
         summary = record.get("summary") or {}
         state = summary.get("status") or _WANDB_STATES.get(record.get("state", ""), record.get("state"))
-        rows.append({**config, **{column: _number(summary.get(key)) for key, column in _METRICS.items()},
+        rows.append({**config, **{key: _number(summary.get(key)) for key in _METRICS},
                      "trial": None, "run_id": record.get("id"), "state": state, "reason": summary.get("reason", ""),
                      "objective": _number(summary.get(metric)), "wall_seconds": _number(summary.get("wall_seconds")),
                      "data_source": summary.get("data_source"), "data_digest": summary.get("data_digest"),
@@ -202,7 +202,7 @@ def _write_cache(df: pd.DataFrame, cache: Path) -> None:
     """Parquet, with mixed-type columns (lists, bools next to NA) stored as JSON text."""
     cache.parent.mkdir(parents=True, exist_ok=True)
     encoded = df.copy()
-    mixed = [str(c) for c in encoded.columns[encoded.dtypes == object]]
+    mixed = [str(c) for c in encoded.columns if pd.api.types.is_object_dtype(encoded[c])]
     for column in mixed:
         encoded[column] = encoded[column].map(lambda v: json.dumps(None if v is pd.NA else v))
     encoded.attrs["json_columns"] = mixed  # pandas keeps attrs in the parquet metadata

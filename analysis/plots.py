@@ -6,10 +6,10 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from analysis.rank import finished, pareto_front  # noqa: E402
+from analysis.rank import finished, pareto_front
 
 _STATE_COLOURS = {"finished": "tab:blue", "pruned": "tab:gray", "diverged": "tab:red", "failed": "tab:red",
                   "timeout": "tab:orange", "lost": "tab:purple"}

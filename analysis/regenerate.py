@@ -16,27 +16,29 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 import yaml
 from tqdm import tqdm
 
 from analysis.rank import best, row_config
-from dendrisweep import checkpoint, export
+from dendrisweep import export
 from dendrisweep.data import load_dataset
 from dendrisweep.errors import UsageError
 from dendrisweep.layout import HISTORY_FILE, MODEL_FILE, RESULT_FILE, TRIAL_PREFIX, new_run_id
-from dendrisweep.trainer import strategy_for
+from dendrisweep.trial import checkpoint
+from dendrisweep.trial.trainer import strategy_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION_SAMPLES = 256
 REPRODUCE_PP = 0.5
 COMPARED = ("val_acc", "test_acc", "onnx_test_acc", "onnx_int8_test_acc", "params", "macs", "onnx_bytes",
-            "onnx_int8_bytes", "latency_ms", "int8_latency_ms", "dendrites", "max_prob_diff")
+            "onnx_int8_bytes", "latency_ms", "int8_latency_ms", "dendrites_added", "max_prob_diff")
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def export_and_score(retrained: Retrained, out_dir: Path, data_dir: Path | None)
     return {
         "val_acc": result["best_val_acc"], "test_acc": result["test_acc"],
         "onnx_test_acc": parity.onnx_acc, "onnx_int8_test_acc": export.accuracy(int8_path, held_out.x, held_out.y),
-        "params": result["params"], "macs": result["macs"], "dendrites": result["dendrites"],
+        "params": result["params"], "macs": result["macs"], "dendrites_added": result["dendrites_added"],
         "onnx_bytes": onnx_path.stat().st_size, "onnx_int8_bytes": int8_path.stat().st_size,
         "latency_ms": export.latency_ms(onnx_path, held_out.x[0]),
         "int8_latency_ms": export.latency_ms(int8_path, held_out.x[0]),

@@ -24,12 +24,13 @@ from pathlib import Path
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from analysis.load import from_offline_runs, read_study  # noqa: E402
-from dendrisweep.settings import defaults  # noqa: E402
-from dendrisweep.sweep.space import search_space  # noqa: E402
-from dendrisweep.sweep.spec import load_sweep  # noqa: E402
-from dendrisweep.sweep.storage import open_storage  # noqa: E402
-from synthetic_params import random_params  # noqa: E402
+from synthetic_params import random_params
+
+from analysis.load import from_offline_runs, read_study
+from dendrisweep.settings import defaults
+from dendrisweep.sweep.space import search_space
+from dendrisweep.sweep.spec import load_sweep
+from dendrisweep.sweep.storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 40
@@ -39,7 +40,7 @@ def synthetic(rng: random.Random, space: dict) -> tuple[dict, dict]:
     params = random_params(space, rng)
     acc = rng.uniform(0.8, 0.95)
     metrics = {"best_val_acc": acc, "test_acc": acc - 0.01, "val_loss": 0.3, "params": rng.randint(1500, 9000),
-               "macs": rng.randint(20000, 90000), "dendrites": rng.randint(0, 4), "epochs": EPOCHS,
+               "macs": rng.randint(20000, 90000), "dendrites_added": rng.randint(0, 4), "epochs_run": EPOCHS,
                "best_epoch": 30, "stop_reason": "PAI finished", "wall_seconds": 60.0}
     return params, metrics
 
@@ -118,7 +119,7 @@ def fill_offline_runs(folder: Path, n: int, space: dict) -> None:
     for i in range(n):
         params, metrics = synthetic(rng, space)
         history = [{"epoch": e, "train/acc": 0.8, "val/acc": 0.8, "val/loss": 0.4, "best_val_acc": 0.8,
-                    "params": metrics["params"], "dendrites": 1, "lr": 0.001, "epoch_seconds": 1.0}
+                    "params": metrics["params"], "dendrites_added": 1, "lr": 0.001, "epoch_seconds": 1.0}
                    for e in range(1, EPOCHS + 1)]
         write_offline_run(folder, f"r{i:07d}", {**defaults(), **params}, history,
                           {**metrics, "status": "finished", "reason": "", "data_digest": "abc"})

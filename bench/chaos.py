@@ -26,11 +26,10 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import optuna
-
 from agents import ROOT, agent_error_lines, agent_errors, audit_rows, print_table, start_agent, write_sweep
 
 from analysis.load import read_study

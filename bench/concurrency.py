@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 
 import optuna
-
 from agents import agent_errors, audit_rows, print_table, start_agent, write_sweep
 
 from dendrisweep.sweep.audit import Audit, audit_study

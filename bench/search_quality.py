@@ -20,10 +20,10 @@ import numpy as np
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dendrisweep.sweep.storage import quiet_optuna  # noqa: E402
-from dendrisweep.sweep.samplers import make_sampler  # noqa: E402
-from dendrisweep.sweep.space import search_space  # noqa: E402
-from dendrisweep.sweep.spec import parse_sweep  # noqa: E402
+from dendrisweep.sweep.samplers import make_sampler
+from dendrisweep.sweep.space import search_space
+from dendrisweep.sweep.spec import parse_sweep
+from dendrisweep.sweep.storage import quiet_optuna
 
 SWEEP = {
     "program": "train_trial.py", "method": "bayes", "metric": {"name": "val_loss", "goal": "minimize"},

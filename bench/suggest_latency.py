@@ -25,12 +25,15 @@ from pathlib import Path
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dendrisweep.sweep.storage import quiet_optuna  # noqa: E402
-from dendrisweep.sweep.samplers import SAMPLERS, make_sampler  # noqa: E402
-from dendrisweep.sweep.space import search_space  # noqa: E402
-from dendrisweep.sweep.spec import load_sweep  # noqa: E402
-from dendrisweep.sweep.storage import open_storage  # noqa: E402
-from synthetic_params import random_params  # noqa: E402
+from synthetic_params import random_params
+
+from dendrisweep.sweep.samplers import SAMPLERS, make_sampler
+from dendrisweep.sweep.space import search_space
+from dendrisweep.sweep.spec import load_sweep
+from dendrisweep.sweep.storage import (
+    open_storage,
+    quiet_optuna,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -52,7 +52,7 @@ def dendrite_table(task: str, epochs: int, repeats: int) -> None:
                                       Path(tmp) / f"{label}{repeat}")
                 loop[label].append(1 - result["compute_seconds"] / result["train_seconds"])
                 for h in history[1:]:  # the first epoch pays one-off warm-up costs
-                    key = "baseline (plain model)" if label == "baseline" else f"PAI, {h['dendrites']} dendrites"
+                    key = "baseline (plain model)" if label == "baseline" else f"PAI, {h['dendrites_added']} dendrites"
                     epochs_by[key].append(h)
     reference = statistics.median(h["epoch_seconds"] for h in epochs_by["baseline (plain model)"])
     print(f"{task}: epoch time by dendrites")
@@ -75,7 +75,7 @@ def naive_vs_ours(epochs: int) -> None:
     from dendrisweep.data import load_dataset
     from dendrisweep.models import build_model
     from dendrisweep.settings import defaults
-    from dendrisweep.trainer import Baseline, _train_epoch, evaluate
+    from dendrisweep.trial.trainer import Baseline, _train_epoch, evaluate
 
     config = {**defaults(), "task": "mobilenet", "width_multiplier": 0.5, "dendrites": False, "test_fraction": 0.0}
     data = load_dataset(None, config)

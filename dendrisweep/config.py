@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -17,15 +18,6 @@ from dendrisweep.settings import coerce_mapping, defaults
 
 # Keys W&B writes into its own config.yaml files; they are bookkeeping, not settings.
 _WANDB_BOOKKEEPING = {"wandb_version", "_wandb"}
-
-
-def require_weights(path: str | Path) -> Path:
-    """The pretrained-weights file a config names must exist; checked before any slow import."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"pretrained_weights: {path} does not exist (weights are never downloaded; "
-                         "save a torchvision state dict there first)")
-    return path
 
 
 def load_mapping_file(path: str | Path, what: str, allow_empty: bool = True) -> dict[str, Any]:

@@ -1,19 +1,27 @@
 """One error type for bad input, and the wrapper that turns it into a one-line message and exit 2.
 
-Every entry point (train_trial.py, agent.py, python -m analysis) runs inside `cli_errors`, so a
-malformed YAML, an unknown setting or a broken data folder never reaches the user as a traceback.
+Every entry point (train_trial.py, agent.py, python -m analysis, the data and block commands) parses
+with `ArgumentParser` and runs inside `cli_errors`, so a bad flag, a malformed YAML, an unknown
+setting or a broken data folder never reaches the user as a traceback or argparse's usage block.
 """
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
+from typing import NoReturn
 
 USAGE_EXIT_CODE = 2
 
 
 class UsageError(Exception):
     """Bad input from the user: a setting, a file, a data set. Reported in one line, exit 2."""
+
+
+class ExportError(Exception):
+    """An exported model would not behave like the trained one (in onnxruntime, or after the
+    deployment chain); the command that made it fails with exit 1 and this message."""
 
 
 def one_line(message: str) -> str:
@@ -29,3 +37,10 @@ def cli_errors(program: str) -> Iterator[None]:
     except UsageError as exc:
         print(f"{program}: error: {one_line(str(exc))}", file=sys.stderr)
         raise SystemExit(USAGE_EXIT_CODE) from None
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are UsageErrors, so they come out as one line through `cli_errors`."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)

@@ -12,21 +12,22 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from dendrisweep.deploy.guard import check_convertible
+from dendrisweep.errors import ExportError
+
 OPSET = 17
 PROB_TOLERANCE = 1e-4
 
 
-class ExportError(Exception):
-    """The exported model does not behave like the trained one."""
-
-
 def export_onnx(model: nn.Module, sample: tuple[int, ...], path: Path, softmax: bool = True) -> Path:
-    """Eval-mode export with a softmax output, input `input` (batch 1, dynamic batch axis), output `output`.
+    """Eval-mode export with a softmax output, input `input` (batch 1, dynamic batch axis), output `output`;
+    a graph the deployment converters would mishandle is an ExportError (deploy/guard.py).
 
     `sample` is one input's shape without the batch axis: (650,) for MFCC features, (3, H, W) for images.
     """
@@ -40,10 +41,11 @@ def export_onnx(model: nn.Module, sample: tuple[int, ...], path: Path, softmax: 
         torch.onnx.export(net, (torch.zeros(1, *sample),), str(path), dynamo=False, opset_version=OPSET,
                           input_names=["input"], output_names=["output"],
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    check_convertible(path)
     return path
 
 
-def _session(path: Path):  # type: ignore[no-untyped-def]
+def _session(path: Path) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()

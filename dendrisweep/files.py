@@ -38,6 +38,15 @@ def make_dir(path: Path, what: str) -> Path:
     return path
 
 
+def require_weights(path: str | Path) -> Path:
+    """The pretrained-weights file a config names must exist; checked before any slow import."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"pretrained_weights: {path} does not exist (weights are never downloaded; "
+                         "save a torchvision state dict there first)")
+    return path
+
+
 def load_tensors(path: Path, what: str) -> Any:
     """`torch.load(weights_only=True)`: tensors and plain values only, so a file crafted to run code on
     unpickling is refused (one UsageError) instead of executed."""

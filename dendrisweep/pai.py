@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Mapping
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,6 +34,17 @@ def _import():
         from perforatedai import globals_perforatedai as gpa
         from perforatedai import utils_perforatedai as upa
     return gpa, upa
+
+
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    """Run a block inside `path` (PAI writes its files into the current directory)."""
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def configure(config: Mapping[str, Any]) -> None:

@@ -14,15 +14,15 @@ import numpy as np
 import optuna
 import pytest
 import yaml
+from conftest import ROOT, finished_wandb_runs, run_script
 from optuna.trial import TrialState
 
-from conftest import ROOT, finished_wandb_runs, run_script
-from dendrisweep.data.edge_impulse import LabelledArrays, write_directory
+from dendrisweep.data import LabelledArrays
+from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.sweep.controller import AgentOptions, Controller, is_settled
 from dendrisweep.sweep.space import trial_params
 from dendrisweep.sweep.spec import load_sweep
-
 
 
 def write_sweep(path: Path, run_cap: int, epochs: int = 2, command: list[str] | None = None, **extra: Any) -> Path:

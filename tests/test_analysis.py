@@ -4,24 +4,32 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
-
 from conftest import ROOT, offline_wandb_env, run_script
-from analysis.load import COLUMNS, _read_cache, _write_cache, from_offline_runs, from_study, from_wandb_records, \
-    open_study, read_study
+
+from analysis.load import (
+    COLUMNS,
+    _read_cache,
+    _write_cache,
+    from_offline_runs,
+    from_study,
+    from_wandb_records,
+    load_study,
+    read_study,
+)
 from analysis.rank import best, finished, importance, pareto_front, row_config, smallest_within, swept_settings
 from dendrisweep import export, pai
 from dendrisweep.data import load_dataset
 from dendrisweep.settings import SETTINGS
-from dendrisweep.trainer import strategy_for
-from dendrisweep.trial_cli import main as trial_main
+from dendrisweep.trial.cli import main as trial_main
+from dendrisweep.trial.trainer import strategy_for
 
 DENDRITIC_SWEEP = {
     "program": "train_trial.py", "method": "bayes", "metric": {"name": "best_val_acc", "goal": "maximize"},
@@ -94,7 +102,7 @@ def storage(root: Path, name: str) -> str:
 def test_study_loads_into_the_standard_frame(sweeps: Path) -> None:
     df, attrs = read_study(storage(sweeps, "tiny"), "tiny")
     assert attrs["sweep"]["metric"] == {"name": "best_val_acc", "goal": "maximize"}
-    pd.testing.assert_frame_equal(df, from_study(open_study(storage(sweeps, "tiny"), "tiny")))  # SQL == Optuna API
+    pd.testing.assert_frame_equal(df, from_study(load_study(storage(sweeps, "tiny"), "tiny")))  # SQL == Optuna API
     assert list(df.columns) == COLUMNS and len(df) == 3
     assert set(df["state"]) == {"finished"} and df["trial"].tolist() == [0, 1, 2]
     assert df["objective"].equals(df["best_val_acc"]) and (df["params"] > 0).all() and (df["macs"] > 0).all()
@@ -119,7 +127,7 @@ def test_wandb_cloud_records_map_to_the_frame_and_cache_round_trips(tmp_path: Pa
         {"id": "a1", "state": "finished",
          "config": {"_wandb": {"value": {"cli_version": "0.31.0"}}, "learning_rate": 0.003, "dendrites": True,
                     "improvement_threshold": [0.001, 0.0]},
-         "summary": {"status": "finished", "best_val_acc": 0.91, "params": 3140, "dendrites": 1, "epochs": 12,
+         "summary": {"status": "finished", "best_val_acc": 0.91, "params": 3140, "dendrites_added": 1, "epochs_run": 12,
                      "_runtime": 30, "data_digest": "abc"}},
         {"id": "b2", "state": "crashed", "config": {"learning_rate": 0.01, "dendrites": False}, "summary": {}},
     ]
@@ -166,14 +174,14 @@ def test_report_writes_html_md_csv_with_plots(report: Path) -> None:
 @pytest.fixture(scope="module")
 def one_dendrite_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[torch.nn.Module, dict]]:
     """A trained model whose best state has exactly one dendrite per layer (PAI's problem case)."""
-    from dendrisweep import checkpoint
+    from dendrisweep.trial import checkpoint
 
     root = tmp_path_factory.mktemp("one")
     with offline_wandb_env(root):
         assert trial_main(["--switch-mode", "fixed", "--fixed-switch-num", "2", "--epochs", "4", "--max-dendrites",
                            "1", "--out-directory", str(root / "out")]) == 0
     (trial_dir,) = (root / "out").iterdir()
-    assert json.loads((trial_dir / "result.json").read_text())["dendrites"] == 1
+    assert json.loads((trial_dir / "result.json").read_text())["dendrites_added"] == 1
     yield checkpoint.load(trial_dir / "best_model.pt")
 
 
@@ -213,11 +221,11 @@ def test_regenerate_end_to_end(artifacts: Path) -> None:
     for name in ("dendritic", "baseline"):
         model = comparison[name]
         assert {"val_acc", "test_acc", "onnx_test_acc", "onnx_int8_test_acc", "params", "macs", "onnx_bytes",
-                "latency_ms", "dendrites"} <= set(model)
+                "latency_ms", "dendrites_added"} <= set(model)
         assert model["onnx_test_acc"] == model["test_acc"] and model["max_prob_diff"] <= 1e-4
         assert 0 <= model["onnx_int8_test_acc"] <= 1 and model["latency_ms"] > 0
         assert (out / model["onnx"]).is_file() and (out / model["onnx_int8"]).is_file()
-    assert comparison["baseline"]["dendrites"] == 0
+    assert comparison["baseline"]["dendrites_added"] == 0
     assert comparison["reproduction"]["within_tolerance"] and comparison["reproduction"]["data_digest_matches"]
     best_config = yaml.safe_load((out / "best_config.yaml").read_text())
     assert best_config["dendrites"] is True and set(best_config) == set(SETTINGS)

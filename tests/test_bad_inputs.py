@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import ROOT, run_script
+
 from dendrisweep.errors import USAGE_EXIT_CODE
 
 CORPUS = ROOT / "tests" / "bad_inputs"

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import print_config, run_script
+
 from dendrisweep.errors import UsageError
 from dendrisweep.settings import SETTINGS, Setting, defaults, lookup
 

@@ -1,15 +1,15 @@
 """Edge Impulse-layout data: read correctly, and every kind of bad folder is one clear error (exit 2)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
-
 from conftest import run_script
-from dendrisweep.data import DataShape, hold_out, load_dataset
-from dendrisweep.data.edge_impulse import FILES, LabelledArrays, one_hot, write_directory
+
+from dendrisweep.data import DataShape, LabelledArrays, hold_out, load_dataset
+from dendrisweep.data.npy_splits import FILES, one_hot, write_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.settings import defaults
 

@@ -11,15 +11,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, run_script
-from dendrisweep import checkpoint
+
 from dendrisweep.data import load_dataset
-from dendrisweep.data.edge_impulse import write_directory
+from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.synthetic import make_keyword_data
-from dendrisweep.edge_impulse import PARAMETERS_FILE, render
+from dendrisweep.edge_impulse.packaging import PARAMETERS_FILE, render
 from dendrisweep.export import onnx_probabilities, torch_probabilities
 from dendrisweep.settings import SETTINGS, lookup
+from dendrisweep.trial import checkpoint
 
 PARAMETERS = json.loads(PARAMETERS_FILE.read_text())["parameters"]
 
@@ -133,7 +133,8 @@ def test_a_regression_project_is_refused(ei_data: Path) -> None:
 
 def test_block_writes_a_model_onnx_that_scores_what_the_trained_model_scores(ei_data: Path) -> None:
     params = {"epochs": "4", "switch-mode": "fixed", "fixed-switch-num": "2", "max-dendrites": "1"}
-    done = edge_impulse_call(ei_data / "data", ei_data / "out", ei_data / "train_input.json", params)
+    # Relative paths, as in the README: the files must land in ./out, not in the trial's own folder.
+    done = edge_impulse_call(Path("data"), Path("out"), Path("train_input.json"), params, cwd=ei_data)
     assert done.returncode == 0, done.stderr[-2000:]
     out = ei_data / "out"
     summary = json.loads((out / "training_summary.json").read_text())
@@ -157,7 +158,7 @@ def test_package_is_a_self_contained_block_folder(tmp_path: Path, ei_data: Path)
     block = tmp_path / "block"
     done = run_script("-m", "dendrisweep.edge_impulse", "package", str(block))
     assert done.returncode == 0 and "edge-impulse-blocks push" in done.stdout, done.stderr
-    for name in ("Dockerfile", "parameters.json", "train_trial.py", "requirements.txt", "dendrisweep/trial.py"):
+    for name in ("Dockerfile", "parameters.json", "train_trial.py", "requirements.txt", "dendrisweep/trial/run.py"):
         assert (block / name).is_file(), name
     # The packaged entry point runs from the packaged code alone (as in the container).
     call = subprocess.run([sys.executable, str(block / "train_trial.py"), "--edge-impulse", "--print-config",

@@ -2,22 +2,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import ROOT, finished_wandb_runs, offline_wandb_env, run_script
 from PIL import Image
 
-from conftest import ROOT, finished_wandb_runs, offline_wandb_env, run_script
-from dendrisweep import checkpoint, export
+from dendrisweep import export
 from dendrisweep.data import load_dataset
 from dendrisweep.models import build_model
 from dendrisweep.settings import defaults
-from dendrisweep.trainer import strategy_for
-from dendrisweep.trial_cli import main
+from dendrisweep.trial import checkpoint
+from dendrisweep.trial.cli import main
+from dendrisweep.trial.trainer import strategy_for
 
 TINY = ["--task", "mobilenet", "--width-multiplier", "0.25", "--image-size", "16", "--epochs", "3",
         "--learning-rate", "0.005",
@@ -42,9 +43,9 @@ def test_tiny_mobilenet_trial_adds_dendrites_and_logs_to_wandb(dendritic_trial: 
     assert result["data"]["sample_shape"] == [3, 16, 16] and result["data"]["classes"] == 10
     assert result["best_val_acc"] > 0.5  # digits are learnable in three epochs
     history = [json.loads(line) for line in (dendritic_trial / "history.jsonl").read_text().splitlines()]
-    assert max(h["dendrites"] for h in history) >= 1 and history[-1]["params"] > history[0]["params"]
+    assert max(h["dendrites_added"] for h in history) >= 1 and history[-1]["params"] > history[0]["params"]
     run = finished_wandb_runs(dendritic_trial.parents[1], {result["run_id"]})[result["run_id"]]
-    assert run.exit_code == 0 and run.config["task"] == "mobilenet" and len(run.history) == result["epochs"]
+    assert run.exit_code == 0 and run.config["task"] == "mobilenet" and len(run.history) == result["epochs_run"]
 
 
 def test_mobilenet_export_passes_the_parity_gate(dendritic_trial: Path, tmp_path: Path) -> None:

@@ -18,13 +18,13 @@ from typing import Any
 import optuna
 import pytest
 import yaml
+from conftest import ROOT, run_script
 from optuna.trial import TrialState
 
-from conftest import ROOT, run_script
-from dendrisweep import checkpoint
 from dendrisweep.errors import UsageError
 from dendrisweep.sweep.audit import audit_study
 from dendrisweep.sweep.storage import quiet_optuna
+from dendrisweep.trial import checkpoint
 
 SCRIPTED = "tests/programs/scripted_trial.py"
 POSTGRES_URL = os.environ.get("DENDRISWEEP_TEST_POSTGRES", "")

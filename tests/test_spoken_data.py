@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_script
+
 from dendrisweep.data import DataShape, load_dataset
-from dendrisweep.data.edge_impulse import FILES
+from dendrisweep.data.npy_splits import FILES
 from dendrisweep.data.spoken import CLASSES, SAMPLES, build, filterbank, mfcc
 from dendrisweep.settings import defaults
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT, run_script
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from conftest import ROOT, run_script
 from dendrisweep.errors import UsageError
 from dendrisweep.sweep.launch import TrialFiles, build_command
 from dendrisweep.sweep.samplers import import_sweeps
@@ -101,7 +101,8 @@ def test_command_expands_every_wandb_agent_macro(tmp_path: Path) -> None:
     assert "--max_dendrites=2" in command and "max_dendrites=2" in command
     assert "--dendrites" in command and "--find_best_lr=False" in command
     assert "--improvement_threshold=[0.001, 0]" in command
-    assert '{"max_dendrites": 2, "dendrites": true, "find_best_lr": false, "improvement_threshold": [0.001, 0]}' in command
+    assert ('{"max_dendrites": 2, "dendrites": true, "find_best_lr": false, "improvement_threshold": [0.001, 0]}'
+            in command)
     assert str(files.args_json_file) in command and command[-1].startswith("--x=/")
     assert command.count("--max_dendrites") == 1  # ${args_no_equals}: flag and value apart
 
@@ -110,7 +111,8 @@ def test_wandb_path_commands_pass_the_yaml_untouched() -> None:
     yaml_path = ROOT / "sweeps" / "quickstart.yaml"
     assert sweep_command(yaml_path, "proj", None)[-3:] == ["--project", "proj", str(yaml_path)]
     assert agent_command("me/proj/ab12cd34", 5)[-3:] == ["--count", "5", "me/proj/ab12cd34"]
-    output = "wandb: Created sweep with ID: ab12cd34\nwandb: Run sweep agent with: \x1b[33mwandb agent me/proj/ab12cd34\x1b[0m"
+    output = ("wandb: Created sweep with ID: ab12cd34\n"
+              "wandb: Run sweep agent with: \x1b[33mwandb agent me/proj/ab12cd34\x1b[0m")
     assert parse_sweep_path(output) == "me/proj/ab12cd34"
 
 
@@ -137,7 +139,8 @@ BAD_SWEEPS = {
     "distribution for a choice": ("{base}switch_mode: {{distribution: uniform, min: 0, max: 1}}\n",
                                   "switch_mode is a choice setting; give it 'values'"),
     "deprecated distribution": ("{base}weight_decay: {{distribution: log_uniform, min: -9, max: -3}}\n",
-                                "'log_uniform' takes base-e exponents and is deprecated by W&B; use log_uniform_values"),
+                                "'log_uniform' takes base-e exponents and is deprecated by W&B; "
+                                "use log_uniform_values"),
     "unsupported distribution": ("{base}dropout: {{distribution: normal, mu: 0.2, sigma: 0.1}}\n",
                                  "distribution 'normal' is not supported by the offline engine"),
     "bad choice": ("{base}switch_mode: {{values: [history, sometimes]}}\n", "'sometimes' is not one of history, fixed"),
@@ -176,4 +179,5 @@ def test_agent_script_reports_a_bad_sweep_in_one_line(tmp_path: Path) -> None:
     done = run_script("agent.py", str(path), "--runs-dir", str(tmp_path / "runs"))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        f"agent.py: error: {path}: parameters.max_dendrits: unknown setting 'max_dendrits'; did you mean 'max_dendrites'?"]
+        f"agent.py: error: {path}: parameters.max_dendrits: unknown setting 'max_dendrits'; "
+        "did you mean 'max_dendrites'?"]

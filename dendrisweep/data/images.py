@@ -9,12 +9,13 @@ ImageNet statistics (what pretrained MobileNet weights expect), so an epoch neve
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from dendrisweep.data.edge_impulse import LabelledArrays
+from dendrisweep.data.dataset import LabelledArrays
 from dendrisweep.errors import UsageError
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)[:, None, None]

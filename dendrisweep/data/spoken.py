@@ -12,7 +12,6 @@ project. Nothing is downloaded; the same seed gives byte-identical arrays.
 """
 from __future__ import annotations
 
-import argparse
 import ctypes
 import json
 import os
@@ -29,8 +28,9 @@ import numpy as np
 from scipy.fft import dct
 from scipy.signal import resample_poly
 
-from dendrisweep.data.edge_impulse import LabelledArrays, write_directory
-from dendrisweep.errors import USAGE_EXIT_CODE, UsageError, cli_errors, one_line
+from dendrisweep.data.dataset import COEFFICIENTS, LabelledArrays
+from dendrisweep.data.npy_splits import write_directory
+from dendrisweep.errors import USAGE_EXIT_CODE, ArgumentParser, UsageError, cli_errors, one_line
 
 KEYWORDS = ("yes", "no", "up", "down")
 UNKNOWN_WORDS = ("left", "right", "go", "stop", "on", "off", "one", "two", "cat", "dog")
@@ -43,7 +43,6 @@ SAMPLE_RATE = 16000
 SAMPLES = SAMPLE_RATE  # a 1 s window
 FRAME = 320  # 0.02 s frame length and stride: 50 frames without overlap
 FRAMES = SAMPLES // FRAME
-COEFFICIENTS = 13
 FILTERS = 32
 FFT_LENGTH = 256
 LOW_FREQUENCY = 300.0  # the block's default; its speechpy fork also turns 0 into 300 Hz
@@ -347,13 +346,13 @@ def build(out_dir: Path, seed: int = 0, per_class: int = DEFAULT_PER_CLASS) -> t
 
 def main(argv: list[str] | None = None) -> None:
     """The command line; a missing synthesiser or a bad size is one line on stderr and exit 2."""
-    parser = argparse.ArgumentParser(prog="python -m dendrisweep.data.spoken", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m dendrisweep.data.spoken", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder to write the .npy files and labels.json to")
     parser.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     parser.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS,
                         help=f"samples per class, train and validation together (default {DEFAULT_PER_CLASS})")
-    args = parser.parse_args(argv)
     with cli_errors(parser.prog):
+        args = parser.parse_args(argv)
         started = time.perf_counter()
         train, val = build(args.out, args.seed, args.per_class)
         print(f"{len(train.y) + len(val.y)} samples ({len(train.y)} train, {len(val.y)} validation), "

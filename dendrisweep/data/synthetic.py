@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dendrisweep.data.edge_impulse import LabelledArrays
+from dendrisweep.data.dataset import COEFFICIENTS, LabelledArrays
 
 FRAMES = 50  # 1 s of 20 ms frames, as Edge Impulse's MFCC block produces
-COEFFICIENTS = 13
 CLASSES = 4
 _PHONEMES = 6
 _PHONEMES_PER_WORD = 3

@@ -1,12 +1,12 @@
 """Model construction from a resolved config and the data's shape."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from torch import nn
 
-from dendrisweep.data import DataShape
-from dendrisweep.data.synthetic import COEFFICIENTS
+from dendrisweep.data.dataset import COEFFICIENTS, DataShape
 from dendrisweep.models.kws import KeywordSpottingNet
 from dendrisweep.models.mobilenet import build_mobilenet
 

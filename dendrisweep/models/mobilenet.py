@@ -11,19 +11,17 @@
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
-from dendrisweep.config import require_weights
+from dendrisweep.data.dataset import DataShape
 from dendrisweep.errors import UsageError
-from dendrisweep.files import load_tensors
-
-if TYPE_CHECKING:
-    from dendrisweep.data import DataShape
+from dendrisweep.files import load_tensors, require_weights
 
 
 def _load_pretrained(model: nn.Module, path: Path) -> None:
@@ -44,7 +42,7 @@ def _load_pretrained(model: nn.Module, path: Path) -> None:
                            if k in own and (k not in last or v.shape == own[k].shape)}, strict=False)
 
 
-def build_mobilenet(config: Mapping[str, Any], shape: "DataShape") -> nn.Module:
+def build_mobilenet(config: Mapping[str, Any], shape: DataShape) -> nn.Module:
     from torchvision.models import mobilenet_v3_small
 
     model = mobilenet_v3_small(weights=None, width_mult=config["width_multiplier"], num_classes=shape.classes,

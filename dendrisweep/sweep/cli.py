@@ -3,20 +3,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
 
-from dendrisweep.errors import UsageError, cli_errors
+from dendrisweep.errors import ArgumentParser, UsageError, cli_errors
 from dendrisweep.files import make_dir
 from dendrisweep.sweep.samplers import SAMPLERS
 from dendrisweep.sweep.spec import SweepSpec, load_sweep
 
 DEFAULT_RUNS_DIR = Path("runs")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
 
 
 def _positive(kind: Callable[[str], int | float]) -> Callable[[str], int | float]:
@@ -32,7 +27,7 @@ def _positive(kind: Callable[[str], int | float]) -> Callable[[str], int | float
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="agent.py", allow_abbrev=False,
+    parser = ArgumentParser(prog="agent.py", allow_abbrev=False,
                      description="Run a W&B sweep YAML: offline with Optuna (default), or on W&B (--wandb).")
     parser.add_argument("sweep", type=Path, help="sweep YAML, e.g. sweeps/quickstart.yaml")
     parser.add_argument("--count", type=_positive(int), help="trials this agent runs (like wandb agent --count)")

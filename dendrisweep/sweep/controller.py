@@ -27,17 +27,22 @@ from tqdm import tqdm
 
 from dendrisweep.errors import UsageError
 from dendrisweep.layout import new_run_id
-from dendrisweep.sweep.launch import Outcome, TrialFiles, build_command, run_trial_process, trial_environment, \
-    write_param_files
+from dendrisweep.sweep.launch import (
+    Outcome,
+    TrialFiles,
+    build_command,
+    run_trial_process,
+    trial_environment,
+    write_param_files,
+)
 from dendrisweep.sweep.samplers import make_sampler
 from dendrisweep.sweep.space import grid, search_space, trial_params
 from dendrisweep.sweep.spec import SweepSpec
-from dendrisweep.sweep.storage import Heartbeat, exclusive, fail_lost_trials, open_storage, quiet_optuna, \
-    redact
+from dendrisweep.sweep.storage import Heartbeat, exclusive, fail_lost_trials, open_storage, quiet_optuna, redact
 
 FINAL_FAILURES = ("diverged", "failed", "timeout")  # recorded and counted, never retried
 # Copied from result.json into the study, so the analysis loads everything from the store alone.
-RESULT_KEYS = ("best_val_acc", "test_acc", "val_loss", "params", "macs", "dendrites", "epochs", "best_epoch",
+RESULT_KEYS = ("best_val_acc", "test_acc", "val_loss", "params", "macs", "dendrites_added", "epochs_run", "best_epoch",
                "stop_reason", "wall_seconds", "config", "data")
 WAIT_SECONDS = 2.0
 _WAIT, _DONE = "wait", "done"
@@ -95,7 +100,7 @@ def tally(study: optuna.Study) -> Tally:
     return t
 
 
-def open_study(opts: AgentOptions) -> optuna.Study:
+def create_or_resume_study(opts: AgentOptions) -> optuna.Study:
     """Create the study, or resume it if it was made from the same sweep config."""
     quiet_optuna()
     spec = opts.spec
@@ -139,7 +144,7 @@ class Controller:
 
     def __init__(self, opts: AgentOptions) -> None:
         self.opts, self.spec = opts, opts.spec
-        self.study = open_study(opts)
+        self.study = create_or_resume_study(opts)
         self.space = search_space(self.spec)
         self.budget = budget(self.spec, opts.sampler)
         self.stop = threading.Event()

@@ -16,9 +16,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -47,7 +48,6 @@ class Outcome:
     result: dict[str, Any] = field(default_factory=dict)
     stderr_tail: str = ""
     wall_seconds: float = 0.0
-    epochs_seen: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class _HistoryReader:
     """Reads complete new lines of a growing history.jsonl."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self.offset, self.count = path, 0, 0
+        self.path, self.offset = path, 0
 
     def new(self) -> list[dict[str, Any]]:
         try:
@@ -142,9 +142,7 @@ class _HistoryReader:
             return []
         complete = data[: data.rfind(b"\n") + 1]
         self.offset += len(complete)
-        rows = [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
-        self.count += len(rows)
-        return rows
+        return [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -185,17 +183,17 @@ def run_trial_process(command: list[str], env: Mapping[str, str], files: TrialFi
                 _stop(process)
         for row in history.new():  # epochs logged since the last poll still count as history
             on_epoch(row)
-    return _outcome(process.returncode, verdict, files, time.monotonic() - started, history.count)
+    return _outcome(process.returncode, verdict, files, time.monotonic() - started)
 
 
-def _outcome(code: int, verdict: tuple[str, str] | None, files: TrialFiles, wall: float, epochs: int) -> Outcome:
+def _outcome(code: int, verdict: tuple[str, str] | None, files: TrialFiles, wall: float) -> Outcome:
     result_path = files.trial_dir / RESULT_FILE
     try:
         result = json.loads(result_path.read_text()) if result_path.is_file() else {}
     except (OSError, json.JSONDecodeError):
         result = {}
     tail = _tail(files.stderr)
-    outcome = Outcome("failed", code, result=result, stderr_tail=tail, wall_seconds=wall, epochs_seen=epochs)
+    outcome = Outcome("failed", code, result=result, stderr_tail=tail, wall_seconds=wall)
     if verdict is not None:
         outcome.status, outcome.reason = verdict
     elif code == 0 and result.get("status") in ("finished", "diverged"):

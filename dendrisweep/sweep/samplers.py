@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -23,14 +23,7 @@ from dendrisweep.errors import UsageError
 from dendrisweep.settings import SETTINGS
 from dendrisweep.sweep.space import decode, encode, grid, search_space
 from dendrisweep.sweep.spec import SweepSpec
-
-def import_sweeps() -> Any:
-    """W&B's `sweeps` package, without the pydantic-v1 deprecation noise it prints on import."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import sweeps
-    return sweeps
-
+from dendrisweep.sweep.wandb_engine import import_sweeps
 
 SAMPLERS = ("auto", "tpe", "gp", "random", "grid", "wandb-bayes")
 GP_UNTIL = 200  # finished trials after which `auto` hands over from GP to TPE

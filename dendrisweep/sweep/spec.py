@@ -7,18 +7,20 @@ anything runs; the first problem is reported as `file: key: problem` (UsageError
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from dendrisweep.config import load_mapping_file
 from dendrisweep.errors import UsageError
 from dendrisweep.settings import Setting, lookup
+from dendrisweep.sweep.wandb_engine import import_sweeps
 
 METHODS = ("bayes", "random", "grid")
 GOALS = ("maximize", "minimize")
 # What a trial reports in result.json / its W&B summary that a sweep can optimise.
-METRICS = ("best_val_acc", "test_acc", "val_loss", "test_loss", "params", "macs", "dendrites")
+METRICS = ("best_val_acc", "test_acc", "val_loss", "test_loss", "params", "macs", "dendrites_added")
 PER_EPOCH_METRICS = ("best_val_acc",)  # also logged every epoch, so hyperband can prune on it
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 # W&B distributions the offline engine can search; the unbounded ones (normal, beta...) it cannot.
@@ -177,8 +179,6 @@ def _hyperband(body: Any, where: str) -> Hyperband:
 
 def _wandb_schema_problem(raw: dict[str, Any]) -> str | None:
     """The first violation of W&B's sweep schema (the `sweeps` package W&B's server uses)."""
-    from dendrisweep.sweep.samplers import import_sweeps
-
     sweeps = import_sweeps()
     checked = {k: v for k, v in raw.items() if k != "run_cap"}  # run_cap postdates sweeps 0.2's schema
     try:

@@ -14,10 +14,11 @@ import hashlib
 import threading
 import time
 import warnings
-from datetime import datetime, timedelta
+from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -147,7 +148,7 @@ def fail_lost_trials(study: optuna.Study) -> int:
         reason = (f"worker stopped heartbeating (silent for over {3 * interval}s): killed or lost; "
                   "its parameters were queued again")
         try:
-            storage.set_trial_user_attr(trial_id, "status", LOST_STATUS)  # type: ignore[attr-defined]
+            storage.set_trial_user_attr(trial_id, "status", LOST_STATUS)
             storage.set_trial_user_attr(trial_id, "reason", reason)
             if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
                 continue

@@ -57,7 +57,7 @@ def main() -> int:
     while opts.hang:
         time.sleep(1)
     result = {"status": "finished", "reason": "", "run_id": run_id, "trial_dir": str(trial_dir),
-              "best_val_acc": value, "epochs": EPOCHS, "config": params}
+              "best_val_acc": value, "epochs_run": EPOCHS, "config": params}
     (trial_dir / "result.json").write_text(json.dumps(result))
     return 0
 

@@ -1,4 +1,4 @@
-"""The command line of train_trial.py, generated from the registry.
+"""The command line of train_trial.py, generated from the registry (the runner sits below it, in run.py).
 
 Every setting gets its dashed flag (`--max-dendrites`) and its underscored twin (`--max_dendrites`,
 which W&B's `${args}` macro produces). Unknown flags are an error naming the closest setting:
@@ -10,43 +10,27 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any
 
-from dendrisweep.config import require_weights, resolve
-from dendrisweep.edge_impulse import read_info_file
-from dendrisweep.errors import UsageError, cli_errors
+from dendrisweep.config import resolve
+from dendrisweep.edge_impulse.runtime import read_info_file
+from dendrisweep.errors import ArgumentParser, UsageError, cli_errors
+from dendrisweep.files import require_weights
 from dendrisweep.layout import OUT_DIR_ENV
 from dendrisweep.settings import SETTINGS, lookup
+from dendrisweep.trial.options import TrialOptions
+from dendrisweep.trial.tracking import DEFAULT_PROJECT
 
 DEFAULT_OUT_DIR = "trials"
 
 
-@dataclass(frozen=True)
-class TrialOptions:
-    """What to run, as opposed to how to train (that is the config)."""
-
-    cli_values: dict[str, Any]
-    config_file: Path | None
-    print_config: bool
-    data_directory: Path | None
-    out_directory: Path
-    wandb_project: str
-    edge_impulse: bool = False  # also write model.onnx + summary into out_directory (the block's output)
-    info: dict[str, Any] = field(default_factory=dict)  # Edge Impulse's train_input.json (--info-file)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser: run options first, then one flag pair per registry setting."""
-    parser = _Parser(prog="train_trial.py", allow_abbrev=False,
-                     description="Train one keyword-spotting model, with or without dendrites, "
-                                 "and log it to Weights & Biases.")
+    parser = ArgumentParser(prog="train_trial.py", allow_abbrev=False,
+                     description="Train one model (keyword spotting or MobileNetV3-Small), with or "
+                                 "without dendrites, and log it to Weights & Biases.")
     run = parser.add_argument_group("run")
     run.add_argument("--config", type=Path, help="YAML or JSON file of settings (below CLI flags).")
     run.add_argument("--print-config", action="store_true",
@@ -55,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Edge Impulse layout (X_split_train.npy, ...); default: built-in data.")
     run.add_argument("--out-directory", type=Path,
                      help=f"Where the trial writes its folder (default: ${OUT_DIR_ENV} or ./{DEFAULT_OUT_DIR}).")
-    run.add_argument("--wandb-project", help="W&B project (default: $WANDB_PROJECT or dendrisweep).")
+    run.add_argument("--wandb-project", help=f"W&B project (default: $WANDB_PROJECT or {DEFAULT_PROJECT}).")
     run.add_argument("--edge-impulse", action="store_true",
                      help="Run as an Edge Impulse learning block: write model.onnx (verified) into --out-directory.")
     run.add_argument("--info-file", "--input-file", dest="info_file", type=Path,
@@ -90,14 +74,15 @@ def parse_trial_args(argv: Sequence[str] | None) -> TrialOptions:
     run_keys = ("config", "print_config", "data_directory", "out_directory", "wandb_project", "edge_impulse",
                 "info_file")
     run = {key: values.pop(key) for key in run_keys}
-    out_dir = run["out_directory"] or Path(os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR)
+    # Absolute now: the trial later runs inside its own folder (PAI writes into the current one).
+    out_dir = (run["out_directory"] or Path(os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR)).absolute()
     return TrialOptions(
         cli_values=values,
         config_file=run["config"],
         print_config=run["print_config"],
         data_directory=run["data_directory"],
         out_directory=out_dir,
-        wandb_project=run["wandb_project"] or os.environ.get("WANDB_PROJECT") or "dendrisweep",
+        wandb_project=run["wandb_project"] or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
         edge_impulse=run["edge_impulse"],
         info=read_info_file(run["info_file"]),
     )
@@ -119,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dendrisweep.data import load_dataset
 
         data = load_dataset(options.data_directory, config)  # bad data fails before torch is imported
-        from dendrisweep.trial import run_trial
+        from dendrisweep.trial.run import run_trial
 
         return run_trial(config, data, options)
 
@@ -128,5 +113,5 @@ def cli() -> None:
     """Script entry: stdin closed so PAI's pdb/input calls fail fast instead of hanging."""
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    sys.stdin = open(os.devnull, encoding="utf-8")
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115  open for the life of the process
     raise SystemExit(main())

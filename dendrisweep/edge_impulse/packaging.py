@@ -1,30 +1,25 @@
-"""The Edge Impulse custom learning block: its parameters.json, its output, its push-ready folder.
+"""Packaging the Edge Impulse custom learning block: its parameters.json and its push-ready folder.
 
 parameters.json is generated from the registry, so every UI parameter's `param` is exactly a flag
-train_trial.py accepts (the hackathon block declared dashed params its script never read). Edge
-Impulse runs train_trial.py itself (the Dockerfile's ENTRYPOINT adds `--edge-impulse`), which then
-writes `model.onnx` into --out-directory, verified against the trained model before it exits.
+train_trial.py accepts (the hackathon block declared dashed params its script never read).
 
     python -m dendrisweep.edge_impulse parameters [--check]   # (re)write edge_impulse/parameters.json
     python -m dendrisweep.edge_impulse package DIR            # a folder to `edge-impulse-blocks push`
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from dendrisweep.errors import UsageError, cli_errors
+from dendrisweep.errors import ArgumentParser, UsageError, cli_errors
 from dendrisweep.settings import SETTINGS, Setting
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BLOCK_DIR = ROOT / "edge_impulse"
 PARAMETERS_FILE = BLOCK_DIR / "parameters.json"
-MODEL_FILE = "model.onnx"
-INT8_FILE = "model_int8.onnx"
-SUMMARY_FILE = "training_summary.json"
 # Copied into a push-ready block folder: everything the Dockerfile needs.
 PACKAGE = ("train_trial.py", "requirements.txt", "dendrisweep")
 _TYPES = {"int": "int", "float": "float", "bool": "boolean", "choice": "select", "floats": "string", "text": "string"}
@@ -97,36 +92,8 @@ def package(target: Path) -> str:
     return f"block folder ready: cd {target} && edge-impulse-blocks init && edge-impulse-blocks push"
 
 
-def read_info_file(path: Path | None) -> dict[str, Any]:
-    """Edge Impulse's train_input.json (class names, mode); this block only does classification."""
-    if path is None or not path.is_file():
-        return {}
-    try:
-        info = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"info file {path}: not valid JSON ({exc.msg})") from None
-    if info.get("mode", "classification") != "classification":
-        raise UsageError(f"info file {path}: mode {info['mode']!r}; this block trains classifiers only")
-    return info
-
-
-def write_block_output(out_dir: Path, trained: Any, inference: Any, data: Any, summary: Mapping[str, Any],
-                       info: Mapping[str, Any]) -> dict[str, Any]:
-    """model.onnx (checked against the trained model on the validation split), its int8 copy, a summary."""
-    from dendrisweep import export
-
-    model_path = export.export_onnx(inference, data.shape.sample, out_dir / MODEL_FILE)
-    parity = export.check_parity(trained, model_path, data.val.x, data.val.y)  # ExportError on mismatch
-    int8_path = export.quantize_int8(model_path, data.train.x[:256], out_dir / INT8_FILE)
-    report = {"model": MODEL_FILE, "classes": info.get("classes"), "val_acc_pytorch": parity.torch_acc,
-              "val_acc_onnx": parity.onnx_acc, "val_acc_onnx_int8": export.accuracy(int8_path, data.val.x, data.val.y),
-              "max_prob_diff": parity.max_prob_diff, "onnx_bytes": model_path.stat().st_size, **summary}
-    (out_dir / SUMMARY_FILE).write_text(json.dumps(report, indent=2, default=str))
-    return report
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dendrisweep.edge_impulse", description=__doc__)
+    parser = ArgumentParser(prog="python -m dendrisweep.edge_impulse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     params = commands.add_parser("parameters", help="write edge_impulse/parameters.json from the registry")
     params.add_argument("--check", action="store_true", help="fail (exit 2) if the committed file is stale")
@@ -136,7 +103,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts = parser.parse_args(argv)
         print(write_parameters(opts.check) if opts.command == "parameters" else package(opts.target))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

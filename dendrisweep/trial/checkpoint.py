@@ -5,12 +5,11 @@ dendrite structure from the state dict, so no pickled code is ever loaded.
 """
 from __future__ import annotations
 
-import os
 import tempfile
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,21 +23,10 @@ from dendrisweep.models import build_model
 FORMAT = "dendrisweep-checkpoint-1"
 
 
-@contextmanager
-def working_directory(path: Path) -> Iterator[None]:
-    """Run a block inside `path` (PAI writes its files into the current directory)."""
-    previous = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
 def save(path: Path, model: nn.Module, config: Mapping[str, Any], shape: DataShape,
          dendrites: int) -> None:
     """Write the checkpoint: tensors and plain values only."""
-    torch.save({"format": FORMAT, "config": dict(config), "shape": asdict(shape), "dendrites": dendrites,
+    torch.save({"format": FORMAT, "config": dict(config), "shape": asdict(shape), "dendrites_added": dendrites,
                 "state_dict": model.state_dict()}, path)
 
 
@@ -51,7 +39,7 @@ def load(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     shape = payload["shape"]
     model = build_model(config, DataShape(tuple(shape["sample"]), shape["classes"]))
     if config["dendrites"]:
-        with tempfile.TemporaryDirectory() as scratch, working_directory(Path(scratch)):
+        with tempfile.TemporaryDirectory() as scratch, pai.working_directory(Path(scratch)):
             model = pai.load_state(pai.wrap(model, config), payload["state_dict"])
     else:
         model.load_state_dict(payload["state_dict"])

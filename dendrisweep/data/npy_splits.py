@@ -8,22 +8,14 @@ reports a number is worse than one that stops.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dendrisweep.data.dataset import LabelledArrays
 from dendrisweep.errors import UsageError
 
 FILES = ("X_split_train.npy", "Y_split_train.npy", "X_split_test.npy", "Y_split_test.npy")
-
-
-@dataclass(frozen=True)
-class LabelledArrays:
-    """Features (float32, one row per sample) and integer class labels."""
-
-    x: np.ndarray
-    y: np.ndarray
 
 
 def _load(path: Path) -> np.ndarray:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import netrc
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping, cast
+from typing import Any, Literal, cast
 from urllib.parse import urlparse
 
 DEFAULT_PROJECT = "dendrisweep"

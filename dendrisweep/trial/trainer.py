@@ -10,15 +10,15 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from dendrisweep import pai
-from dendrisweep.data import Dataset
-from dendrisweep.data.edge_impulse import LabelledArrays
+from dendrisweep.data import Dataset, LabelledArrays
 from dendrisweep.measure import count_parameters
 
 EVAL_BATCH = 1024
@@ -47,7 +47,7 @@ class EpochRecord:
     def metrics(self) -> dict[str, float | int]:
         return {"epoch": self.epoch, "train/loss": self.train_loss, "train/acc": self.train_acc,
                 "val/loss": self.val_loss, "val/acc": self.val_acc, "best_val_acc": self.best_val_acc,
-                "lr": self.lr, "params": self.params, "dendrites": self.dendrites,
+                "lr": self.lr, "params": self.params, "dendrites_added": self.dendrites,
                 "epoch_seconds": self.epoch_seconds, "compute_seconds": self.compute_seconds}
 
 
@@ -68,7 +68,6 @@ class TrainResult:
     stop_reason: str
     loop_seconds: float
     compute_seconds: float
-    history: list[EpochRecord] = field(default_factory=list)
 
 
 class Baseline:
@@ -196,7 +195,7 @@ def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: 
     generator = torch.Generator().manual_seed(config["seed"])
     optimizer = strategy.optimizer(model)
     best: BestModel | None = None
-    history: list[EpochRecord] = []
+    epochs_run = 0
     stop_reason, compute_total = "epoch cap", 0.0
     loop_start = time.perf_counter()
     for epoch in range(1, config["epochs"] + 1):
@@ -214,7 +213,7 @@ def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: 
         compute_total += compute
         record = EpochRecord(epoch, train_loss, train_acc, val_loss, val_acc, best.val_acc, lr, params,
                              dendrites, time.perf_counter() - started, compute)
-        history.append(record)
+        epochs_run = epoch
         on_epoch(record)
         if complete:
             stop_reason = "PAI finished"
@@ -225,4 +224,4 @@ def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: 
         if restructured:
             optimizer = strategy.optimizer(model)
     assert best is not None
-    return TrainResult(best, len(history), stop_reason, time.perf_counter() - loop_start, compute_total, history)
+    return TrainResult(best, epochs_run, stop_reason, time.perf_counter() - loop_start, compute_total)

@@ -15,24 +15,25 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
-from dendrisweep import __version__, checkpoint
+from dendrisweep import __version__, pai
 from dendrisweep.data import Dataset
-from dendrisweep.edge_impulse import write_block_output
-from dendrisweep.export import ExportError
+from dendrisweep.edge_impulse.runtime import write_block_output
+from dendrisweep.errors import ExportError, UsageError
 from dendrisweep.files import write_atomic
-from dendrisweep.errors import UsageError
 from dendrisweep.layout import HISTORY_FILE, MODEL_FILE, RESULT_FILE, TRIAL_PREFIX, new_run_id
 from dendrisweep.measure import count_macs, count_parameters
 from dendrisweep.models import build_model
-from dendrisweep.tracking import start_run
-from dendrisweep.trainer import Diverged, EpochRecord, Strategy, TrainResult, evaluate, strategy_for, train
-from dendrisweep.trial_cli import TrialOptions
+from dendrisweep.trial import checkpoint
+from dendrisweep.trial.options import TrialOptions
+from dendrisweep.trial.tracking import start_run
+from dendrisweep.trial.trainer import Diverged, EpochRecord, Strategy, TrainResult, evaluate, strategy_for, train
 
 KILLED_EXIT_CODE = 128 + signal.SIGTERM
 EXIT_GRACE_SECONDS = 15  # after SIGTERM, wrapping up W&B may take this long; then the process just exits
@@ -74,8 +75,8 @@ def _summarise(result: TrainResult, data: Dataset, strategy: Strategy) -> dict[s
         "params": best.params,
         "inference_params": count_parameters(inference),
         "macs": count_macs(inference, torch.zeros(1, *data.shape.sample)),
-        "dendrites": best.dendrites,
-        "epochs": result.epochs_run,
+        "dendrites_added": best.dendrites,
+        "epochs_run": result.epochs_run,
         "stop_reason": result.stop_reason,
         "train_seconds": result.loop_seconds,
         "compute_seconds": result.compute_seconds,
@@ -149,13 +150,13 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions) -
     previous_handler = signal.signal(signal.SIGTERM, _terminate_handler(recorder))
     status, reason, summary, exit_code = "failed", "", {}, 1
     try:
-        with checkpoint.working_directory(trial_dir):
+        with pai.working_directory(trial_dir):
             strategy = strategy_for(config)
             result = train(strategy.prepare(model), data, config, strategy, recorder.epoch)
             summary = _summarise(result, data, strategy)
             checkpoint.save(trial_dir / MODEL_FILE, result.best.model, config, data.shape, result.best.dendrites)
             if options.edge_impulse:
-                write_block_output(options.out_directory.resolve(), result.best.model,
+                write_block_output(options.out_directory, result.best.model,
                                    strategy.inference_model(result.best.model), data, summary, options.info)
         status, exit_code = "finished", 0
     except Diverged as exc:
@@ -165,7 +166,7 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions) -
     except ExportError as exc:  # the block's model.onnx would not behave like the trained model
         reason = f"ExportError: {exc}"
         print(f"train_trial.py: error: {exc}", file=sys.stderr)
-    except (Exception, SystemExit) as exc:  # PAI calls sys.exit() and pdb on some error paths
+    except (Exception, SystemExit) as exc:  # noqa: BLE001  recorded as `failed`; PAI calls sys.exit() and pdb on some error paths
         reason = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
     finally:

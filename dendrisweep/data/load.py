@@ -1,0 +1,47 @@
+"""Load the data a config asks for: keyword spotting (Edge Impulse's MFCC files or the built-in
+keyword set) or images (MobileNet: an ImageFolder, CIFAR-10 from a local folder, or the offline
+digits set), checked and split into train / validation / test."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dendrisweep.data.dataset import COEFFICIENTS, Dataset, LabelledArrays, digest, hold_out
+from dendrisweep.data.npy_splits import read_directory
+from dendrisweep.data.synthetic import make_keyword_data
+from dendrisweep.errors import UsageError
+
+
+def _keyword_data(data_directory: Path | None, config: Mapping[str, Any]) -> tuple[
+        LabelledArrays, LabelledArrays, int, str]:
+    if data_directory is None:
+        train, val, classes = make_keyword_data(config["data_seed"], config["builtin_samples"])
+        source = f"built-in keywords (data_seed={config['data_seed']}, {config['builtin_samples']} samples)"
+    else:
+        train, val, classes = read_directory(data_directory)
+        source = str(data_directory)
+    features = train.x.shape[1]
+    if features % COEFFICIENTS:
+        raise UsageError(f"{source}: {features} features per sample is not a whole number of "
+                         f"{COEFFICIENTS}-coefficient MFCC frames")
+    return train, val, classes, source
+
+
+def load_dataset(data_directory: Path | None, config: Mapping[str, Any]) -> Dataset:
+    """Load, check and split the data a config asks for."""
+    if config["task"] == "mobilenet":
+        from dendrisweep.data.images import load_images
+
+        train, val, classes, source = load_images(data_directory, config)
+    else:
+        train, val, classes, source = _keyword_data(data_directory, config)
+    present = np.unique(train.y)
+    if len(present) < 2:
+        raise UsageError(f"{source}: the training split holds a single class ({int(present[0])}); "
+                         "classification needs at least two")
+    data_digest = digest(train, val)
+    train, test = hold_out(train, config["test_fraction"], config["data_seed"])
+    return Dataset(train, val, test, classes, source, data_digest)

@@ -1,0 +1,90 @@
+"""The house stays drawn: no import circles between dendrisweep's and analysis' modules, deferred
+imports included (a circle hidden inside a function still ties two modules into one)."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("dendrisweep", "analysis")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Our modules this file imports: `from pkg import sub` counts as importing pkg.sub."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names} & set(modules)
+            rest = [alias for alias in node.names if f"{node.module}.{alias.name}" not in modules]
+            found |= submodules | ({node.module} if rest and node.module in modules else set())
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(path, modules) - {name} for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle (as a path that returns to its start), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_circle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_circles() -> None:
+    graph = import_graph()
+    assert {"dendrisweep.trial.cli", "dendrisweep.trial.run", "dendrisweep.sweep.spec"} <= set(graph)
+    assert "dendrisweep.trial.options" in graph["dendrisweep.trial.run"]  # edges are really read
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_the_runner_sits_below_its_command_line() -> None:
+    graph = import_graph()
+    assert "dendrisweep.trial.run" in graph["dendrisweep.trial.cli"]
+    assert not graph["dendrisweep.trial.run"] & {"dendrisweep.trial.cli", "dendrisweep.trial"}
+
+
+def test_public_surfaces_resolve_without_loading_torch() -> None:
+    """Every name a package's __init__ promises is there; naming them costs no heavy import."""
+    code = ("import sys, analysis, dendrisweep, dendrisweep.trial, dendrisweep.sweep, dendrisweep.edge_impulse\n"
+            "assert 'torch' not in sys.modules and 'wandb' not in sys.modules, 'eager heavy import'\n"
+            "for package in (analysis, dendrisweep, dendrisweep.trial, dendrisweep.sweep, dendrisweep.edge_impulse):\n"
+            "    missing = [name for name in package.__all__ if getattr(package, name, None) is None]\n"
+            "    assert not missing, (package.__name__, missing)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
