@@ -146,7 +146,7 @@ def _regenerate(opts: argparse.Namespace, source: Source, baseline: pd.DataFrame
     for name in ("dendritic", "baseline"):
         m = comparison[name]
         print(f"{name:>9}: val {m['val_acc']:.4f}  test {m['test_acc']:.4f}  onnx {m['onnx_test_acc']:.4f}  "
-              f"int8 {m['onnx_int8_test_acc']:.4f}  params {m['params']}  MACs {m['macs']}  "
-              f"{m['latency_ms']:.3f} ms  -> {out / m['onnx']}")
+              f"tflite {m['tflite_test_acc']:.4f}  tflite int8 {m['tflite_int8_test_acc']:.4f}  params {m['params']}  "
+              f"MACs {m['macs']}  {m['latency_ms']:.3f} ms  -> {out / m['onnx']}")
     print(f"comparison: {out / 'comparison.md'}")
     return 0

@@ -7,7 +7,10 @@
 4. the exported files scored by onnxruntime and compared with the trained PyTorch models: an
    accuracy difference or a probability off by more than 1e-4 fails the command;
 5. int8 copies (onnxruntime static quantization, calibrated on training data) scored too;
-6. comparison.json and comparison.md side by side, with versions, seed and data hash.
+6. the deployment gate: each ONNX file converted the way Edge Impulse does (TFLite float32 and full
+   int8) and scored with LiteRT on the held-out split; float32 must match onnxruntime and int8 stay
+   within `int8_tolerance_pp` of float32, or the command fails;
+7. comparison.json and comparison.md side by side, with versions, seed and data hash.
 """
 from __future__ import annotations
 
@@ -29,16 +32,17 @@ from tqdm import tqdm
 from analysis.rank import best, row_config
 from dendrisweep import export
 from dendrisweep.data import load_dataset
+from dendrisweep.deploy.gate import calibration_rows, verify_deployment
 from dendrisweep.errors import UsageError
 from dendrisweep.layout import HISTORY_FILE, MODEL_FILE, RESULT_FILE, TRIAL_PREFIX, new_run_id
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.trainer import strategy_for
 
 ROOT = Path(__file__).resolve().parents[1]
-CALIBRATION_SAMPLES = 256
 REPRODUCE_PP = 0.5
-COMPARED = ("val_acc", "test_acc", "onnx_test_acc", "onnx_int8_test_acc", "params", "macs", "onnx_bytes",
-            "onnx_int8_bytes", "latency_ms", "int8_latency_ms", "dendrites_added", "max_prob_diff")
+COMPARED = ("val_acc", "test_acc", "onnx_test_acc", "onnx_int8_test_acc", "tflite_test_acc", "tflite_int8_test_acc",
+            "params", "macs", "onnx_bytes", "onnx_int8_bytes", "tflite_bytes", "tflite_int8_bytes", "arena_bytes",
+            "latency_ms", "int8_latency_ms", "tflite_int8_latency_ms", "dendrites_added", "max_prob_diff")
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,11 @@ def export_and_score(retrained: Retrained, out_dir: Path, data_dir: Path | None)
     onnx_path = export.export_onnx(inference, data.shape.sample, out_dir / f"{retrained.name}.onnx")
     export.check_parity(model, onnx_path, data.val.x, data.val.y)
     parity = export.check_parity(model, onnx_path, held_out.x, held_out.y)
-    int8_path = export.quantize_int8(onnx_path, data.train.x[:CALIBRATION_SAMPLES],
-                                     out_dir / f"{retrained.name}.int8.onnx")
+    calibration = calibration_rows(data.train.x)
+    int8_path = export.quantize_int8(onnx_path, calibration, out_dir / f"{retrained.name}.int8.onnx")
+    deployment = verify_deployment(onnx_path, out_dir / f"{retrained.name}.tflite",
+                                   out_dir / f"{retrained.name}_quantized_int8_io.tflite", calibration,
+                                   held_out.x, held_out.y, config["int8_tolerance_pp"])
     result = retrained.result
     return {
         "val_acc": result["best_val_acc"], "test_acc": result["test_acc"],
@@ -115,12 +122,17 @@ def export_and_score(retrained: Retrained, out_dir: Path, data_dir: Path | None)
         "latency_ms": export.latency_ms(onnx_path, held_out.x[0]),
         "int8_latency_ms": export.latency_ms(int8_path, held_out.x[0]),
         "max_prob_diff": parity.max_prob_diff, "onnx": onnx_path.name, "onnx_int8": int8_path.name,
+        "tflite_test_acc": deployment.tflite_acc, "tflite_int8_test_acc": deployment.tflite_int8_acc,
+        "tflite_bytes": deployment.tflite_bytes, "tflite_int8_bytes": deployment.tflite_int8_bytes,
+        "tflite_int8_latency_ms": deployment.tflite_int8_latency_ms, "arena_bytes": deployment.arena_bytes,
+        "tflite_max_prob_diff": deployment.tflite_max_prob_diff, "int8_tolerance_pp": config["int8_tolerance_pp"],
         "seed": config["seed"], "data_digest": data.digest, "trial_dir": str(retrained.trial_dir),
     }
 
 
 def _versions() -> dict[str, str]:
-    return {p: metadata.version(p) for p in ("torch", "perforatedai", "onnx", "onnxruntime", "wandb", "optuna")}
+    return {p: metadata.version(p) for p in ("torch", "perforatedai", "onnx", "onnxruntime", "wandb", "optuna",
+                                             "tensorflow", "onnx2tf", "ai-edge-litert")}
 
 
 def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.DataFrame | None = None) -> dict[str, Any]:
@@ -176,6 +188,12 @@ def comparison_markdown(comparison: Mapping[str, Any]) -> str:
               "",
               "Both ONNX files were scored by onnxruntime against the trained PyTorch models (parity gate: same "
               f"accuracy, max |delta prob| <= {export.PROB_TOLERANCE:g}; dendritic {dendritic['max_prob_diff']:.1e}, "
-              f"baseline {baseline['max_prob_diff']:.1e}). Latency: onnxruntime, batch 1, median.", "",
+              f"baseline {baseline['max_prob_diff']:.1e}). Deployment gate: each ONNX file converted as Edge "
+              "Impulse converts it (onnx2tf -> TFLite float32 and full int8, int8 input/output) and scored with "
+              f"LiteRT's reference kernels: float32 matches onnxruntime (max |delta prob| dendritic "
+              f"{dendritic['tflite_max_prob_diff']:.1e}, baseline {baseline['tflite_max_prob_diff']:.1e}), int8 "
+              f"within {dendritic['int8_tolerance_pp']:g} pp of float32. arena_bytes: peak activation memory of the "
+              "int8 model (a RAM estimate). Latency: batch 1, median (onnxruntime; LiteRT reference kernels "
+              "for tflite_int8_latency_ms).", "",
               "Versions: " + ", ".join(f"{k} {v}" for k, v in comparison["versions"].items()), ""]
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from dendrisweep.errors import UsageError
 
 Kind = Literal["int", "float", "bool", "choice", "floats", "text"]
-Group = Literal["training", "data", "pai"]
+Group = Literal["training", "data", "pai", "deploy"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -218,6 +218,10 @@ SETTINGS: dict[str, Setting] = _declare(
     Setting("pai_graphs", "bool", False,
             "Let PAI draw its own graphs (about 0.65 s per epoch; for debugging).", group="pai",
             edge_impulse=False),
+    # Deployment (the Edge Impulse block and `analysis regenerate`).
+    Setting("int8_tolerance_pp", "float", 1.5,
+            "Deployment gate: the int8 TFLite model may score at most this many points below float32 "
+            "on held-out data.", low=0.0, high=100.0, group="deploy"),
 )
 
 

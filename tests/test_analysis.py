@@ -225,6 +225,11 @@ def test_regenerate_end_to_end(artifacts: Path) -> None:
         assert model["onnx_test_acc"] == model["test_acc"] and model["max_prob_diff"] <= 1e-4
         assert 0 <= model["onnx_int8_test_acc"] <= 1 and model["latency_ms"] > 0
         assert (out / model["onnx"]).is_file() and (out / model["onnx_int8"]).is_file()
+        # The deployment gate: the chain Edge Impulse runs, float32 and int8 TFLite on the held-out split.
+        assert model["tflite_test_acc"] == model["onnx_test_acc"] and model["tflite_max_prob_diff"] <= 1e-4
+        assert model["tflite_test_acc"] - model["tflite_int8_test_acc"] <= model["int8_tolerance_pp"] / 100
+        assert model["tflite_int8_bytes"] < model["tflite_bytes"] and model["arena_bytes"] > 0
+        assert model["tflite_int8_latency_ms"] > 0
     assert comparison["baseline"]["dendrites_added"] == 0
     assert comparison["reproduction"]["within_tolerance"] and comparison["reproduction"]["data_digest_matches"]
     best_config = yaml.safe_load((out / "best_config.yaml").read_text())

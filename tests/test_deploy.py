@@ -1,21 +1,30 @@
-"""Deployment: exported graphs every converter handles (deploy/guard.py)."""
+"""Deployment: exported graphs every converter handles (deploy/guard.py), and the deployment gate on the
+chain Edge Impulse runs (deploy/tflite.py, deploy/gate.py), with the real onnx2tf, TensorFlow and LiteRT."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import ODD_FRAMES, assert_deployment_verified, edge_impulse_call, odd_frames
 from onnx import TensorProto, helper
 from torch import nn
 
+from dendrisweep.data import COEFFICIENTS, load_dataset
+from dendrisweep.data.npy_splits import write_directory
+from dendrisweep.data.spoken import build
+from dendrisweep.data.synthetic import make_keyword_data
+from dendrisweep.deploy import tflite
+from dendrisweep.deploy.gate import calibration_rows, verify_deployment
 from dendrisweep.deploy.guard import check_convertible, problems
+from dendrisweep.edge_impulse.runtime import TFLITE_INT8_FILE
 from dendrisweep.errors import ExportError
 from dendrisweep.export import export_onnx, onnx_probabilities, torch_probabilities
 from dendrisweep.models.kws import KeywordSpottingNet
-
-ODD_FRAMES = 49  # not Edge Impulse's 50: every pool sees an odd length somewhere
+from dendrisweep.settings import defaults
 
 
 def _with_ceil_mode_pools(net: KeywordSpottingNet) -> KeywordSpottingNet:
@@ -70,3 +79,83 @@ def test_a_zero_pad_and_a_fixed_shape_pass_but_other_symbolic_dims_do_not(tmp_pa
     onnx.save(dynamic, str(tmp_path / "dynamic.onnx"))
     with pytest.raises(ExportError, match=r"'input' has symbolic dimension\(s\) \[2\] besides the batch axis"):
         check_convertible(tmp_path / "dynamic.onnx")
+
+
+# --- the deployment gate on the real chain (onnx2tf -> TFLite -> LiteRT), as the block runs it ---------------
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The offline spoken-keyword set (real eSpeak NG audio as Edge Impulse MFCCs, 50 frames)."""
+    folder = tmp_path_factory.mktemp("spoken")
+    build(folder / "data", seed=0)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Edge Impulse-layout keyword data with an odd frame count."""
+    folder = tmp_path_factory.mktemp("odd")
+    train, val, classes = make_keyword_data(3)
+    write_directory(folder / "data", odd_frames(train), odd_frames(val), classes)
+    return folder
+
+
+BASELINE = {"dendrites": "0", "epochs": "8"}
+DENDRITIC = {"epochs": "8", "switch-mode": "fixed", "fixed-switch-num": "3", "max-dendrites": "1"}
+
+
+@pytest.mark.parametrize(("data", "params"), [("odd", BASELINE), ("spoken", BASELINE), ("spoken", DENDRITIC)],
+                         ids=["odd-frames-baseline", "spoken-baseline", "spoken-dendritic"])
+def test_the_block_ships_tflite_files_that_keep_their_accuracy(data: str, params: dict[str, str],
+                                                             request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    folder: Path = request.getfixturevalue(data)
+    (tmp_path / "train_input.json").write_text(json.dumps({"mode": "classification", "convertInt8": True}))
+    done = edge_impulse_call(folder / "data", tmp_path / "out", tmp_path / "train_input.json", params, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
+    assert summary["dendrites_added"] == (0 if params is BASELINE else 1)
+    (trial_dir,) = (tmp_path / "out").glob("trial-*")
+    config = json.loads((trial_dir / "result.json").read_text())["config"]
+    assert_deployment_verified(tmp_path / "out", summary, load_dataset(folder / "data", config).test)
+
+
+def test_convert_int8_false_in_train_input_skips_the_int8_file(odd: Path, tmp_path: Path) -> None:
+    (tmp_path / "train_input.json").write_text(json.dumps({"mode": "classification", "convertInt8": False}))
+    done = edge_impulse_call(odd / "data", tmp_path / "out", tmp_path / "train_input.json",
+                             {"dendrites": "0", "epochs": "2"}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
+    assert (tmp_path / "out" / "model.tflite").is_file() and not (tmp_path / "out" / TFLITE_INT8_FILE).exists()
+    assert summary["test_tflite_int8_acc"] is None and summary["test_tflite_acc"] == summary["test_onnx_acc"]
+
+
+def test_a_broken_int8_model_fails_the_gate_with_its_numbers(odd: Path, tmp_path: Path) -> None:
+    """Calibrated on constant rows, the int8 model clips every real input: the gate must say so."""
+    data = load_dataset(odd / "data", defaults())
+    torch.manual_seed(0)
+    net = KeywordSpottingNet(ODD_FRAMES, COEFFICIENTS, data.num_classes)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+    x, y = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
+    for _ in range(60):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        optimizer.step()
+    path = export_onnx(net.eval(), (ODD_FRAMES * COEFFICIENTS,), tmp_path / "kws.onnx")
+    constant = np.zeros((64, ODD_FRAMES * COEFFICIENTS), dtype=np.float32)
+    with pytest.raises(ExportError) as failure:
+        verify_deployment(path, tmp_path / "m.tflite", tmp_path / "m8.tflite", constant, data.test.x, data.test.y, 1.5)
+    message = str(failure.value)
+    assert message.startswith("kws.onnx: TFLite int8 scores 0.")
+    assert f"on {len(data.test.y)} held-out samples" in message
+    assert "pp below float32" in message and "the tolerance is 1.5 pp (int8_tolerance_pp)" in message
+    # The same model, calibrated on training rows, passes: the gate judges the int8 model, not the network.
+    passed = verify_deployment(path, tmp_path / "m.tflite", tmp_path / "m8.tflite", calibration_rows(data.train.x),
+                               data.test.x, data.test.y, 1.5)
+    assert passed.tflite_acc == passed.onnx_acc and passed.tflite_int8_acc is not None
+
+
+def test_an_interpreter_that_aborts_becomes_an_export_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"TFL3" + bytes(64))
+    with pytest.raises(ExportError, match=r"LiteRT \(junk\.tflite\) failed \((exit code|killed by)"):
+        tflite.score(junk, np.zeros((1, 4), dtype=np.float32))

@@ -3,17 +3,14 @@ model.onnx scores what the trained model scores (bug a)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_script
+from conftest import ODD_FRAMES, assert_deployment_verified, edge_impulse_call, odd_frames, run_script
 
-from dendrisweep.data import load_dataset
+from dendrisweep.data import COEFFICIENTS, load_dataset
 from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.edge_impulse.packaging import PARAMETERS_FILE, render
@@ -22,25 +19,6 @@ from dendrisweep.settings import SETTINGS, lookup
 from dendrisweep.trial import checkpoint
 
 PARAMETERS = json.loads(PARAMETERS_FILE.read_text())["parameters"]
-
-
-def entrypoint() -> list[str]:
-    """The Dockerfile's ENTRYPOINT, pointed at this checkout and this interpreter."""
-    line = next(text for text in (ROOT / "edge_impulse" / "Dockerfile").read_text().splitlines()
-                if text.startswith("ENTRYPOINT"))
-    command = json.loads(line.split(" ", 1)[1])
-    assert command[:3] == ["python3", "-u", "train_trial.py"]
-    return [sys.executable, "-u", str(ROOT / "train_trial.py"), *command[3:]]
-
-
-def edge_impulse_call(data: Path, out: Path, info: Path, params: dict[str, str], *extra: str,
-                      cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """What Edge Impulse runs: the entry point, its three arguments, then `--<param> <value>` each."""
-    args = [*entrypoint(), "--data-directory", str(data), "--out-directory", str(out), "--info-file", str(info)]
-    for param, value in params.items():
-        args += [f"--{param}", value]
-    return subprocess.run([*args, *extra], cwd=cwd or out.parent, stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"})
 
 
 def ui_text(item: dict[str, Any], value: Any) -> str:
@@ -68,10 +46,11 @@ def other_value(item: dict[str, Any]) -> Any:
 @pytest.fixture
 def ei_data(tmp_path: Path) -> Path:
     train, val, classes = make_keyword_data(2)
-    write_directory(tmp_path / "data", train, val, classes)
+    write_directory(tmp_path / "data", odd_frames(train), odd_frames(val), classes)
     (tmp_path / "train_input.json").write_text(json.dumps(
-        {"classes": ["down", "no", "up", "yes"], "mode": "classification", "inputShapeString": "(650,)",
-         "yType": "npy", "trainTestSplit": 0.8}))
+        {"classes": ["down", "no", "up", "yes"], "mode": "classification",
+         "inputShapeString": f"({ODD_FRAMES * COEFFICIENTS},)", "yType": "npy", "trainTestSplit": 0.8,
+         "convertInt8": True}))
     (tmp_path / "out").mkdir()
     return tmp_path
 
@@ -152,17 +131,4 @@ def test_block_writes_a_model_onnx_that_scores_what_the_trained_model_scores(ei_
     assert np.abs(probs - expected).max() <= 1e-4
     assert onnx_probabilities(out / "model.onnx", data.val.x[:1]).shape == (1, 4)  # batch 1
     assert (out / "model_int8.onnx").is_file()
-
-
-def test_package_is_a_self_contained_block_folder(tmp_path: Path, ei_data: Path) -> None:
-    block = tmp_path / "block"
-    done = run_script("-m", "dendrisweep.edge_impulse", "package", str(block))
-    assert done.returncode == 0 and "edge-impulse-blocks push" in done.stdout, done.stderr
-    for name in ("Dockerfile", "parameters.json", "train_trial.py", "requirements.txt", "dendrisweep/trial/run.py"):
-        assert (block / name).is_file(), name
-    # The packaged entry point runs from the packaged code alone (as in the container).
-    call = subprocess.run([sys.executable, str(block / "train_trial.py"), "--edge-impulse", "--print-config",
-                           "--data-directory", str(ei_data / "data"), "--out-directory", str(ei_data / "out"),
-                           "--max-dendrites", "4"], cwd=tmp_path, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": ""})
-    assert call.returncode == 0 and json.loads(call.stdout)["max_dendrites"] == 4, call.stderr
+    assert_deployment_verified(out, summary, data.test)

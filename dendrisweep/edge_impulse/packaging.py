@@ -44,7 +44,8 @@ def ui_value(setting: Setting, value: Any) -> Any:
 
 
 def parameter(setting: Setting) -> dict[str, Any]:
-    """One UI parameter; dendrite settings are advanced and shown only when dendrites are on."""
+    """One UI parameter; dendrite settings are advanced and shown only when dendrites are on, deployment
+    settings are advanced."""
     item: dict[str, Any] = {"name": _label(setting.name), "value": ui_value(setting, setting.default),
                             "type": _TYPES[setting.kind], "help": setting.help, "param": setting.flag[2:]}
     if setting.choices:
@@ -52,6 +53,8 @@ def parameter(setting: Setting) -> dict[str, Any]:
     if setting.group == "pai" and setting.name != "dendrites":
         item["section"] = "advanced"
         item["showIf"] = {"parameter": SETTINGS["dendrites"].flag[2:], "operator": "eq", "value": "true"}
+    if setting.group == "deploy":
+        item["section"] = "advanced"
     return item
 
 

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Run as an Edge Impulse learning block: write model.onnx (verified) into --out-directory.")
     run.add_argument("--info-file", "--input-file", dest="info_file", type=Path,
                      help="Edge Impulse's train_input.json (passed by Edge Impulse).")
-    for group_name in ("training", "data", "pai"):
+    for group_name in ("training", "data", "pai", "deploy"):
         group = parser.add_argument_group(group_name)
         for setting in SETTINGS.values():
             if setting.group != group_name:

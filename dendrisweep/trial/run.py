@@ -157,7 +157,8 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions) -
             checkpoint.save(trial_dir / MODEL_FILE, result.best.model, config, data.shape, result.best.dendrites)
             if options.edge_impulse:
                 write_block_output(options.out_directory, result.best.model,
-                                   strategy.inference_model(result.best.model), data, summary, options.info)
+                                   strategy.inference_model(result.best.model), data, summary, options.info,
+                                   config["int8_tolerance_pp"])
         status, exit_code = "finished", 0
     except Diverged as exc:
         status, reason, exit_code = "diverged", str(exc), 0
