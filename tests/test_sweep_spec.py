@@ -59,15 +59,15 @@ def test_translation_to_optuna_distributions() -> None:
     })
     space = search_space(spec)
     assert space["learning_rate"] == FloatDistribution(1e-4, 1e-2, log=True)
-    assert space["dropout"] == FloatDistribution(0.0, 0.5, step=0.1)
+    assert space["dropout"] == FloatDistribution(0.0, 1.0)  # its quantile: W&B's q-rounding, exactly
     assert space["width_multiplier"] == FloatDistribution(0.25, 1.0)
     assert space["max_dendrites"] == IntDistribution(1, 8) == space["max_dendrites"]
     assert space["fixed_switch_num"] == IntDistribution(5, 30)
     assert space["switch_mode"] == CategoricalDistribution(["history", "fixed"])
     assert space["improvement_threshold"] == CategoricalDistribution(["[0.01, 0.001, 0.0]", "[0.0]"])
-    assert "epochs" not in space and spec.fixed() == {"epochs": 7}
-    params = trial_params(spec, {"improvement_threshold": "[0.0]", "switch_mode": "fixed"})
-    assert params == {"epochs": 7, "improvement_threshold": [0.0], "switch_mode": "fixed"}
+    assert "epochs" not in space and spec.fixed() == {("epochs",): 7}
+    params = trial_params(spec, {"improvement_threshold": "[0.0]", "switch_mode": "fixed", "dropout": 0.5})
+    assert params == {"epochs": 7, "improvement_threshold": [0.0], "switch_mode": "fixed", "dropout": 0.2}
     assert decode("history") == "history"
 
 
@@ -76,7 +76,7 @@ def test_grid_points_and_budget() -> None:
                     "dropout": {"distribution": "q_uniform", "min": 0.0, "max": 0.2, "q": 0.1}}, method="grid")
     points = grid(spec)
     assert points["max_dendrites"] == [1, 2] and points["fixed_switch_num"] == [5, 6, 7]
-    assert points["dropout"] == pytest.approx([0.0, 0.1, 0.2])
+    assert points["dropout"] == pytest.approx([0.0, 0.1])  # W&B: np.arange(min, max, q) leaves max out
     with pytest.raises(UsageError, match="grid needs values, int_uniform or q_uniform"):
         spec_of({"dropout": {"min": 0.0, "max": 0.5}}, method="grid")
 
@@ -141,8 +141,8 @@ BAD_SWEEPS = {
     "deprecated distribution": ("{base}weight_decay: {{distribution: log_uniform, min: -9, max: -3}}\n",
                                 "'log_uniform' takes base-e exponents and is deprecated by W&B; "
                                 "use log_uniform_values"),
-    "unsupported distribution": ("{base}dropout: {{distribution: normal, mu: 0.2, sigma: 0.1}}\n",
-                                 "distribution 'normal' is not supported by the offline engine"),
+    "distribution beyond the setting's range": ("{base}dropout: {{distribution: normal, mu: 0.2, sigma: 0.1}}\n",
+                                                "distribution 'normal' can draw"),
     "bad choice": ("{base}switch_mode: {{values: [history, sometimes]}}\n", "'sometimes' is not one of history, fixed"),
     "command without program": ("{base}max_dendrites: {{values: [1, 2]}}\ncommand: [python, train.py, '${{args}}']\n",
                                 "command: must contain ${program}"),

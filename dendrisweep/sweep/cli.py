@@ -65,7 +65,7 @@ def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
     from dendrisweep.sweep.controller import AgentOptions, Controller
     from dendrisweep.sweep.storage import default_storage_url, open_storage, redact
 
-    if not Path(spec.program).is_file():
+    if spec.program is not None and "${program}" in spec.command and not Path(spec.program).is_file():
         raise UsageError(f"program {spec.program} not found from {Path.cwd()}; run agent.py where "
                          "`wandb agent` would run (the folder holding it)")
     study = opts.study or spec.name
@@ -82,8 +82,8 @@ def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("agent.py: interrupted; running trials were recorded and will be re-run on resume", file=sys.stderr)
         return 130
-    best = (f"best {spec.metric} {result.best_value:.4f} (trial {result.best.number})"
-            if result.best is not None else "no finished trial yet")
+    best = ("no metric" if spec.metric is None else f"best {spec.metric} {result.best_value:.4f} "
+            f"(trial {result.best.number})" if result.best is not None else "no finished trial yet")
     print(f"study {study}: {result.finished} finished, {result.failed} failed, {result.pruned} pruned; {best}")
     print(f"storage: {redact(storage)}   trials: {run_dir / 'trials'}   W&B offline runs: {run_dir / 'wandb'}")
     print(f"browse: optuna-dashboard {redact(storage)}")

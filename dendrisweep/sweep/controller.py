@@ -17,7 +17,8 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from dendrisweep.sweep.launch import (
     write_param_files,
 )
 from dendrisweep.sweep.samplers import make_sampler
-from dendrisweep.sweep.space import grid, search_space, trial_params
+from dendrisweep.sweep.space import grid_size, search_space, trial_params, trial_values
 from dendrisweep.sweep.spec import SweepSpec
 from dendrisweep.sweep.storage import Heartbeat, exclusive, fail_lost_trials, open_storage, quiet_optuna, redact
 
@@ -135,7 +136,7 @@ def budget(spec: SweepSpec, sampler: str | None) -> int | None:
     if spec.run_cap is not None:
         return spec.run_cap
     if (sampler or spec.method) == "grid":
-        return math.prod(len(points) for points in grid(spec).values())
+        return grid_size(spec)
     return None
 
 
@@ -143,7 +144,8 @@ class Controller:
     """One agent: `workers` threads, each claiming, launching and recording trials."""
 
     def __init__(self, opts: AgentOptions) -> None:
-        self.opts, self.spec = opts, opts.spec
+        # --sampler grid on another method searches that sweep's grid, as `method: grid` would
+        self.opts, self.spec = opts, replace(opts.spec, method="grid") if opts.sampler == "grid" else opts.spec
         self.study = create_or_resume_study(opts)
         self.space = search_space(self.spec)
         self.budget = budget(self.spec, opts.sampler)
@@ -175,30 +177,43 @@ class Controller:
             return trial
 
     # -- launch -----------------------------------------------------------------------------
-    def _report(self, trial: Trial, row: dict[str, Any]) -> bool:
-        value = row.get(self.spec.metric)
-        if value is None or "epoch" not in row:
-            return False
-        trial.report(float(value), step=int(row["epoch"]))
-        return self.spec.hyperband is not None and trial.should_prune()
+    def _reporter(self, trial: Trial) -> Callable[[dict[str, Any]], bool]:
+        """Hands each logged value of the metric to the pruner; its step is how many times the metric
+        has been logged (W&B's hyperband counts iterations so; for train_trial.py it is the epoch)."""
+        steps = 0
+
+        def report(row: dict[str, Any]) -> bool:
+            nonlocal steps
+            value = row.get(self.spec.metric) if self.spec.metric is not None else None
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                return False
+            steps += 1
+            trial.report(float(value), step=steps)
+            return self.spec.hyperband is not None and trial.should_prune()
+
+        return report
 
     def _launch(self, trial: Trial) -> Outcome:
         params = trial_params(self.spec, trial.params)
         files = TrialFiles(self.opts.run_dir.resolve(), self.opts.study_name, new_run_id())
         trial.set_user_attr("run_id", files.run_id)
         trial.set_user_attr("trial_dir", str(files.trial_dir))
+        trial.set_user_attr("config", params)  # as delivered; train_trial.py's full config replaces it
         write_param_files(files, params)
         command = build_command(self.spec.command, self.spec.program, params, files)
         env = trial_environment(files, self.opts.study_name, self.spec.project, self.threads)
-        return run_trial_process(command, env, files, self.opts.timeout, lambda row: self._report(trial, row),
-                                 self.stop)
+        return run_trial_process(command, env, files, self.opts.timeout, self._reporter(trial), self.stop)
 
     # -- record -----------------------------------------------------------------------------
     def _record(self, trial: Trial, outcome: Outcome) -> None:
-        value = outcome.result.get(self.spec.metric)
-        finite = isinstance(value, (int, float)) and math.isfinite(value)
+        # The objective is what the program logged to W&B; result.json serves programs that log no run.
+        # A sweep without a metric (grid, random) records 0 for every finished run.
+        metric = self.spec.metric
+        value = outcome.summary.get(metric, outcome.result.get(metric)) if metric is not None else 0.0
+        finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         if outcome.status == "finished" and not finite:
-            outcome.status, outcome.reason = "failed", f"result.json has no finite {self.spec.metric}"
+            outcome.status, outcome.reason = "failed", (f"the run logged no finite {metric} to W&B"
+                                                        f"{'' if outcome.logged else ' (no W&B run found)'}")
         attrs: dict[str, Any] = {k: outcome.result[k] for k in RESULT_KEYS if outcome.result.get(k) is not None}
         attrs.update(status=outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
                      agent_seconds=outcome.wall_seconds)
@@ -244,8 +259,9 @@ class Controller:
             t = tally(self.study)
             self.bar.n = t.settled
             postfix = f"done {t.finished} failed {t.failed} pruned {t.pruned}"
-            if t.best is not None:
-                shown = ", ".join(f"{k}={_short(v)}" for k, v in list(t.best.params.items())[:3])
+            if t.best is not None and self.spec.metric is not None:
+                values = trial_values(self.spec, t.best.params)  # as delivered (not Optuna's quantiles)
+                shown = ", ".join(f"{'.'.join(k)}={_short(v)}" for k, v in list(values.items())[:3])
                 postfix += f" | best {t.best_value:.4f} ({shown})"
             self.bar.set_postfix_str(postfix, refresh=True)
 

@@ -3,8 +3,13 @@
 The sweep's `command` is expanded with W&B's own macro code (`${env} ${interpreter} ${program}
 ${args}`, `${args_no_hyphens}`, `${args_json_file}`, `${envvar:NAME}`, ...), the parameters are
 written to the file named by WANDB_SWEEP_PARAM_PATH, and the program runs with stdin closed in
-its own process that dies with the agent. Per-epoch values are read from the trial's
-`history.jsonl` while it runs, which is what lets the pruner stop it early.
+its own process that dies with the agent.
+
+What the program logs to W&B is the record, whatever the program: its run file is read while it
+runs (wandb_files.RunFileFollower) for per-step values, which is what lets the pruner stop it early,
+and for its summary at the end. A program that also speaks dendrisweep's trial contract
+(train_trial.py: `history.jsonl`, `result.json` in its trial folder) is read from those files as well:
+they arrive at once (W&B flushes its file every few seconds) and carry the richer record.
 """
 from __future__ import annotations
 
@@ -24,8 +29,11 @@ from typing import Any
 import yaml
 
 from dendrisweep.layout import HISTORY_FILE, OUT_DIR_ENV, RESULT_FILE, TRIAL_PREFIX
+from dendrisweep.wandb_files import RunFileFollower
 
 POLL_SECONDS = 0.5
+SETTLE_SECONDS = 30  # after the program exits, W&B's service may take this long to close the run file
+QUIET_SECONDS = 3  # ... unless the file stops growing first (a crashed run never gets its exit record)
 TERM_GRACE_SECONDS = 20
 STDERR_TAIL_LINES = 20
 _PR_SET_PDEATHSIG = 1
@@ -45,7 +53,9 @@ class Outcome:
     status: str  # finished | diverged | failed | timeout | pruned | interrupted
     exit_code: int | None
     reason: str = ""
-    result: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)  # result.json, from programs that write one
+    summary: dict[str, Any] = field(default_factory=dict)  # the W&B run's summary
+    logged: bool = False  # the program logged a W&B run
     stderr_tail: str = ""
     wall_seconds: float = 0.0
 
@@ -79,15 +89,15 @@ class TrialFiles:
         return self.run_dir / "logs" / f"{self.run_id}.err"
 
 
-def build_command(template: list[str], program: str, params: Mapping[str, Any], files: TrialFiles) -> list[str]:
+def build_command(template: list[str], program: str | None, params: Mapping[str, Any], files: TrialFiles) -> list[str]:
     """Expand the sweep's command the way `wandb agent` does (with this interpreter for ${interpreter})."""
     from wandb.sdk.launch.sweeps import utils as sweep_utils
 
     command = sweep_utils.create_sweep_command(list(template))  # ${envvar:NAME}
     args = {"args": {k: {"value": v} for k, v in params.items()}}
     macros: dict[str, Any] = sweep_utils.create_sweep_command_args(args)
-    macros.update(interpreter=[sys.executable], program=[program], args_json_file=[str(files.args_json_file)],
-                  env=["/usr/bin/env"])
+    macros.update(interpreter=[sys.executable], program=[program] if program else [],
+                  args_json_file=[str(files.args_json_file)], env=["/usr/bin/env"])
     expanded: list[str] = []
     for chunk in command:
         chunk = str(chunk)
@@ -107,7 +117,7 @@ def write_param_files(files: TrialFiles, params: Mapping[str, Any]) -> None:
 
 def trial_environment(files: TrialFiles, group: str, project: str | None, threads: int) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(WANDB_RUN_ID=files.run_id, WANDB_SWEEP_PARAM_PATH=str(files.param_file),
+    env.update(WANDB_RUN_ID=files.run_id, WANDB_SWEEP_ID=files.sweep_id, WANDB_SWEEP_PARAM_PATH=str(files.param_file),
                WANDB_DIR=str(files.run_dir), WANDB_RUN_GROUP=group, WANDB_MODE=env.get("WANDB_MODE", "offline"),
                **{OUT_DIR_ENV: str(files.run_dir / "trials")})
     if project:
@@ -156,12 +166,43 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+class _Rows:
+    """The rows a trial logs, from whichever source delivers first: its history.jsonl (the trial
+    contract, line by line) or its W&B run file; the first to deliver is the only one used, so no
+    row is seen twice."""
+
+    def __init__(self, files: TrialFiles) -> None:
+        self.contract = _HistoryReader(files.trial_dir / HISTORY_FILE)
+        self.wandb = RunFileFollower(files.run_dir / "wandb", files.run_id)
+        self.source: str | None = None
+
+    def new(self) -> list[dict[str, Any]]:
+        contract, logged = self.contract.new(), self.wandb.poll()
+        if self.source is None and (contract or logged):
+            self.source = "contract" if contract else "wandb"
+        return contract if self.source == "contract" else logged if self.source == "wandb" else []
+
+    def settle(self) -> list[dict[str, Any]]:
+        """Rows still to come after the program exited: wait for W&B to close the run file."""
+        rows, deadline, quiet_since, size = self.new(), time.monotonic() + SETTLE_SECONDS, time.monotonic(), -1
+        while self.wandb.path is not None and self.wandb.run.exit_code is None and time.monotonic() < deadline:
+            now_size = self.wandb.path.stat().st_size if self.wandb.path.exists() else -1
+            if now_size != size:
+                size, quiet_since = now_size, time.monotonic()
+            elif time.monotonic() - quiet_since > QUIET_SECONDS:
+                break
+            time.sleep(0.1)
+            rows += self.new()
+        return rows
+
+
 def run_trial_process(command: list[str], env: Mapping[str, str], files: TrialFiles, timeout: float | None,
-                      on_epoch: Callable[[dict[str, Any]], bool], stop: threading.Event) -> Outcome:
-    """Run the trial; `on_epoch` returning True prunes it. Never raises for a trial's own failure."""
+                      on_row: Callable[[dict[str, Any]], bool], stop: threading.Event) -> Outcome:
+    """Run the trial; `on_row` (each logged row, as it arrives) returning True prunes it. Never raises
+    for a trial's own failure."""
     files.stdout.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    history = _HistoryReader(files.trial_dir / HISTORY_FILE)
+    rows = _Rows(files)
     verdict: tuple[str, str] | None = None
     with files.stdout.open("wb") as out, files.stderr.open("wb") as err:
         process = subprocess.Popen(command, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
@@ -172,32 +213,40 @@ def run_trial_process(command: list[str], env: Mapping[str, str], files: TrialFi
                 break
             except subprocess.TimeoutExpired:
                 pass
-            for row in history.new():
-                if verdict is None and on_epoch(row):
-                    verdict = ("pruned", f"pruned after epoch {row.get('epoch')} (hyperband)")
+            for row in rows.new():
+                if verdict is None and on_row(row):
+                    verdict = ("pruned", f"pruned after {_step(row)} (hyperband)")
             if verdict is None and timeout and time.monotonic() - started > timeout:
                 verdict = ("timeout", f"timed out after {timeout:g}s")
             if verdict is None and stop.is_set():
                 verdict = ("interrupted", "the agent was interrupted")
             if verdict is not None:
                 _stop(process)
-        for row in history.new():  # epochs logged since the last poll still count as history
-            on_epoch(row)
-    return _outcome(process.returncode, verdict, files, time.monotonic() - started)
+        for row in rows.settle():  # rows logged since the last poll still count as history
+            on_row(row)
+    return _outcome(process.returncode, verdict, files, time.monotonic() - started, rows.wandb)
 
 
-def _outcome(code: int, verdict: tuple[str, str] | None, files: TrialFiles, wall: float) -> Outcome:
+def _step(row: Mapping[str, Any]) -> str:
+    return f"epoch {row['epoch']}" if "epoch" in row else f"step {row.get('_step')}"
+
+
+def _outcome(code: int, verdict: tuple[str, str] | None, files: TrialFiles, wall: float,
+             wandb: RunFileFollower) -> Outcome:
     result_path = files.trial_dir / RESULT_FILE
     try:
         result = json.loads(result_path.read_text()) if result_path.is_file() else {}
     except (OSError, json.JSONDecodeError):
         result = {}
     tail = _tail(files.stderr)
-    outcome = Outcome("failed", code, result=result, stderr_tail=tail, wall_seconds=wall)
+    outcome = Outcome("failed", code, result=result, summary=dict(wandb.run.summary), logged=wandb.path is not None,
+                      stderr_tail=tail, wall_seconds=wall)
     if verdict is not None:
         outcome.status, outcome.reason = verdict
     elif code == 0 and result.get("status") in ("finished", "diverged"):
         outcome.status, outcome.reason = result["status"], result.get("reason", "")
+    elif code == 0 and not result:  # a program outside the trial contract: its exit code says it all
+        outcome.status = "finished"
     elif result.get("reason"):
         outcome.reason = result["reason"]
     elif code is not None and code < 0:

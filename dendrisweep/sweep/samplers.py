@@ -20,10 +20,10 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from dendrisweep.errors import UsageError
-from dendrisweep.settings import SETTINGS
-from dendrisweep.sweep.space import decode, encode, grid, search_space
+from dendrisweep.sweep.space import grid, search_space, to_optuna, trial_values
 from dendrisweep.sweep.spec import SweepSpec
 from dendrisweep.sweep.wandb_engine import import_sweeps
+from dendrisweep.sweep.wandb_params import wandb_run_config
 
 SAMPLERS = ("auto", "tpe", "gp", "random", "grid", "wandb-bayes")
 GP_UNTIL = 200  # finished trials after which `auto` hands over from GP to TPE
@@ -92,7 +92,7 @@ class WandbBayesSampler(BaseSampler):
             if not set(self._space) <= set(t.params):
                 continue
             run = sweeps.SweepRun(name=str(t.number), state=sweeps.RunState.finished,
-                                  config={k: {"value": decode(v)} for k, v in t.params.items()})
+                                  config=wandb_run_config(trial_values(self._spec, t.params)))
             # sweeps 0.2 drops the `summary_metrics=` keyword: set the attribute itself.
             run.summary_metrics = {self._spec.metric: t.value if t.value is not None else worst}
             runs.append(run)
@@ -100,12 +100,29 @@ class WandbBayesSampler(BaseSampler):
         config["method"] = "bayes"
         suggestion = sweeps.next_run(config, runs, validate=False)
         assert suggestion is not None
-        # Through the registry, so W&B's raw YAML values match our canonical choices ([0] -> [0.0]).
-        return {name: encode(SETTINGS[name].coerce(suggestion.config[name]["value"])) for name in search_space}
+        proposed = {name: _at_path(suggestion.config, self._spec.parameters[name].path) for name in search_space}
+        return {name: to_optuna(self._spec.parameters[name], value) for name, value in proposed.items()}
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+
+def _at_path(config: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """A value in a W&B run config ({top: {"value": nested}}) by its parameter path."""
+    value = config[path[0]]["value"]
+    for key in path[1:]:
+        value = value[key]
+    return value
+
+
+class _Grid(GridSampler):
+    """Optuna's grid sampler without its `study.stop()` once the grid is used up: that call only works
+    inside `study.optimize`, and our agents stop at the budget (the grid's size) themselves."""
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        return None
 
 
 def make_sampler(name: str | None, spec: SweepSpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
@@ -120,7 +137,7 @@ def make_sampler(name: str | None, spec: SweepSpec, seed: int | None = None) -> 
     if name == "random":
         return RandomSampler(seed=seed)
     if name == "grid":
-        return GridSampler(grid(spec), seed=seed)
+        return _Grid(grid(spec), seed=seed)
     if name == "wandb-bayes":
         return WandbBayesSampler(spec, seed=seed)
     raise UsageError(f"--sampler: {name!r} is not one of {', '.join(SAMPLERS)}")

@@ -1,0 +1,104 @@
+"""Any W&B sweep, any training script, offline: agent.py as a stand-in for `wandb sweep` + `wandb agent`.
+
+The reference for W&B's semantics is W&B's own engine (the `sweeps` package its server runs); the
+scripts are written the way W&B tells users to write them (tests/programs/wandb_program.py); the
+configs are real ones written by others (tests/wandb_configs/, each with its source).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from conftest import ROOT
+from test_wandb_params import CASES, _engine_draws, _p_value
+
+from dendrisweep.sweep.space import search_space, trial_values
+from dendrisweep.sweep.spec import DEPRECATED, parse_sweep
+from dendrisweep.sweep.storage import quiet_optuna
+from dendrisweep.sweep.wandb_params import grid_points, nest
+from dendrisweep.wandb_files import find_run_files, read_run_file
+
+STAND_IN = ROOT / "tests" / "programs" / "wandb_program.py"
+CORPUS = sorted((ROOT / "tests" / "wandb_configs").glob("*.yaml"))
+# Run in the default suite: one of each feature (the rest run with -m slow).
+QUICK = {"docs_nested_parameters_random", "docs_random_q_log_uniform_values", "examples_boolean_grid_no_metric",
+         "examples_keras_cnn_bayes_hyperband", "examples_hydra_bayes_args_no_hyphens",
+         "wandb_tests_bayes_command_without_program", "sweeps_tests_grid_nested_command_project",
+         "docs_nested_grid_constants"}
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if CASES[n].get("distribution") not in DEPRECATED])
+def test_the_random_method_draws_what_wandb_draws(name: str) -> None:
+    """2,000 draws through dendrisweep's own path (sweep spec -> Optuna distributions -> Optuna's random
+    sampler -> the values a trial receives) against 2,000 from W&B's engine: KS or chi-squared."""
+    spec = parse_sweep({"program": "train.py", "method": "random", "parameters": {"x": CASES[name]}}, Path("t.yaml"))
+    quiet_optuna()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
+    space = search_space(spec)
+    ours = [trial_values(spec, study.ask(space).params)[("x",)] for _ in range(2000)]
+    p = _p_value(name, ours, _engine_draws(CASES[name], seed=3))
+    assert p > 0.01, f"{name}: dendrisweep's random method differs from W&B's (p={p:.3g})"
+
+
+def run_config(source: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """agent.py on a config by others, its program replaced by the stand-in (commands that name no
+    ${program} get W&B's default command, the one change made to them)."""
+    config = yaml.safe_load(source.read_text())
+    config["program"] = str(STAND_IN)
+    if "${program}" not in config.get("command", ["${program}"]):
+        config["command"] = ["${env}", "${interpreter}", "${program}", "${args}"]
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "STANDIN_METRIC": (config.get("metric") or {}).get("name", "loss")}
+    done = subprocess.run([sys.executable, str(ROOT / "agent.py"), str(path), "--runs-dir", str(tmp_path / "runs"),
+                           "--no-progress", *extra], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=600)
+    return done, config
+
+
+def study_trials(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
+    quiet_optuna()
+    return optuna.load_study(study_name="sweep", storage=f"sqlite:///{tmp_path / 'runs' / 'sweep' / 'study.db'}"
+                             ).get_trials()
+
+
+@pytest.mark.parametrize("source", [pytest.param(p, id=p.stem, marks=() if p.stem in QUICK else pytest.mark.slow)
+                                    for p in CORPUS])
+def test_real_sweep_configs_run_unchanged_with_a_wandb_style_script(source: Path, tmp_path: Path) -> None:
+    done, config = run_config(source, tmp_path, "--count", "1")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    (trial,) = study_trials(tmp_path)
+    assert trial.state == optuna.trial.TrialState.COMPLETE, trial.user_attrs
+    (run,) = [read_run_file(f) for f in find_run_files(tmp_path / "runs" / "sweep" / "wandb")]
+    assert run.run_id == trial.user_attrs["run_id"] and run.sweep_id == "sweep" and run.exit_code == 0
+    metric = (config.get("metric") or {}).get("name")
+    if metric is not None:  # the objective is what the script logged
+        assert trial.value == run.summary[metric]
+    # wandb.config got every parameter, nested ones as nested dicts, as `wandb agent` delivers them
+    delivered = {k: v for k, v in run.config.items() if k != "argv"}
+    assert delivered == trial.user_attrs["config"] and set(delivered) == set(config["parameters"])
+
+
+def test_a_grid_sweep_runs_every_point_wandb_enumerates_and_ends_cleanly(tmp_path: Path) -> None:
+    source = tmp_path / "grid.yaml"
+    parameters = {"optimizer": {"parameters": {"name": {"values": ["adam", "sgd"]},
+                                               "momentum": {"values": [0.9, 0.9, 0.5]}}},
+                  "layers": {"distribution": "int_uniform", "min": 1, "max": 2},
+                  "dropout": {"distribution": "q_uniform", "min": 0.0, "max": 0.3, "q": 0.1},
+                  "seed": {"value": None}}
+    source.write_text(yaml.safe_dump({"program": "train.py", "method": "grid", "parameters": parameters}))
+    done, _ = run_config(source, tmp_path, "--workers", "2")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    trials = study_trials(tmp_path)
+    expected = grid_points(parameters)
+    assert len(trials) == len(expected) == 2 * 2 * 2 * 3  # momentum's duplicate counts once; max left out
+    got = sorted(json.dumps(t.user_attrs["config"], sort_keys=True) for t in trials)
+    want = sorted(json.dumps(nest(point), sort_keys=True) for point in expected)
+    assert got == want and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
