@@ -28,8 +28,14 @@ _METRICS = ("best_val_acc", "test_acc", "val_loss", "params", "macs", "dendrites
 
 
 def frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Rows (dicts) to the standard frame; unknown keys are dropped, missing ones are NA."""
-    df = pd.DataFrame.from_records(list(rows), columns=COLUMNS)
+    """Rows (dicts) to the standard frame, missing keys NA: the META columns, then the parameters. For
+    train_trial.py those are every registry setting (COLUMNS); a sweep of another program has its own
+    (nested ones as `optimizer.lr`)."""
+    rows = list(rows)
+    keys = {key for row in rows for key in row if key not in META}
+    settings = [name for name in SETTINGS if name in keys] or (list(SETTINGS) if not keys else [])
+    columns = META + settings + sorted(keys - set(settings))
+    df = pd.DataFrame.from_records(rows, columns=columns)
     for column in _INTEGERS:
         df[column] = pd.to_numeric(df[column], errors="coerce").astype("Int64")
     for column in ("objective", "best_val_acc", "test_acc", "val_loss", "wall_seconds"):
@@ -51,7 +57,7 @@ def _trial_row(number: int, state: str, value: float | None, params: Mapping[str
     """One study trial as a frame row (the agent stores everything the row needs on the trial)."""
     from dendrisweep.sweep.space import decode
 
-    config = attrs.get("config") or {**fixed, **{k: decode(v) for k, v in params.items()}}
+    config = _flat(attrs.get("config") or {**fixed, **{k: decode(v) for k, v in params.items()}})
     data = attrs.get("data") or {}
     return {**config, **{key: attrs.get(key) for key in _METRICS},
             "trial": number, "run_id": attrs.get("run_id"),
@@ -60,6 +66,17 @@ def _trial_row(number: int, state: str, value: float | None, params: Mapping[str
             "wall_seconds": attrs.get("agent_seconds", attrs.get("wall_seconds")),
             "data_source": data.get("source"), "data_digest": data.get("digest"),
             "run_dir": attrs.get("trial_dir"), "source": "optuna"}
+
+
+def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parameters (W&B's `parameters:` inside a parameter) as dotted columns: optimizer.lr."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value and key not in SETTINGS:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _fixed(sweep: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,7 +184,7 @@ def from_offline_runs(folder: str | Path, metric: str = "best_val_acc") -> pd.Da
     rows = []
     for run in map(read_run_file, files):
         summary = run.summary
-        rows.append({**run.config, **{key: _number(summary.get(key)) for key in _METRICS},
+        rows.append({**_flat(run.config), **{key: _number(summary.get(key)) for key in _METRICS},
                      "trial": None, "run_id": run.run_id, "state": _offline_state(run),
                      "reason": summary.get("reason", ""), "objective": _number(summary.get(metric)),
                      "wall_seconds": _number(summary.get("wall_seconds")), "data_source": summary.get("data_source"),
@@ -190,7 +207,7 @@ def from_wandb_records(records: Iterable[Mapping[str, Any]], metric: str = "best
                   for k, v in (record.get("config") or {}).items() if not k.startswith("_")}
         summary = record.get("summary") or {}
         state = summary.get("status") or _WANDB_STATES.get(record.get("state", ""), record.get("state"))
-        rows.append({**config, **{key: _number(summary.get(key)) for key in _METRICS},
+        rows.append({**_flat(config), **{key: _number(summary.get(key)) for key in _METRICS},
                      "trial": None, "run_id": record.get("id"), "state": state, "reason": summary.get("reason", ""),
                      "objective": _number(summary.get(metric)), "wall_seconds": _number(summary.get("wall_seconds")),
                      "data_source": summary.get("data_source"), "data_digest": summary.get("data_digest"),

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.load import META
 from dendrisweep.settings import SETTINGS
 from dendrisweep.sweep.storage import quiet_optuna
 
@@ -51,9 +52,11 @@ def smallest_within(df: pd.DataFrame, reference_acc: float, pp: float,
 
 
 def swept_settings(df: pd.DataFrame) -> list[str]:
-    """Settings that vary across the finished trials (what the sweep searched)."""
+    """Parameters that vary across the finished trials (what the sweep searched): registry settings,
+    or any other program's own parameters."""
     pool = finished(df)
-    return [name for name in SETTINGS if name in pool and pool[name].map(_hashable).nunique(dropna=True) > 1]
+    names = [c for c in pool.columns if c not in META]
+    return [name for name in names if pool[name].map(_hashable).nunique(dropna=True) > 1]
 
 
 def _hashable(value: Any) -> Any:
@@ -70,24 +73,34 @@ def importance(df: pd.DataFrame, maximize: bool = True) -> dict[str, float]:
         return {}
     distributions: dict[str, Any] = {}
     for name in names:
-        setting, values = SETTINGS[name], pool[name].map(_hashable)
-        if setting.kind == "int":
+        values = pool[name].map(_hashable)
+        kind = SETTINGS[name].kind if name in SETTINGS else _kind(values)
+        if kind == "int":
             distributions[name] = IntDistribution(int(values.min()), int(values.max()))
-        elif setting.kind == "float":
+        elif kind == "float":
             low, high = float(values.min()), float(values.max())
             distributions[name] = FloatDistribution(low, high, log=low > 0 and high / low >= 100)
         else:
             distributions[name] = CategoricalDistribution(sorted(values.unique(), key=str))
     quiet_optuna()
     study = optuna.create_study(direction="maximize" if maximize else "minimize")
-    study.add_trials([optuna.trial.create_trial(params={n: row[n] if SETTINGS[n].kind in ("int", "float")
-                                                        else _hashable(row[n]) for n in names},
+    numeric = {n for n, d in distributions.items() if not isinstance(d, CategoricalDistribution)}
+    study.add_trials([optuna.trial.create_trial(params={n: row[n] if n in numeric else _hashable(row[n])
+                                                        for n in names},
                                                 distributions=distributions, value=float(row["objective"]))
                       for _, row in pool.iterrows()])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
         return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+
+
+def _kind(values: pd.Series) -> str:
+    """A parameter outside the registry: numbers are ranges, anything else is a choice."""
+    numbers = values.dropna()
+    if numbers.map(lambda v: isinstance(v, int) and not isinstance(v, bool)).all():
+        return "int"
+    return "float" if numbers.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).all() else "choice"
 
 
 def row_config(row: pd.Series) -> dict[str, Any]:

@@ -39,13 +39,21 @@ class Constraints:
 
 def _describe(row: pd.Series, metric: str, settings: list[str]) -> str:
     chosen = ", ".join(f"{name}={row[name]}" for name in settings)
-    return (f"trial {row['trial']} (run {row['run_id']}): {metric} {row['objective']:.4f}, test accuracy "
-            f"{row['test_acc']:.4f}, {row['params']} parameters, {row['macs']} MACs, {row['dendrites_added']} dendrites"
-            + (f"; {chosen}" if chosen else ""))
+    measured = [text.format(row[key]) for key, text in (("test_acc", "test accuracy {:.4f}"),
+                ("params", "{} parameters"), ("macs", "{} MACs"), ("dendrites_added", "{} dendrites"))
+                if not pd.isna(row[key])]  # train_trial.py's; another program's sweep has its own metric only
+    return (f"trial {row['trial']} (run {row['run_id']}): {metric} {row['objective']:.4f}"
+            + "".join(f", {m}" for m in measured) + (f"; {chosen}" if chosen else ""))
 
 
 def _table(df: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
-    return df[[c for c in SHOWN + extra if c in df]].reset_index(drop=True)
+    shown = [c for c in SHOWN if c in df and (c in ("trial", "run_id", "state") or df[c].notna().any())]
+    return df[shown + [c for c in extra if c in df]].reset_index(drop=True)
+
+
+def _measured(df: pd.DataFrame, column: str) -> bool:
+    """Whether the trials report this (train_trial.py does; another program may not)."""
+    return column in df and bool(df[column].notna().any())
 
 
 def build_sections(df: pd.DataFrame, metric: str, maximize: bool, baseline: pd.DataFrame | None = None,
@@ -66,6 +74,8 @@ def build_sections(df: pd.DataFrame, metric: str, maximize: bool, baseline: pd.D
     ranked = finished(df).sort_values("objective", ascending=not maximize).head(10)
     sections = [summary, Section(f"Top {len(ranked)} trials by {metric}", table=_table(ranked, settings))]
 
+    if not _measured(df, "params"):  # not train_trial.py's sweep: no sizes, no dendrites to speak of
+        return [*sections, _drivers(df, metric, maximize, settings), *_failures(df)]
     compression = Section("Compression: the smallest model that keeps the accuracy")
     if baseline is not None and (base := best(baseline, True)) is not None:
         small = smallest_within(df, float(base["best_val_acc"]), within_pp)
@@ -84,23 +94,31 @@ def build_sections(df: pd.DataFrame, metric: str, maximize: bool, baseline: pd.D
                            "pareto_macs": plots.pareto(df, "macs", baseline)}
     sections.append(compression)
 
-    pictures = Section("What drove accuracy", figures={
-        "history": plots.history(df, metric, maximize),
-        "accuracy_vs_dendrites": plots.accuracy_vs(df, "dendrites_added")})
+    pictures = _drivers(df, metric, maximize, settings)
+    pictures.figures["accuracy_vs_dendrites"] = plots.accuracy_vs(df, "dendrites_added")
     for column, log in (("learning_rate", True), ("switch_mode", False), ("width_multiplier", False)):
         if column in settings:
             pictures.figures[f"accuracy_vs_{column}"] = plots.accuracy_vs(df, column, log)
+    return [*sections, pictures, *_failures(df)]
+
+
+def _drivers(df: pd.DataFrame, metric: str, maximize: bool, settings: list[str]) -> Section:
+    """The optimisation history and which parameters mattered (fANOVA), for any program's sweep."""
+    pictures = Section("What drove accuracy" if metric == "best_val_acc" else f"What drove {metric}",
+                       figures={"history": plots.history(df, metric, maximize)})
     importances = importance(df, maximize)
     if importances:
         pictures.figures["importance"] = plots.importance_bars(importances)
         pictures.text.append("Importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
-    sections.append(pictures)
+    return pictures
 
+
+def _failures(df: pd.DataFrame) -> list[Section]:
     failures = df[~df["state"].isin(["finished", "running", "queued"])]
-    if not failures.empty:
-        sections.append(Section(f"{len(failures)} trials that did not finish",
-                                table=failures[["trial", "run_id", "state", "reason"]].reset_index(drop=True)))
-    return sections
+    if failures.empty:
+        return []
+    return [Section(f"{len(failures)} trials that did not finish",
+                    table=failures[["trial", "run_id", "state", "reason"]].reset_index(drop=True))]
 
 
 def _markdown_table(df: pd.DataFrame) -> str:

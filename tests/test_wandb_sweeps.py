@@ -102,3 +102,64 @@ def test_a_grid_sweep_runs_every_point_wandb_enumerates_and_ends_cleanly(tmp_pat
     got = sorted(json.dumps(t.user_attrs["config"], sort_keys=True) for t in trials)
     want = sorted(json.dumps(nest(point), sort_keys=True) for point in expected)
     assert got == want and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+# --- `wandb agent` behaviours users rely on ----------------------------------------------------------------
+
+def scripted(path: Path, run_cap: int, *flags: str) -> Path:
+    """A sweep of the fast stand-in trial (tests/programs/scripted_trial.py), flags before ${args}."""
+    sweep = {"program": str(ROOT / "tests" / "programs" / "scripted_trial.py"), "method": "random",
+             "metric": {"name": "best_val_acc", "goal": "maximize"}, "run_cap": run_cap,
+             "command": ["${env}", "${interpreter}", "${program}", *flags, "${args}"],
+             "parameters": {"lr": {"distribution": "log_uniform_values", "min": 0.0001, "max": 0.1}}}
+    path.write_text(yaml.safe_dump(sweep))
+    return path
+
+
+def agent(sweep: Path, runs: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "agent.py"), str(sweep), "--runs-dir", str(runs),
+                           "--no-progress", *args], cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=600)
+
+
+def trials_of(runs: Path, study: str) -> list[optuna.trial.FrozenTrial]:
+    quiet_optuna()
+    return optuna.load_study(study_name=study, storage=f"sqlite:///{runs / study / 'study.db'}").get_trials()
+
+
+def test_the_flapping_guard_stops_an_agent_whose_runs_keep_failing(tmp_path: Path) -> None:
+    done = agent(scripted(tmp_path / "broken.yaml", 10, "--exit", "1"), tmp_path / "runs")
+    assert done.returncode == 1 and "3 runs failed in the first 60 s; stopped, as wandb agent does" in done.stderr
+    assert len(trials_of(tmp_path / "runs", "broken")) == 3  # one worker: it stopped at the third failure
+    done = agent(scripted(tmp_path / "broken.yaml", 5, "--exit", "1"), tmp_path / "runs", "--no-flapping-guard")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sum(t.user_attrs["status"] == "failed" for t in trials_of(tmp_path / "runs", "broken")) == 5
+
+
+def test_a_preempted_trial_is_recorded_as_such_and_its_parameters_run_again(tmp_path: Path) -> None:
+    done = agent(scripted(tmp_path / "preempt.yaml", 1, "--preempted"), tmp_path / "runs", "--count", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, retry, queued = trials_of(tmp_path / "runs", "preempt")  # --count 2 stopped it; the next is queued
+    assert queued.state == optuna.trial.TrialState.WAITING and queued.params == first.params
+    for trial in (first, retry):
+        assert trial.state == optuna.trial.TrialState.FAIL and trial.user_attrs["status"] == "preempted"
+        assert trial.user_attrs["reason"] == "stopped by SIGTERM from outside the agent (preempted)"
+    assert retry.params == first.params and retry.system_attrs["failed_trial"] == first.number
+
+
+def test_analysis_reports_on_a_sweep_of_another_program(tmp_path: Path) -> None:
+    """Its metric, its parameters (nested ones as optimizer.lr); no dendrite sections it has no data for."""
+    done, _ = run_config(ROOT / "tests" / "wandb_configs" / "docs_nested_parameters_random.yaml", tmp_path,
+                         "--count", "3")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = subprocess.run([sys.executable, "-m", "analysis", "report", str(tmp_path / "sweep.yaml"), "--runs-dir",
+                             str(tmp_path / "runs"), "--out", str(tmp_path / "report")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    page = (tmp_path / "report" / "report.md").read_text()
+    trials = study_trials(tmp_path)
+    best = min(trials, key=lambda t: t.value)
+    assert f"Best: trial {best.number} (run {best.user_attrs['run_id']}): loss {best.value:.4f}; " in page
+    header = next(line for line in page.splitlines() if line.startswith("| trial | run_id | state | objective"))
+    assert "nested_category_1.momentum" in header  # nested parameters as columns
+    assert "dendrites" not in page and "Compression" not in page and "What drove loss" in page

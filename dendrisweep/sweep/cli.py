@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between heartbeats; a trial silent for 3x this is lost and re-run")
     parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, help="local files (default: runs/)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-flapping-guard", action="store_true",
+                        help="go on when runs keep failing (default, as wandb agent: stop after 3 failed runs in "
+                             "the first 60 s; also WANDB_AGENT_DISABLE_FLAPPING=true)")
+    parser.add_argument("--max-initial-failures", type=_positive(int),
+                        default=int(os.environ.get("WANDB_AGENT_MAX_INITIAL_FAILURES") or 5), metavar="N",
+                        help="stop once N runs failed and failures outnumber successes (default 5)")
     parser.add_argument("--wandb", action="store_true", help="create the sweep on W&B and run `wandb agent`")
     parser.add_argument("--project", help="W&B project for --wandb")
     parser.add_argument("--entity", help="W&B entity for --wandb")
@@ -76,7 +83,10 @@ def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
     controller = Controller(AgentOptions(spec=spec, study_name=study, storage_url=storage, run_dir=run_dir,
                                          workers=opts.workers, count=opts.count, sampler=opts.sampler,
                                          timeout=opts.timeout_per_trial, heartbeat=opts.heartbeat,
-                                         progress=not opts.no_progress))
+                                         progress=not opts.no_progress,
+                                         flapping_guard=not (opts.no_flapping_guard or _env_true(
+                                             "WANDB_AGENT_DISABLE_FLAPPING")),
+                                         max_initial_failures=opts.max_initial_failures))
     try:
         result = controller.run()
     except KeyboardInterrupt:
@@ -87,4 +97,12 @@ def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
     print(f"study {study}: {result.finished} finished, {result.failed} failed, {result.pruned} pruned; {best}")
     print(f"storage: {redact(storage)}   trials: {run_dir / 'trials'}   W&B offline runs: {run_dir / 'wandb'}")
     print(f"browse: optuna-dashboard {redact(storage)}")
+    if controller.flapping is not None:
+        print(f"agent.py: error: {controller.flapping}; stopped, as wandb agent does (the failures and their "
+              "stderr are in the study; --no-flapping-guard to go on regardless)", file=sys.stderr)
+        return 1
     return 0
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,6 +47,7 @@ FINAL_FAILURES = ("diverged", "failed", "timeout")  # recorded and counted, neve
 RESULT_KEYS = ("best_val_acc", "test_acc", "val_loss", "params", "macs", "dendrites_added", "epochs_run", "best_epoch",
                "stop_reason", "wall_seconds", "config", "data")
 WAIT_SECONDS = 2.0
+FLAPPING_RUNS, FLAPPING_WINDOW = 3, 60  # wandb agent's: 3 failed runs in its first 60 s stop it
 _WAIT, _DONE = "wait", "done"
 
 
@@ -61,6 +63,8 @@ class AgentOptions:
     timeout: float | None = None
     heartbeat: int = 20
     progress: bool = True
+    flapping_guard: bool = True  # stop, as `wandb agent` does, when runs keep failing from the start
+    max_initial_failures: int = 5
 
 
 @dataclass
@@ -151,6 +155,10 @@ class Controller:
         self.budget = budget(self.spec, opts.sampler)
         self.stop = threading.Event()
         self.launched = 0
+        self.started = time.monotonic()
+        self.failures: list[float] = []  # when this agent's runs failed (seconds after its start)
+        self.successes = 0
+        self.flapping: str | None = None  # why the flapping guard stopped the agent
         self._lock = threading.Lock()
         self.threads = max(1, (os.cpu_count() or 1) // opts.workers)
         start = tally(self.study)
@@ -201,7 +209,8 @@ class Controller:
         trial.set_user_attr("config", params)  # as delivered; train_trial.py's full config replaces it
         write_param_files(files, params)
         command = build_command(self.spec.command, self.spec.program, params, files)
-        env = trial_environment(files, self.opts.study_name, self.spec.project, self.threads)
+        env = trial_environment(files, self.opts.study_name, self.spec.project, self.threads,
+                                share_wandb_service=self.spec.ours)
         return run_trial_process(command, env, files, self.opts.timeout, self._reporter(trial), self.stop)
 
     # -- record -----------------------------------------------------------------------------
@@ -221,14 +230,33 @@ class Controller:
             attrs["stderr_tail"] = outcome.stderr_tail
         for key, attr in attrs.items():
             trial.set_user_attr(key, attr)
+        self._watch_flapping(outcome)
         if outcome.status == "finished":
             self.study.tell(trial, float(value))  # type: ignore[arg-type]
         elif outcome.status == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
             frozen = self.study.tell(trial, state=TrialState.FAIL)
-            if outcome.status == "interrupted":  # not the trial's fault: run its parameters again
+            if outcome.status in ("interrupted", "preempted"):  # not the trial's fault: run its parameters again
                 optuna.storages.RetryHeartbeatStaleTrialCallback()(self.study, frozen)
+
+    def _watch_flapping(self, outcome: Outcome) -> None:
+        """`wandb agent`'s guard against a broken script: stop after 3 failed runs in the first 60 s, or
+        once failures reach max_initial_failures and outnumber successes (--no-flapping-guard: never)."""
+        with self._lock:
+            if outcome.status != "failed":
+                self.successes += outcome.status == "finished"
+                return
+            self.failures.append(time.monotonic() - self.started)
+            early = sum(seconds <= FLAPPING_WINDOW for seconds in self.failures)
+            if not self.opts.flapping_guard or self.flapping is not None:
+                return
+            if early >= FLAPPING_RUNS:
+                self.flapping = f"{early} runs failed in the first {FLAPPING_WINDOW} s"
+            elif len(self.failures) >= self.opts.max_initial_failures and len(self.failures) > self.successes:
+                self.flapping = f"{len(self.failures)} runs failed and only {self.successes} finished"
+            if self.flapping is not None:
+                self.stop.set()
 
     # -- loop -------------------------------------------------------------------------------
     def _worker(self) -> None:

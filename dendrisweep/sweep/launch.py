@@ -37,6 +37,9 @@ QUIET_SECONDS = 3  # ... unless the file stops growing first (a crashed run neve
 TERM_GRACE_SECONDS = 20
 STDERR_TAIL_LINES = 20
 _PR_SET_PDEATHSIG = 1
+# Exit codes of a program stopped by SIGTERM or SIGINT (negative: by the signal; 128+: its handler exited)
+_PREEMPTED = {-signal.SIGTERM: signal.SIGTERM, 128 + signal.SIGTERM: signal.SIGTERM,
+              -signal.SIGINT: signal.SIGINT, 128 + signal.SIGINT: signal.SIGINT}
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
@@ -50,7 +53,7 @@ def _die_with_parent() -> None:
 class Outcome:
     """How a trial ended, as the agent records it."""
 
-    status: str  # finished | diverged | failed | timeout | pruned | interrupted
+    status: str  # finished | diverged | failed | timeout | pruned | interrupted | preempted
     exit_code: int | None
     reason: str = ""
     result: dict[str, Any] = field(default_factory=dict)  # result.json, from programs that write one
@@ -115,8 +118,14 @@ def write_param_files(files: TrialFiles, params: Mapping[str, Any]) -> None:
     files.args_json_file.write_text(json.dumps(dict(params)))
 
 
-def trial_environment(files: TrialFiles, group: str, project: str | None, threads: int) -> dict[str, str]:
+def trial_environment(files: TrialFiles, group: str, project: str | None, threads: int,
+                      share_wandb_service: bool = True) -> dict[str, str]:
+    """What `wandb agent` sets, plus our folders. Only a program known to finish its W&B run itself
+    (train_trial.py) shares the agent's W&B service: a script that leaves the finish to W&B's exit
+    hook gets its own, which completes the run file as the script exits (a shared one takes its time)."""
     env = dict(os.environ)
+    if not share_wandb_service:
+        env.pop("WANDB_SERVICE", None)
     env.update(WANDB_RUN_ID=files.run_id, WANDB_SWEEP_ID=files.sweep_id, WANDB_SWEEP_PARAM_PATH=str(files.param_file),
                WANDB_DIR=str(files.run_dir), WANDB_RUN_GROUP=group, WANDB_MODE=env.get("WANDB_MODE", "offline"),
                **{OUT_DIR_ENV: str(files.run_dir / "trials")})
@@ -247,6 +256,9 @@ def _outcome(code: int, verdict: tuple[str, str] | None, files: TrialFiles, wall
         outcome.status, outcome.reason = result["status"], result.get("reason", "")
     elif code == 0 and not result:  # a program outside the trial contract: its exit code says it all
         outcome.status = "finished"
+    elif code in _PREEMPTED:  # a signal from outside (a cluster scheduler): not the trial's fault
+        outcome.status = "preempted"
+        outcome.reason = f"stopped by {signal.Signals(_PREEMPTED[code]).name} from outside the agent (preempted)"
     elif result.get("reason"):
         outcome.reason = result["reason"]
     elif code is not None and code < 0:

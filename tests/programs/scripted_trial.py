@@ -9,12 +9,14 @@ the storage (and the failure handling) without paying for training. Flags before
     --flood MB     first write MB megabytes to stdout and to stderr
     --hang         never finish (the agent's --timeout-per-trial must stop it)
     --exit CODE    then exit with CODE instead of writing a result
+    --preempted    then stop itself with SIGTERM, as a cluster scheduler's preemption would
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 import zlib
@@ -35,6 +37,7 @@ def main() -> int:
     parser.add_argument("--flood", type=float, default=0.0)
     parser.add_argument("--hang", action="store_true")
     parser.add_argument("--exit", type=int)
+    parser.add_argument("--preempted", action="store_true")
     opts, rest = parser.parse_known_args()  # the rest: the sweep's --name=value arguments
     params = dict(arg.lstrip("-").split("=", 1) for arg in rest if "=" in arg)
     run_id = os.environ["WANDB_RUN_ID"]
@@ -45,6 +48,8 @@ def main() -> int:
         for _ in range(int(opts.flood * 1024)):
             sys.stdout.write(line)
             sys.stderr.write(line)
+    if opts.preempted:
+        os.kill(os.getpid(), signal.SIGTERM)
     if opts.exit is not None:
         print("scripted failure", file=sys.stderr)
         return opts.exit
