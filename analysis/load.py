@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from dendrisweep.contract import FAILED, FINISHED, KILLED, PRUNED, QUEUED, RESULT_METRICS, RUNNING
 from dendrisweep.errors import UsageError
 from dendrisweep.settings import SETTINGS
 from dendrisweep.sweep.storage import quiet_optuna, redact
@@ -24,7 +25,7 @@ META = ["trial", "run_id", "state", "reason", "objective", "best_val_acc", "test
 COLUMNS = META + list(SETTINGS)
 _INTEGERS = ("trial", "params", "macs", "dendrites_added", "epochs_run")
 # result/summary keys that are frame columns under the same name
-_METRICS = ("best_val_acc", "test_acc", "val_loss", "params", "macs", "dendrites_added", "epochs_run")
+_METRICS = tuple(m for m in RESULT_METRICS if m != "test_loss")
 
 
 def frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -49,7 +50,7 @@ def _number(value: Any) -> Any:
 
 # --- the local Optuna study ------------------------------------------------------------------
 
-_OPTUNA_STATES = {"COMPLETE": "finished", "PRUNED": "pruned", "RUNNING": "running", "WAITING": "queued"}
+_OPTUNA_STATES = {"COMPLETE": FINISHED, "PRUNED": PRUNED, "RUNNING": RUNNING, "WAITING": QUEUED}
 
 
 def _trial_row(number: int, state: str, value: float | None, params: Mapping[str, Any],
@@ -61,7 +62,7 @@ def _trial_row(number: int, state: str, value: float | None, params: Mapping[str
     data = attrs.get("data") or {}
     return {**config, **{key: attrs.get(key) for key in _METRICS},
             "trial": number, "run_id": attrs.get("run_id"),
-            "state": _OPTUNA_STATES.get(state) or attrs.get("status", "failed"),
+            "state": FAILED if attrs.get("imputed") else _OPTUNA_STATES.get(state) or attrs.get("status", FAILED),
             "reason": attrs.get("reason", ""), "objective": value,
             "wall_seconds": attrs.get("agent_seconds", attrs.get("wall_seconds")),
             "data_source": data.get("source"), "data_digest": data.get("digest"),
@@ -172,8 +173,8 @@ def _read_rdb(url: str, study_name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
 def _offline_state(run: OfflineRun) -> str:
     status = run.summary.get("status")
     if run.exit_code is None:
-        return "running" if status in (None, "running") else str(status)
-    return str(status or ("finished" if run.exit_code == 0 else "failed"))
+        return RUNNING if status in (None, RUNNING) else str(status)
+    return str(status or (FINISHED if run.exit_code == 0 else FAILED))
 
 
 def from_offline_runs(folder: str | Path, metric: str = "best_val_acc") -> pd.DataFrame:
@@ -195,8 +196,8 @@ def from_offline_runs(folder: str | Path, metric: str = "best_val_acc") -> pd.Da
 
 # --- a W&B sweep in the cloud ------------------------------------------------------------------
 
-_WANDB_STATES = {"finished": "finished", "failed": "failed", "crashed": "failed", "killed": "killed",
-                 "running": "running", "pending": "queued"}
+_WANDB_STATES = {"finished": FINISHED, "failed": FAILED, "crashed": FAILED, "killed": KILLED, "running": RUNNING,
+                 "pending": QUEUED}  # W&B's run states -> ours
 
 
 def from_wandb_records(records: Iterable[Mapping[str, Any]], metric: str = "best_val_acc") -> pd.DataFrame:

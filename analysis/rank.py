@@ -9,12 +9,13 @@ from typing import Any
 import pandas as pd
 
 from analysis.load import META
+from dendrisweep.contract import FINISHED
 from dendrisweep.settings import SETTINGS
 from dendrisweep.sweep.storage import quiet_optuna
 
 
 def finished(df: pd.DataFrame) -> pd.DataFrame:
-    return df[(df["state"] == "finished") & df["objective"].notna()]
+    return df[(df["state"] == FINISHED) & df["objective"].notna()]
 
 
 def best(df: pd.DataFrame, maximize: bool = True, max_params: int | None = None, max_macs: int | None = None,

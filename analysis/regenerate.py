@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -31,14 +30,23 @@ from tqdm import tqdm
 
 from analysis.rank import best, row_config
 from dendrisweep import export
+from dendrisweep.contract import FINISHED, MODEL_FILE, new_run_id
 from dendrisweep.data import load_dataset
 from dendrisweep.deploy.gate import calibration_rows, verify_deployment
 from dendrisweep.errors import UsageError
-from dendrisweep.layout import HISTORY_FILE, MODEL_FILE, RESULT_FILE, TRIAL_PREFIX, new_run_id
+from dendrisweep.sweep.launch import (
+    Outcome,
+    TrialFiles,
+    build_command,
+    run_trial_process,
+    trial_environment,
+    write_param_files,
+)
+from dendrisweep.sweep.spec import DEFAULT_COMMAND
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.trainer import strategy_for
 
-ROOT = Path(__file__).resolve().parents[1]
+TRAIN_TRIAL = Path(__file__).resolve().parents[1] / "train_trial.py"
 REPRODUCE_PP = 0.5
 COMPARED = ("val_acc", "test_acc", "onnx_test_acc", "onnx_int8_test_acc", "tflite_test_acc", "tflite_int8_test_acc",
             "params", "macs", "onnx_bytes", "onnx_int8_bytes", "tflite_bytes", "tflite_int8_bytes", "arena_bytes",
@@ -60,43 +68,37 @@ def _data_directory(row: pd.Series) -> Path | None:
 
 def retrain(jobs: Mapping[str, tuple[dict[str, Any], Path]], out_dir: Path,
             data_dir: Path | None) -> dict[str, Retrained]:
-    """Train each (config, config file) with train_trial.py, all at once, showing epochs as they complete."""
+    """Train each (config, config file) with train_trial.py, all at once, launched exactly as the agent
+    launches a sweep's trials (sweep/launch.py: the config in the file `wandb agent` would write, the
+    same environment and trial folder), showing epochs as they complete."""
     threads = max(1, (os.cpu_count() or 1) // len(jobs))
-    running = {}
-    for name, (config, config_file) in jobs.items():
-        config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-        run_id = new_run_id()
-        command = [sys.executable, str(ROOT / "train_trial.py"), "--config", str(config_file),
-                   "--out-directory", str(out_dir / name)] + (["--data-directory", str(data_dir)] if data_dir else [])
-        env = {**os.environ, "WANDB_RUN_ID": run_id, "WANDB_DIR": str(out_dir), "WANDB_RUN_GROUP": "regenerate",
-               "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "OMP_NUM_THREADS": str(threads)}
-        log = (out_dir / f"{name}.log").open("wb")
-        running[name] = (subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log),
-                         out_dir / name / f"{TRIAL_PREFIX}{run_id}", log)
-    configs = {name: config for name, (config, _) in jobs.items()}
-    total = sum(c["epochs"] for c in configs.values())
-    with tqdm(total=total, desc="retraining " + " + ".join(configs), unit="epoch") as bar:
-        while any(process.poll() is None for process, _, _ in running.values()):
-            time.sleep(1)
-            bar.n = sum(_lines(trial_dir / HISTORY_FILE) for _, trial_dir, _ in running.values())
-            bar.refresh()
+    command = [*DEFAULT_COMMAND[:3], *(["--data-directory", str(data_dir)] if data_dir else [])]
+    total = sum(config["epochs"] for config, _ in jobs.values())
+    lock, stop = threading.Lock(), threading.Event()
+    with tqdm(total=total, desc="retraining " + " + ".join(jobs), unit="epoch") as bar:
+        def progress(row: dict[str, Any]) -> bool:
+            with lock:
+                bar.update(1)
+            return False  # never prune
+
+        def train(name: str) -> tuple[TrialFiles, Outcome]:
+            config, config_file = jobs[name]
+            config_file.write_text(yaml.safe_dump(config, sort_keys=False))  # for `train_trial.py --config`
+            files = TrialFiles((out_dir / name).resolve(), "regenerate", new_run_id())
+            write_param_files(files, config)
+            env = trial_environment(files, "regenerate", None, threads, in_sweep=False)
+            return files, run_trial_process(build_command(command, str(TRAIN_TRIAL), config, files), env, files,
+                                            None, progress, stop)
+
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            launched = dict(zip(jobs, pool.map(train, jobs), strict=True))
     retrained = {}
-    for name, (process, trial_dir, log) in running.items():
-        log.close()
-        result_file = trial_dir / RESULT_FILE
-        result = json.loads(result_file.read_text()) if result_file.is_file() else {}
-        if process.returncode != 0 or result.get("status") != "finished":
-            why = result.get("reason") or f"exit {process.returncode}"
-            raise UsageError(f"retraining the {name} model failed ({why}); see {out_dir / f'{name}.log'}")
-        retrained[name] = Retrained(name, configs[name], trial_dir, result)
+    for name, (files, outcome) in launched.items():
+        if outcome.status != FINISHED:
+            raise UsageError(f"retraining the {name} model failed ({outcome.reason or outcome.status}); see "
+                             f"{files.stderr}")
+        retrained[name] = Retrained(name, jobs[name][0], files.trial_dir, outcome.result)
     return retrained
-
-
-def _lines(path: Path) -> int:
-    try:
-        return path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
 
 
 def export_and_score(retrained: Retrained, out_dir: Path, data_dir: Path | None) -> dict[str, Any]:

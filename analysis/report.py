@@ -10,6 +10,7 @@ import pandas as pd
 
 from analysis import plots
 from analysis.rank import best, finished, importance, pareto_front, smallest_within, swept_settings
+from dendrisweep.contract import FINISHED, QUEUED, RUNNING
 
 SHOWN = ["trial", "run_id", "state", "objective", "best_val_acc", "test_acc", "params", "macs", "dendrites_added"]
 
@@ -114,7 +115,7 @@ def _drivers(df: pd.DataFrame, metric: str, maximize: bool, settings: list[str])
 
 
 def _failures(df: pd.DataFrame) -> list[Section]:
-    failures = df[~df["state"].isin(["finished", "running", "queued"])]
+    failures = df[~df["state"].isin([FINISHED, RUNNING, QUEUED])]
     if failures.empty:
         return []
     return [Section(f"{len(failures)} trials that did not finish",

@@ -163,3 +163,24 @@ def test_analysis_reports_on_a_sweep_of_another_program(tmp_path: Path) -> None:
     header = next(line for line in page.splitlines() if line.startswith("| trial | run_id | state | objective"))
     assert "nested_category_1.momentum" in header  # nested parameters as columns
     assert "dendrites" not in page and "Compression" not in page and "What drove loss" in page
+
+
+@pytest.mark.parametrize("impute", ["latest", "best", "worst"])
+def test_metric_impute_gives_a_crashed_run_its_logged_value(impute: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "crash.yaml"
+    source.write_text(yaml.safe_dump({"program": "train.py", "method": "random", "run_cap": 1,
+                                      "metric": {"name": "loss", "goal": "minimize", "impute": impute},
+                                      "parameters": {"lr": {"min": 0.001, "max": 0.1}}}))
+    monkeypatch.setenv("STANDIN_CRASH", "1")
+    done, _ = run_config(source, tmp_path, "--no-flapping-guard")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (trial,) = study_trials(tmp_path)
+    assert trial.user_attrs["status"] == "failed" and trial.user_attrs["exit_code"] == 1
+    logged = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
+    assert len(logged) == 3  # STANDIN_STEPS: rising to the run's value
+    if impute == "worst":  # W&B's default: the run is left out of what the samplers learn from
+        assert trial.state == optuna.trial.TrialState.FAIL and "imputed" not in trial.user_attrs
+    else:
+        assert trial.state == optuna.trial.TrialState.COMPLETE and trial.user_attrs["imputed"] == impute
+        assert trial.value == (logged[-1] if impute == "latest" else min(logged))

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from dendrisweep.layout import RESULT_FILE, TRIAL_PREFIX
+from dendrisweep.contract import FINISHED, RESULT_FILE, TRIAL_PREFIX
 from dendrisweep.sweep.controller import is_settled
 from dendrisweep.sweep.storage import LOST_STATUS, MAX_RETRIES
 
@@ -72,7 +72,7 @@ def audit_study(study: optuna.Study, trial_folders: Iterable[Path], budget: int 
     for folder in trial_folders:
         for result in folder.glob(f"{TRIAL_PREFIX}*/{RESULT_FILE}"):
             try:
-                finished = json.loads(result.read_text()).get("status") == "finished"
+                finished = json.loads(result.read_text()).get("status") == FINISHED
             except (OSError, ValueError):
                 finished = False  # torn by a kill: the trial never finished
             if finished and result.parent.name.removeprefix(TRIAL_PREFIX) not in run_ids:

@@ -27,8 +27,8 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 from tqdm import tqdm
 
+from dendrisweep.contract import FAILED, FINAL_FAILURES, FINISHED, PRUNED, RESULT_METRICS, RETRIED, new_run_id
 from dendrisweep.errors import UsageError
-from dendrisweep.layout import new_run_id
 from dendrisweep.sweep.launch import (
     Outcome,
     TrialFiles,
@@ -42,9 +42,8 @@ from dendrisweep.sweep.space import grid_size, search_space, trial_params, trial
 from dendrisweep.sweep.spec import SweepSpec
 from dendrisweep.sweep.storage import Heartbeat, exclusive, fail_lost_trials, open_storage, quiet_optuna, redact
 
-FINAL_FAILURES = ("diverged", "failed", "timeout")  # recorded and counted, never retried
 # Copied from result.json into the study, so the analysis loads everything from the store alone.
-RESULT_KEYS = ("best_val_acc", "test_acc", "val_loss", "params", "macs", "dendrites_added", "epochs_run", "best_epoch",
+RESULT_KEYS = (*RESULT_METRICS, "best_epoch",
                "stop_reason", "wall_seconds", "config", "data")
 WAIT_SECONDS = 2.0
 FLAPPING_RUNS, FLAPPING_WINDOW = 3, 60  # wandb agent's: 3 failed runs in its first 60 s stop it
@@ -159,6 +158,7 @@ class Controller:
         self.failures: list[float] = []  # when this agent's runs failed (seconds after its start)
         self.successes = 0
         self.flapping: str | None = None  # why the flapping guard stopped the agent
+        self.logged: dict[int, list[float]] = {}  # per running trial: the metric's values as logged
         self._lock = threading.Lock()
         self.threads = max(1, (os.cpu_count() or 1) // opts.workers)
         start = tally(self.study)
@@ -188,15 +188,14 @@ class Controller:
     def _reporter(self, trial: Trial) -> Callable[[dict[str, Any]], bool]:
         """Hands each logged value of the metric to the pruner; its step is how many times the metric
         has been logged (W&B's hyperband counts iterations so; for train_trial.py it is the epoch)."""
-        steps = 0
+        logged = self.logged[trial.number] = []
 
         def report(row: dict[str, Any]) -> bool:
-            nonlocal steps
             value = row.get(self.spec.metric) if self.spec.metric is not None else None
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
                 return False
-            steps += 1
-            trial.report(float(value), step=steps)
+            logged.append(float(value))
+            trial.report(float(value), step=len(logged))
             return self.spec.hyperband is not None and trial.should_prune()
 
         return report
@@ -220,32 +219,45 @@ class Controller:
         metric = self.spec.metric
         value = outcome.summary.get(metric, outcome.result.get(metric)) if metric is not None else 0.0
         finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if outcome.status == "finished" and not finite:
-            outcome.status, outcome.reason = "failed", (f"the run logged no finite {metric} to W&B"
+        imputed = self._impute(outcome, self.logged.pop(trial.number, []))
+        if imputed is not None:
+            value, finite = imputed, True
+        elif outcome.status == FINISHED and not finite:
+            outcome.status, outcome.reason = FAILED, (f"the run logged no finite {metric} to W&B"
                                                         f"{'' if outcome.logged else ' (no W&B run found)'}")
         attrs: dict[str, Any] = {k: outcome.result[k] for k in RESULT_KEYS if outcome.result.get(k) is not None}
         attrs.update(status=outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
                      agent_seconds=outcome.wall_seconds)
-        if outcome.status != "finished":
+        if outcome.status != FINISHED:
             attrs["stderr_tail"] = outcome.stderr_tail
         for key, attr in attrs.items():
             trial.set_user_attr(key, attr)
+        if imputed is not None:
+            trial.set_user_attr("imputed", self.spec.impute)
         self._watch_flapping(outcome)
-        if outcome.status == "finished":
+        if outcome.status == FINISHED or imputed is not None:
             self.study.tell(trial, float(value))  # type: ignore[arg-type]
-        elif outcome.status == "pruned":
+        elif outcome.status == PRUNED:
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
             frozen = self.study.tell(trial, state=TrialState.FAIL)
-            if outcome.status in ("interrupted", "preempted"):  # not the trial's fault: run its parameters again
+            if outcome.status in RETRIED:  # not the trial's fault: run its parameters again
                 optuna.storages.RetryHeartbeatStaleTrialCallback()(self.study, frozen)
+
+    def _impute(self, outcome: Outcome, logged: list[float]) -> float | None:
+        """W&B's metric.impute for a run that crashed after logging its metric: `latest` or `best` gives it
+        that value, so the search learns from it (it stays `failed` in the record); `worst`, W&B's
+        default, leaves it out of the samplers' data."""
+        if outcome.status != FAILED or not logged or self.spec.impute == "worst":
+            return None
+        return logged[-1] if self.spec.impute == "latest" else (max if self.spec.maximize else min)(logged)
 
     def _watch_flapping(self, outcome: Outcome) -> None:
         """`wandb agent`'s guard against a broken script: stop after 3 failed runs in the first 60 s, or
         once failures reach max_initial_failures and outnumber successes (--no-flapping-guard: never)."""
         with self._lock:
-            if outcome.status != "failed":
-                self.successes += outcome.status == "finished"
+            if outcome.status != FAILED:
+                self.successes += outcome.status == FINISHED
                 return
             self.failures.append(time.monotonic() - self.started)
             early = sum(seconds <= FLAPPING_WINDOW for seconds in self.failures)

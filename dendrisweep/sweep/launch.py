@@ -28,7 +28,19 @@ from typing import Any
 
 import yaml
 
-from dendrisweep.layout import HISTORY_FILE, OUT_DIR_ENV, RESULT_FILE, TRIAL_PREFIX
+from dendrisweep.contract import (
+    DIVERGED,
+    FAILED,
+    FINISHED,
+    HISTORY_FILE,
+    INTERRUPTED,
+    OUT_DIR_ENV,
+    PREEMPTED,
+    PRUNED,
+    RESULT_FILE,
+    TIMEOUT,
+    TRIAL_PREFIX,
+)
 from dendrisweep.wandb_files import RunFileFollower
 
 POLL_SECONDS = 0.5
@@ -53,7 +65,7 @@ def _die_with_parent() -> None:
 class Outcome:
     """How a trial ended, as the agent records it."""
 
-    status: str  # finished | diverged | failed | timeout | pruned | interrupted | preempted
+    status: str  # one of contract.py's states
     exit_code: int | None
     reason: str = ""
     result: dict[str, Any] = field(default_factory=dict)  # result.json, from programs that write one
@@ -119,14 +131,16 @@ def write_param_files(files: TrialFiles, params: Mapping[str, Any]) -> None:
 
 
 def trial_environment(files: TrialFiles, group: str, project: str | None, threads: int,
-                      share_wandb_service: bool = True) -> dict[str, str]:
+                      share_wandb_service: bool = True, in_sweep: bool = True) -> dict[str, str]:
     """What `wandb agent` sets, plus our folders. Only a program known to finish its W&B run itself
     (train_trial.py) shares the agent's W&B service: a script that leaves the finish to W&B's exit
     hook gets its own, which completes the run file as the script exits (a shared one takes its time)."""
     env = dict(os.environ)
     if not share_wandb_service:
         env.pop("WANDB_SERVICE", None)
-    env.update(WANDB_RUN_ID=files.run_id, WANDB_SWEEP_ID=files.sweep_id, WANDB_SWEEP_PARAM_PATH=str(files.param_file),
+    if in_sweep:  # a run of a sweep (run.sweep_id); a retrained model is a run of its own
+        env["WANDB_SWEEP_ID"] = files.sweep_id
+    env.update(WANDB_RUN_ID=files.run_id, WANDB_SWEEP_PARAM_PATH=str(files.param_file),
                WANDB_DIR=str(files.run_dir), WANDB_RUN_GROUP=group, WANDB_MODE=env.get("WANDB_MODE", "offline"),
                **{OUT_DIR_ENV: str(files.run_dir / "trials")})
     if project:
@@ -224,11 +238,11 @@ def run_trial_process(command: list[str], env: Mapping[str, str], files: TrialFi
                 pass
             for row in rows.new():
                 if verdict is None and on_row(row):
-                    verdict = ("pruned", f"pruned after {_step(row)} (hyperband)")
+                    verdict = (PRUNED, f"pruned after {_step(row)} (hyperband)")
             if verdict is None and timeout and time.monotonic() - started > timeout:
-                verdict = ("timeout", f"timed out after {timeout:g}s")
+                verdict = (TIMEOUT, f"timed out after {timeout:g}s")
             if verdict is None and stop.is_set():
-                verdict = ("interrupted", "the agent was interrupted")
+                verdict = (INTERRUPTED, "the agent was interrupted")
             if verdict is not None:
                 _stop(process)
         for row in rows.settle():  # rows logged since the last poll still count as history
@@ -248,16 +262,16 @@ def _outcome(code: int, verdict: tuple[str, str] | None, files: TrialFiles, wall
     except (OSError, json.JSONDecodeError):
         result = {}
     tail = _tail(files.stderr)
-    outcome = Outcome("failed", code, result=result, summary=dict(wandb.run.summary), logged=wandb.path is not None,
+    outcome = Outcome(FAILED, code, result=result, summary=dict(wandb.run.summary), logged=wandb.path is not None,
                       stderr_tail=tail, wall_seconds=wall)
     if verdict is not None:
         outcome.status, outcome.reason = verdict
-    elif code == 0 and result.get("status") in ("finished", "diverged"):
+    elif code == 0 and result.get("status") in (FINISHED, DIVERGED):
         outcome.status, outcome.reason = result["status"], result.get("reason", "")
     elif code == 0 and not result:  # a program outside the trial contract: its exit code says it all
-        outcome.status = "finished"
+        outcome.status = FINISHED
     elif code in _PREEMPTED:  # a signal from outside (a cluster scheduler): not the trial's fault
-        outcome.status = "preempted"
+        outcome.status = PREEMPTED
         outcome.reason = f"stopped by {signal.Signals(_PREEMPTED[code]).name} from outside the agent (preempted)"
     elif result.get("reason"):
         outcome.reason = result["reason"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dendrisweep.config import load_mapping_file
+from dendrisweep.contract import RESULT_METRICS
 from dendrisweep.errors import UsageError
 from dendrisweep.settings import Setting, lookup
 from dendrisweep.sweep.wandb_engine import import_sweeps
@@ -25,7 +26,7 @@ METHODS = ("bayes", "random", "grid")
 GOALS = ("maximize", "minimize")
 OUR_PROGRAM = "train_trial.py"
 # What train_trial.py reports in result.json / its W&B summary that a sweep can optimise.
-METRICS = ("best_val_acc", "test_acc", "val_loss", "test_loss", "params", "macs", "dendrites_added")
+METRICS = tuple(m for m in RESULT_METRICS if m != "epochs_run")
 PER_EPOCH_METRICS = ("best_val_acc",)  # also logged every epoch, so hyperband can prune on it
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 _REPLACEMENT = {"log_uniform": "log_uniform_values", "q_log_uniform": "q_log_uniform_values",
@@ -86,6 +87,7 @@ class SweepSpec:
     target: float | None = None
     hyperband: Hyperband | None = None
     project: str | None = None
+    impute: str = "worst"  # metric.impute: what a run that crashed counts as (latest | best | worst)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -238,6 +240,13 @@ def _metric(raw: dict[str, Any], method: str, ours: bool, where: str, warnings: 
     return metric["name"], goal
 
 
+def _impute(raw: dict[str, Any], where: str) -> str:
+    impute = raw["metric"].get("impute", "worst") if isinstance(raw.get("metric"), dict) else "worst"
+    if impute not in ("latest", "best", "worst"):
+        raise UsageError(f"{where}: metric.impute: {impute!r} is not one of latest, best, worst")
+    return str(impute)
+
+
 def parse_sweep(raw: dict[str, Any], path: Path) -> SweepSpec:
     """Check a loaded sweep config; every problem is a UsageError naming the key."""
     where = str(path)
@@ -282,7 +291,7 @@ def parse_sweep(raw: dict[str, Any], path: Path) -> SweepSpec:
     return SweepSpec(path=path, raw=raw, method=method, metric=metric, goal=goal, parameters=specs,
                      program=program, command=list(command), run_cap=run_cap,
                      target=float(target) if target is not None else None, hyperband=hyperband,
-                     project=raw.get("project"), warnings=warnings)
+                     project=raw.get("project"), impute=_impute(raw, where), warnings=warnings)
 
 
 def load_sweep(path: str | Path) -> SweepSpec:

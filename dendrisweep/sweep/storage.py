@@ -25,10 +25,11 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
+from dendrisweep.contract import LOST
 from dendrisweep.errors import UsageError
 
 MAX_RETRIES = 3
-LOST_STATUS = "lost"  # user attr `status` of a trial whose worker stopped heartbeating
+LOST_STATUS = LOST  # user attr `status` of a trial whose worker stopped heartbeating
 
 
 def redact(url: str) -> str:

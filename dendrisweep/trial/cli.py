@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from dendrisweep.config import resolve
+from dendrisweep.contract import OUT_DIR_ENV
 from dendrisweep.edge_impulse.runtime import read_info_file
 from dendrisweep.errors import ArgumentParser, UsageError, cli_errors
 from dendrisweep.files import require_weights
-from dendrisweep.layout import OUT_DIR_ENV
 from dendrisweep.settings import SETTINGS, lookup
 from dendrisweep.trial.options import TrialOptions
 from dendrisweep.trial.tracking import DEFAULT_PROJECT

@@ -23,11 +23,22 @@ from typing import Any
 import torch
 
 from dendrisweep import __version__, pai
+from dendrisweep.contract import (
+    DIVERGED,
+    FAILED,
+    FINISHED,
+    HISTORY_FILE,
+    KILLED,
+    MODEL_FILE,
+    RESULT_FILE,
+    RUNNING,
+    TRIAL_PREFIX,
+    new_run_id,
+)
 from dendrisweep.data import Dataset
 from dendrisweep.edge_impulse.runtime import write_block_output
 from dendrisweep.errors import ExportError, UsageError
 from dendrisweep.files import write_atomic
-from dendrisweep.layout import HISTORY_FILE, MODEL_FILE, RESULT_FILE, TRIAL_PREFIX, new_run_id
 from dendrisweep.measure import count_macs, count_parameters
 from dendrisweep.models import build_model
 from dendrisweep.trial import checkpoint
@@ -90,7 +101,7 @@ class TrialRecorder:
         self.trial_dir, self.run, self.started = trial_dir, run, time.time()
         self.history_file = (trial_dir / HISTORY_FILE).open("a", encoding="utf-8")
         self.result: dict[str, Any] = {
-            "status": "running", "reason": "", "run_id": run.id, "trial_dir": str(trial_dir),
+            "status": RUNNING, "reason": "", "run_id": run.id, "trial_dir": str(trial_dir),
             "config": dict(config),
             "data": {"source": data.source, "digest": data.digest, "classes": data.num_classes,
                      "sample_shape": list(data.shape.sample), "train": len(data.train.y), "val": len(data.val.y),
@@ -130,7 +141,7 @@ def _terminate_handler(recorder: TrialRecorder) -> Any:
     """On SIGTERM: record the trial as killed at once, make sure the process ends within a grace
     period even if W&B's service is gone (it dies with a SIGKILLed agent), then unwind training."""
     def on_sigterm(signum: int, frame: Any) -> None:
-        recorder.record("killed", "received SIGTERM")
+        recorder.record(KILLED, "received SIGTERM")
         deadline = threading.Timer(EXIT_GRACE_SECONDS, os._exit, (KILLED_EXIT_CODE,))
         deadline.daemon = True
         deadline.start()
@@ -148,7 +159,7 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions) -
     recorder = TrialRecorder(trial_dir, start_run(options.wandb_project, config, run_id, wandb_dir),
                              config, data)
     previous_handler = signal.signal(signal.SIGTERM, _terminate_handler(recorder))
-    status, reason, summary, exit_code = "failed", "", {}, 1
+    status, reason, summary, exit_code = FAILED, "", {}, 1
     try:
         with pai.working_directory(trial_dir):
             strategy = strategy_for(config)
@@ -159,11 +170,11 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions) -
                 write_block_output(options.out_directory, result.best.model,
                                    strategy.inference_model(result.best.model), data, summary, options.info,
                                    config["int8_tolerance_pp"])
-        status, exit_code = "finished", 0
+        status, exit_code = FINISHED, 0
     except Diverged as exc:
-        status, reason, exit_code = "diverged", str(exc), 0
+        status, reason, exit_code = DIVERGED, str(exc), 0
     except Terminated as exc:
-        status, reason, exit_code = "killed", str(exc), KILLED_EXIT_CODE
+        status, reason, exit_code = KILLED, str(exc), KILLED_EXIT_CODE
     except ExportError as exc:  # the block's model.onnx would not behave like the trained model
         reason = f"ExportError: {exc}"
         print(f"train_trial.py: error: {exc}", file=sys.stderr)

@@ -3,7 +3,8 @@
     run = wandb.init(); config = run.config; ...; run.log({metric: value})
 
 It trains nothing: it logs STANDIN_METRIC (default `loss`) for STANDIN_STEPS steps, a deterministic
-function of the config it received, and puts the final value in the summary. It knows nothing of
+function of the config it received, and puts the final value in the summary (or, with STANDIN_CRASH
+set, exits 1 right after logging). It knows nothing of
 dendrisweep: what it receives and logs is all an agent can go by. Arguments are ignored (sweep
 commands pass the parameters as flags too), but recorded in the config as `argv` for the tests.
 """
@@ -30,6 +31,8 @@ def main() -> None:
     value = objective(config)
     for step in range(1, steps + 1):
         run.log({metric: value * step / steps, "step_seen": step})
+    if os.environ.get("STANDIN_CRASH"):
+        raise SystemExit("crashed after logging")  # exit 1, the run left for W&B's exit hook to finish
     run.summary[metric] = value
     run.config.update({"argv": sys.argv[1:]}, allow_val_change=True)
     run.finish()
