@@ -37,6 +37,7 @@ from dendrisweep.sweep.launch import (
     trial_environment,
     write_param_files,
 )
+from dendrisweep.sweep.pruners import WandbHyperband
 from dendrisweep.sweep.samplers import make_sampler
 from dendrisweep.sweep.space import grid_size, search_space, trial_params, trial_values
 from dendrisweep.sweep.spec import SweepSpec
@@ -108,10 +109,7 @@ def create_or_resume_study(opts: AgentOptions) -> optuna.Study:
     """Create the study, or resume it if it was made from the same sweep config."""
     quiet_optuna()
     spec = opts.spec
-    pruner = (optuna.pruners.HyperbandPruner(min_resource=spec.hyperband.min_iter,
-                                             max_resource=spec.hyperband.max_iter or "auto",
-                                             reduction_factor=spec.hyperband.eta)
-              if spec.hyperband else optuna.pruners.NopPruner())
+    pruner = WandbHyperband(spec) if spec.hyperband else optuna.pruners.NopPruner()
     storage = open_storage(opts.storage_url, opts.heartbeat)
     try:
         study = optuna.create_study(storage=storage, study_name=opts.study_name, load_if_exists=True,

@@ -68,7 +68,7 @@ class ParamSpec:
 class Hyperband:
     min_iter: int
     max_iter: int | None
-    eta: int
+    eta: float
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,6 @@ def _hyperband(body: Any, where: str) -> Hyperband:
     eta = body.get("eta", 3)
     if isinstance(eta, bool) or not isinstance(eta, (int, float)) or eta <= 1:
         raise UsageError(f"{where}.eta: expected a number > 1, got {eta!r}")
-    eta = max(2, round(eta))  # Optuna's hyperband takes an integer reduction factor
     if "min_iter" in body:
         min_iter = body["min_iter"]
         if not isinstance(min_iter, int) or min_iter < 1:
