@@ -34,14 +34,7 @@ from dendrisweep.contract import FINISHED, MODEL_FILE, new_run_id
 from dendrisweep.data import load_dataset
 from dendrisweep.deploy.gate import calibration_rows, verify_deployment
 from dendrisweep.errors import UsageError
-from dendrisweep.sweep.launch import (
-    Outcome,
-    TrialFiles,
-    build_command,
-    run_trial_process,
-    trial_environment,
-    write_param_files,
-)
+from dendrisweep.sweep.launch import Outcome, TrialFiles, launch
 from dendrisweep.sweep.spec import DEFAULT_COMMAND
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.trainer import strategy_for
@@ -85,10 +78,8 @@ def retrain(jobs: Mapping[str, tuple[dict[str, Any], Path]], out_dir: Path,
             config, config_file = jobs[name]
             config_file.write_text(yaml.safe_dump(config, sort_keys=False))  # for `train_trial.py --config`
             files = TrialFiles((out_dir / name).resolve(), "regenerate", new_run_id())
-            write_param_files(files, config)
-            env = trial_environment(files, "regenerate", None, threads, in_sweep=False)
-            return files, run_trial_process(build_command(command, str(TRAIN_TRIAL), config, files), env, files,
-                                            None, progress, stop)
+            return files, launch(files, command, str(TRAIN_TRIAL), config, group="regenerate", threads=threads,
+                                 in_sweep=False, on_row=progress, stop=stop)
 
         with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
             launched = dict(zip(jobs, pool.map(train, jobs), strict=True))

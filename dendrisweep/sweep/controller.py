@@ -29,14 +29,7 @@ from tqdm import tqdm
 
 from dendrisweep.contract import FAILED, FINAL_FAILURES, FINISHED, PRUNED, RESULT_METRICS, RETRIED, new_run_id
 from dendrisweep.errors import UsageError
-from dendrisweep.sweep.launch import (
-    Outcome,
-    TrialFiles,
-    build_command,
-    run_trial_process,
-    trial_environment,
-    write_param_files,
-)
+from dendrisweep.sweep.launch import Outcome, TrialFiles, launch
 from dendrisweep.sweep.pruners import WandbHyperband
 from dendrisweep.sweep.samplers import make_sampler
 from dendrisweep.sweep.space import grid_size, search_space, trial_params, trial_values
@@ -204,11 +197,9 @@ class Controller:
         trial.set_user_attr("run_id", files.run_id)
         trial.set_user_attr("trial_dir", str(files.trial_dir))
         trial.set_user_attr("config", params)  # as delivered; train_trial.py's full config replaces it
-        write_param_files(files, params)
-        command = build_command(self.spec.command, self.spec.program, params, files)
-        env = trial_environment(files, self.opts.study_name, self.spec.project, self.threads,
-                                share_wandb_service=self.spec.ours)
-        return run_trial_process(command, env, files, self.opts.timeout, self._reporter(trial), self.stop)
+        return launch(files, self.spec.command, self.spec.program, params, group=self.opts.study_name,
+                      project=self.spec.project, threads=self.threads, timeout=self.opts.timeout,
+                      share_wandb_service=self.spec.ours, on_row=self._reporter(trial), stop=self.stop)
 
     # -- record -----------------------------------------------------------------------------
     def _record(self, trial: Trial, outcome: Outcome) -> None:

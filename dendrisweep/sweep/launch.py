@@ -281,3 +281,14 @@ def _outcome(code: int, verdict: tuple[str, str] | None, files: TrialFiles, wall
         last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
         outcome.reason = f"exit code {code}: {last}"
     return outcome
+
+
+def launch(files: TrialFiles, template: list[str], program: str | None, params: Mapping[str, Any], *, group: str,
+           on_row: Callable[[dict[str, Any]], bool], stop: threading.Event, project: str | None = None,
+           threads: int = 1, timeout: float | None = None, share_wandb_service: bool = True,
+           in_sweep: bool = True) -> Outcome:
+    """Start one trial as `wandb agent` would (its parameter files, its command, its environment) and
+    watch it to its end: how every trial starts, the agent's and the analysis' alike."""
+    write_param_files(files, params)
+    env = trial_environment(files, group, project, threads, share_wandb_service, in_sweep)
+    return run_trial_process(build_command(template, program, params, files), env, files, timeout, on_row, stop)
