@@ -28,13 +28,16 @@ _INTEGERS = ("trial", "params", "macs", "dendrites_added", "epochs_run")
 _METRICS = tuple(m for m in RESULT_METRICS if m != "test_loss")
 
 
-def frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+def frame(rows: Iterable[Mapping[str, Any]], ours: bool | None = None) -> pd.DataFrame:
     """Rows (dicts) to the standard frame, missing keys NA: the META columns, then the parameters. For
-    train_trial.py those are every registry setting (COLUMNS); a sweep of another program has its own
-    (nested ones as `optimizer.lr`)."""
+    train_trial.py (`ours`; by default: any registry setting among the keys, or no parameter at all)
+    those are every registry setting (COLUMNS); a sweep of another program has its own (nested ones
+    as `optimizer.lr`)."""
     rows = list(rows)
     keys = {key for row in rows for key in row if key not in META}
-    settings = [name for name in SETTINGS if name in keys] or (list(SETTINGS) if not keys else [])
+    if ours is None:
+        ours = not keys or bool(keys & set(SETTINGS))
+    settings = list(SETTINGS) if ours else []
     columns = META + settings + sorted(keys - set(settings))
     df = pd.DataFrame.from_records(rows, columns=columns)
     for column in _INTEGERS:
@@ -80,6 +83,13 @@ def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _ours(sweep: Mapping[str, Any]) -> bool | None:
+    """Whether the study's sweep ran train_trial.py (None: a study without its sweep recorded)."""
+    from dendrisweep.sweep.spec import runs_our_program
+
+    return runs_our_program(sweep.get("program"), sweep.get("command", [])) if sweep else None
+
+
 def _fixed(sweep: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v["value"] for k, v in (sweep.get("parameters") or {}).items() if isinstance(v, dict) and "value" in v}
 
@@ -103,9 +113,9 @@ def _first_line(exc: Exception) -> str:
 
 def from_study(study: Any) -> pd.DataFrame:
     """Every trial of a study, through Optuna's API (any storage, journal files included)."""
-    fixed = _fixed(study.user_attrs.get("sweep") or {})
-    return frame(_trial_row(t.number, t.state.name, t.value, t.params, t.user_attrs, fixed)
-                 for t in study.get_trials(deepcopy=False))
+    sweep = study.user_attrs.get("sweep") or {}
+    return frame((_trial_row(t.number, t.state.name, t.value, t.params, t.user_attrs, _fixed(sweep))
+                  for t in study.get_trials(deepcopy=False)), _ours(sweep))
 
 
 def read_study(storage_url: str, study_name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -163,9 +173,10 @@ def _read_rdb(url: str, study_name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
                 params.setdefault(tid, {})[name] = distribution.to_external_repr(value)
     finally:
         engine.dispose()
-    fixed = _fixed(study_attrs.get("sweep") or {})
-    return frame(_trial_row(number, state, values.get(tid), params.get(tid, {}), attrs.get(tid, {}), fixed)
-                 for tid, number, state in trials), study_attrs
+    sweep = study_attrs.get("sweep") or {}
+    trial_rows = (_trial_row(number, state, values.get(tid), params.get(tid, {}), attrs.get(tid, {}), _fixed(sweep))
+                  for tid, number, state in trials)
+    return frame(trial_rows, _ours(sweep)), study_attrs
 
 
 # --- W&B offline run folders -------------------------------------------------------------------
