@@ -203,10 +203,12 @@ class Controller:
 
     # -- record -----------------------------------------------------------------------------
     def _record(self, trial: Trial, outcome: Outcome) -> None:
-        # The objective is what the program logged to W&B; result.json serves programs that log no run.
+        # The objective is what the program logged to W&B; a program keeping the trial contract
+        # (train_trial.py) logs the same final numbers to result.json, whole the moment it exits.
         # A sweep without a metric (grid, random) records 0 for every finished run.
         metric = self.spec.metric
-        value = outcome.summary.get(metric, outcome.result.get(metric)) if metric is not None else 0.0
+        source = outcome.result if metric in outcome.result else outcome.summary
+        value = source.get(metric) if metric is not None else 0.0
         finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         imputed = self._impute(outcome, self.logged.pop(trial.number, []))
         if imputed is not None:

@@ -205,10 +205,12 @@ class _Rows:
             self.source = "contract" if contract else "wandb"
         return contract if self.source == "contract" else logged if self.source == "wandb" else []
 
-    def settle(self) -> list[dict[str, Any]]:
-        """Rows still to come after the program exited: wait for W&B to close the run file."""
+    def settle(self, contract: bool) -> list[dict[str, Any]]:
+        """Rows still to come after the program exited: wait for W&B to close the run file, unless the
+        program kept the trial contract (its result.json already holds the final record)."""
         rows, deadline, quiet_since, size = self.new(), time.monotonic() + SETTLE_SECONDS, time.monotonic(), -1
-        while self.wandb.path is not None and self.wandb.run.exit_code is None and time.monotonic() < deadline:
+        while not contract and self.wandb.path is not None and self.wandb.run.exit_code is None and \
+                time.monotonic() < deadline:
             now_size = self.wandb.path.stat().st_size if self.wandb.path.exists() else -1
             if now_size != size:
                 size, quiet_since = now_size, time.monotonic()
@@ -245,7 +247,7 @@ def run_trial_process(command: list[str], env: Mapping[str, str], files: TrialFi
                 verdict = (INTERRUPTED, "the agent was interrupted")
             if verdict is not None:
                 _stop(process)
-        for row in rows.settle():  # rows logged since the last poll still count as history
+        for row in rows.settle((files.trial_dir / RESULT_FILE).is_file()):  # rows since the last poll count too
             on_row(row)
     return _outcome(process.returncode, verdict, files, time.monotonic() - started, rows.wandb)
 
