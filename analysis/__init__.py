@@ -1,6 +1,8 @@
 """Analysis of sweeps: load trials into pandas, rank and plot them, regenerate and export the best model.
 
     python -m analysis report sweeps/quickstart.yaml          # -> reports/quickstart/report.html
+    python -m analysis verdict sweeps/quickstart.yaml --baseline sweeps/quickstart_baseline.yaml
+                                                              # -> reports/quickstart/verdict.json
     python -m analysis regenerate sweeps/quickstart.yaml      # -> artifacts/quickstart/comparison.md
 
 In a notebook: `from analysis import read_study, best, pareto_front` (see notebooks/analysis.ipynb).
@@ -23,4 +25,7 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "build_sections": "analysis.report",
     "write_report": "analysis.report",
     "regenerate": "analysis.regenerate",
+    # the verdict: replicates and their statistics
+    "run_verdict": "analysis.verdict:run",
+    "read_verdict": "analysis.verdict:read",
 })

@@ -1,4 +1,4 @@
-"""`python -m analysis report|regenerate`: the same trial sources for both."""
+"""`python -m analysis report|verdict|regenerate`: the same trial sources for all three."""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +6,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from dendrisweep.errors import ArgumentParser, UsageError, cli_errors
+from dendrisweep.errors import ArgumentParser, UsageError, cli_errors, positive
 from dendrisweep.files import make_dir
+from dendrisweep.sweep.spec import SweepSpec
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -23,6 +25,8 @@ class Source:
     df: pd.DataFrame
     metric: str
     maximize: bool
+    spec: SweepSpec | None = None  # the sweep that made a study (None: W&B runs)
+    storage: str | None = None  # the study's storage URL
 
 
 def _add_sources(parser: argparse.ArgumentParser) -> None:
@@ -49,18 +53,38 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--min-accuracy", type=float, help="best trial with at least this val accuracy")
     report.add_argument("--within-pp", type=float, default=1.0,
                         help="compression: smallest model within this many points of the best baseline")
+    verdict = commands.add_parser("verdict", help="re-train the top configs of a sweep and its baseline with fresh "
+                                                  "seeds and say whether dendrites help, with intervals "
+                                                  "(default reports/<sweep>/verdict.json, and the report)")
+    _add_sources(verdict)
+    verdict.add_argument("--top", type=positive(int), default=3, help="configs per sweep, by its metric (default 3)")
+    verdict.add_argument("--seeds", type=positive(int), default=5, help="fresh seeds per config (default 5)")
+    verdict.add_argument("--within-pp", type=float, default=0.5,
+                         help="compression: not worse than the best baseline by more than this (default 0.5)")
+    verdict.add_argument("--workers", type=positive(int), default=1, help="replicates at once on this machine")
+    verdict.add_argument("--heartbeat", type=positive(int), default=20, metavar="S",
+                         help="seconds between heartbeats; a replicate silent for 3x this is lost and re-run")
+    verdict.add_argument("--timeout-per-trial", type=positive(float), metavar="S", help="kill a replicate after S s")
+    verdict.add_argument("--no-progress", action="store_true", help="no progress bar")
     regenerate = commands.add_parser("regenerate", help="retrain, export and verify the best model and its "
                                                         "baseline (default artifacts/<sweep>)")
     _add_sources(regenerate)
+    regenerate.add_argument("--verdict", type=Path, help="verdict.json whose choice to regenerate (default "
+                                                         "reports/<sweep>/verdict.json when it exists)")
     return parser
 
 
-def _study_source(storage: str, study_name: str) -> Source:
+def _study_source(storage: str, study_name: str, spec: SweepSpec | None = None) -> Source:
     from analysis.load import read_study
+    from dendrisweep.sweep.spec import parse_sweep
 
     df, attrs = read_study(storage, study_name)
-    metric = (attrs.get("sweep") or {}).get("metric") or {}
-    return Source(study_name, df, metric.get("name", "best_val_acc"), metric.get("goal", "maximize") == "maximize")
+    raw = attrs.get("sweep") or {}
+    metric = raw.get("metric") or {}
+    if spec is None and raw:
+        spec = parse_sweep(raw, Path(attrs.get("sweep_file") or f"{study_name}.yaml"))
+    return Source(study_name, df, metric.get("name", "best_val_acc"), metric.get("goal", "maximize") == "maximize",
+                  spec, storage)
 
 
 def _sweep_study(sweep: Path, runs_dir: Path) -> Source:
@@ -71,7 +95,7 @@ def _sweep_study(sweep: Path, runs_dir: Path) -> Source:
     database = runs_dir / spec.name / "study.db"
     if not database.is_file():
         raise UsageError(f"no study for {sweep} at {database}; run `python agent.py {sweep}` first")
-    return _study_source(default_storage_url(runs_dir / spec.name), spec.name)
+    return _study_source(default_storage_url(runs_dir / spec.name), spec.name, spec)
 
 
 def resolve_source(opts: argparse.Namespace) -> Source:
@@ -96,14 +120,14 @@ def resolve_source(opts: argparse.Namespace) -> Source:
     return Source(name, load.from_wandb_sweep(opts.wandb_sweep, cache), "best_val_acc", True)
 
 
-def resolve_baseline(opts: argparse.Namespace) -> pd.DataFrame | None:
+def resolve_baseline(opts: argparse.Namespace) -> Source | None:
     if opts.baseline:
-        return _sweep_study(opts.baseline, opts.runs_dir).df
+        return _sweep_study(opts.baseline, opts.runs_dir)
     if opts.baseline_study:
         storage = opts.baseline_storage or opts.storage
         if not storage:
             raise UsageError("--baseline-study needs --baseline-storage (or --storage)")
-        return _study_source(storage, opts.baseline_study).df
+        return _study_source(storage, opts.baseline_study)
     return None
 
 
@@ -114,27 +138,87 @@ def main(argv: Sequence[str] | None = None) -> int:
         baseline = resolve_baseline(opts)
         if opts.command == "report":
             return _report(opts, source, baseline)
+        if opts.command == "verdict":
+            return _verdict(opts, source, baseline)
         return _regenerate(opts, source, baseline)
 
 
-def _report(opts: argparse.Namespace, source: Source, baseline: pd.DataFrame | None) -> int:
-    from analysis.report import Constraints, build_sections, write_report
+def _report_dir(opts: argparse.Namespace, source: Source) -> Path:
+    return make_dir(opts.out or Path("reports") / source.name, "the report folder")
 
-    out = make_dir(opts.out or Path("reports") / source.name, "the report folder")
+
+def _report(opts: argparse.Namespace, source: Source, baseline: Source | None) -> int:
+    from analysis.report import Constraints
+
     constraints = Constraints(opts.max_params, opts.max_macs, opts.min_accuracy)
-    sections = build_sections(source.df, source.metric, source.maximize, baseline, constraints, opts.within_pp)
-    page = write_report(sections, source.df, out, f"Sweep report: {source.name}")
-    print(f"{len(source.df)} trials -> {page} (also report.md, trials.csv)")
+    _write_report(source, baseline, _report_dir(opts, source), constraints, opts.within_pp)
     return 0
 
 
-def _regenerate(opts: argparse.Namespace, source: Source, baseline: pd.DataFrame | None) -> int:
+def _write_report(source: Source, baseline: Source | None, out: Path, constraints: Any, within_pp: float) -> None:
+    """report.html / report.md / trials.csv, opening with the verdict when this sweep has one in `out`."""
+    from analysis import verdict
+    from analysis.report import build_sections, verdict_section, write_report
+
+    sections = build_sections(source.df, source.metric, source.maximize, baseline.df if baseline else None,
+                              constraints, within_pp)
+    found = verdict.read(out / verdict.VERDICT_FILE)
+    if found is not None and found.get("studies", {}).get(verdict.DENDRITIC) == source.name:
+        sections.insert(0, verdict_section(found))
+    page = write_report(sections, source.df, out, f"Sweep report: {source.name}")
+    print(f"{len(source.df)} trials -> {page} (also report.md, trials.csv)"
+          + (" with the verdict" if found is not None else ""))
+
+
+def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) -> int:
+    from analysis import verdict
+    from analysis.report import Constraints
+
+    families = []
+    for name, side in ((verdict.DENDRITIC, source), (verdict.BASELINE, baseline)):
+        if side is None:
+            raise UsageError("verdict needs a baseline sweep: --baseline BASELINE.yaml (or --baseline-study NAME)")
+        if side.spec is None or side.storage is None:
+            raise UsageError(f"verdict re-runs trials, so the {name} side must be a study agent.py made (a sweep YAML "
+                             "or --storage/--study), not W&B runs")
+        families.append(verdict.Family(name, side.name, side.df, side.spec))
+    if opts.seeds < 2:
+        raise UsageError("--seeds: at least 2 (an interval needs a spread)")
+    assert source.storage is not None
+    out = _report_dir(opts, source)
+    request = verdict.Request(opts.top, opts.seeds, opts.within_pp, opts.workers, opts.heartbeat,
+                              opts.timeout_per_trial, not opts.no_progress)
+    try:
+        found = verdict.run(families[0], families[1], source.storage, opts.runs_dir, out, request)
+    except verdict.NoVerdict as exc:
+        print(f"python -m analysis: no verdict: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("python -m analysis: interrupted; finished replicates are kept, run the same command to resume",
+              file=sys.stderr)
+        return 130
+    print(found["statement"])
+    for key in ("equal_params", "compression"):
+        if found.get(key):
+            print(found[key]["statement"])
+    print(f"verdict: {out / verdict.VERDICT_FILE}")
+    _write_report(source, baseline, out, Constraints(), opts.within_pp)
+    return 0
+
+
+def _regenerate(opts: argparse.Namespace, source: Source, baseline: Source | None) -> int:
+    from analysis import verdict
     from analysis.regenerate import regenerate
     from dendrisweep.errors import ExportError
 
     out = make_dir(opts.out or Path("artifacts") / source.name, "the artifacts folder")
+    chosen = verdict.read(opts.verdict or Path("reports") / source.name / verdict.VERDICT_FILE)
+    if opts.verdict and chosen is None:
+        raise UsageError(f"--verdict {opts.verdict}: no such file")
+    if chosen is not None and chosen.get("studies", {}).get(verdict.DENDRITIC) != source.name:
+        chosen = None  # another sweep's verdict
     try:
-        comparison = regenerate(source.df, source.maximize, out, baseline)
+        comparison = regenerate(source.df, source.maximize, out, baseline.df if baseline else None, chosen)
     except ExportError as exc:
         print(f"python -m analysis: export check failed: {exc}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import matplotlib
 
@@ -80,4 +81,27 @@ def importance_bars(importances: dict[str, float]) -> bytes:
     names = list(importances)[::-1]
     ax.barh(names, [importances[n] for n in names])
     ax.set(xlabel="fANOVA importance", title="Which settings mattered")
+    return _png(fig)
+
+
+def verdict_chart(configs: list[dict[str, Any]], chosen: set[str]) -> bytes:
+    """Every re-run config: mean test accuracy and its 95 % interval against parameters, both families;
+    the two configs the verdict compares are ringed."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colours = {"dendritic": "tab:orange", "baseline": "tab:gray"}
+    labelled: set[str] = set()
+    for config in configs:
+        if config["test_acc_mean"] is None or config["params"] is None:
+            continue
+        family, x, mean = config["family"], float(config["params"]), config["test_acc_mean"]
+        ci = config["test_acc_ci"] or [mean, mean]
+        ax.errorbar(x, mean, yerr=[[mean - ci[0]], [ci[1] - mean]], fmt="o" if family == "dendritic" else "s",
+                    color=colours.get(family, "tab:blue"), capsize=4, ms=7,
+                    label=f"{family} (mean, 95% CI)" if family not in labelled else None)
+        labelled.add(family)
+        if config["run_id"] in chosen:
+            ax.plot(x, mean, "o", ms=15, mfc="none", mec="black")
+    ax.set_xscale("log")
+    ax.set(xlabel="parameters", ylabel="test accuracy (replicates)", title="Re-run configs: accuracy vs size")
+    ax.legend(loc="lower right")
     return _png(fig)

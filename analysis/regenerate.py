@@ -1,5 +1,7 @@
-"""Regenerate the best model of a sweep and its baseline, export both, and prove the exported files.
+"""Regenerate the chosen model of a sweep and its baseline, export both, and prove the exported files.
 
+The chosen pair is the verdict's (the best config of each sweep by replicate mean) when the sweep has
+one, else the best trial of each sweep.
 1. best_config.yaml (usable as `train_trial.py --config best_config.yaml`) and baseline_config.yaml;
 2. both retrained by train_trial.py itself (in parallel) with the recorded seed on the same data;
 3. exported to ONNX (PAI's final-model preparation, eval mode, softmax, opset 17, input `input`
@@ -128,14 +130,32 @@ def _versions() -> dict[str, str]:
                                              "tensorflow", "onnx2tf", "ai-edge-litert")}
 
 
-def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Run steps 1-6 for the best finished trial of `df`; returns what comparison.json holds."""
+def _choose(df: pd.DataFrame, maximize: bool, baseline: pd.DataFrame | None,
+            verdict: Mapping[str, Any] | None) -> tuple[pd.Series, dict[str, Any], str]:
+    """(the dendritic trial's row, the baseline config, where the baseline came from): the verdict's choice
+    (the best config by replicate mean) when there is one, else the best sweep trial of each."""
+    if verdict is not None:
+        chosen, base = verdict["dendritic"], verdict["baseline"]
+        rows = df[df["run_id"] == chosen["run_id"]]
+        if rows.empty:
+            raise UsageError(f"the verdict chose run {chosen['run_id']}, which is not in this sweep's study")
+        base_config = row_config(pd.Series({**base["config"], "seed": base["sweep_seed"]}))
+        return rows.iloc[0], base_config, f"the verdict's best baseline ({base['label']}, best replicate mean)"
     top = best(df, maximize)
     if top is None:
         raise UsageError("no finished trial to regenerate")
-    config = row_config(top)
     base_row = best(baseline, True) if baseline is not None else None
-    base_config = row_config(base_row) if base_row is not None else {**config, "dendrites": False}
+    if base_row is not None:
+        return top, row_config(base_row), "best baseline trial"
+    return top, {**row_config(top), "dendrites": False}, "best config with dendrites off"
+
+
+def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.DataFrame | None = None,
+               verdict: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Run steps 1-6 for the chosen trial of `df` (the verdict's, else the best); returns what
+    comparison.json holds."""
+    top, base_config, base_source = _choose(df, maximize, baseline, verdict)
+    config = row_config(top)
     out_dir.mkdir(parents=True, exist_ok=True)
     data_dir = _data_directory(top)
     retrained = retrain({"dendritic": (config, out_dir / "best_config.yaml"),
@@ -151,7 +171,8 @@ def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.Dat
                          "within_tolerance": abs(regenerated - recorded) * 100 <= REPRODUCE_PP,
                          "recorded_data_digest": recorded_digest,
                          "data_digest_matches": recorded_digest in (None, models["dendritic"]["data_digest"])},
-        "baseline_source": "best baseline trial" if base_row is not None else "best config with dendrites off",
+        "chosen_by": "the verdict (best replicate mean)" if verdict is not None else "the best sweep trial",
+        "baseline_source": base_source,
         "versions": _versions(),
     }
     (out_dir / "comparison.json").write_text(json.dumps(comparison, indent=2, default=str))
@@ -173,7 +194,8 @@ def comparison_markdown(comparison: Mapping[str, Any]) -> str:
         lines.append(f"| {key} | {_cell(dendritic[key])} | {_cell(baseline[key])} |")
     verdict = ("reproduced" if repro["within_tolerance"] else
                f"**NOT REPRODUCED: differs by more than {REPRODUCE_PP} pp**")
-    lines += ["", f"Best sweep trial {repro['trial']} (run {repro['run_id']}): recorded val accuracy "
+    lines += ["", f"Dendritic: sweep trial {repro['trial']} (run {repro['run_id']}, chosen by "
+              f"{comparison['chosen_by']}): recorded val accuracy "
               f"{repro['recorded_val_acc']:.4f}, regenerated {repro['regenerated_val_acc']:.4f} "
               f"({repro['difference_pp']:.2f} pp): {verdict}.",
               f"Baseline: {comparison['baseline_source']}. Seed {dendritic['seed']}, data digest "

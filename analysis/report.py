@@ -5,6 +5,7 @@ import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -82,10 +83,11 @@ def build_sections(df: pd.DataFrame, metric: str, maximize: bool, baseline: pd.D
         small = smallest_within(df, float(base["best_val_acc"]), within_pp)
         compression.text.append(f"Best baseline (no dendrites): val accuracy {base['best_val_acc']:.4f} with "
                                 f"{base['params']} parameters, {base['macs']} MACs.")
+        cut = 1 - small["params"] / base["params"] if small is not None else 0.0
         compression.text.append(
             f"Smallest dendritic model within {within_pp:g} pp of it: " + (
-                f"{small['params']} parameters ({1 - small['params'] / base['params']:.0%} fewer), "
-                f"{small['macs']} MACs, val accuracy {small['best_val_acc']:.4f} (trial {small['trial']}, run "
+                f"{small['params']} parameters ({f'{cut:.0%} fewer' if cut > 0 else f'{-cut:.0%} more: no compression'}"
+                f"), {small['macs']} MACs, val accuracy {small['best_val_acc']:.4f} (trial {small['trial']}, run "
                 f"{small['run_id']})." if small is not None else "none."))
     else:
         compression.text.append("Give a baseline sweep (--baseline sweeps/kws_baseline.yaml) to answer this.")
@@ -112,6 +114,24 @@ def _drivers(df: pd.DataFrame, metric: str, maximize: bool, settings: list[str])
         pictures.figures["importance"] = plots.importance_bars(importances)
         pictures.text.append("Importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
     return pictures
+
+
+def verdict_section(verdict: dict[str, Any]) -> Section:
+    """The answer first: the verdict's sentences, every re-run config, and the chart of them."""
+    text = [verdict["statement"]]
+    text += [verdict[key]["statement"] for key in ("equal_params", "compression") if verdict.get(key)]
+    text.append(f"How: {verdict['seeds']} fresh seeds per config (seeds {verdict['seed_values'][0]}-"
+                f"{verdict['seed_values'][-1]}; the data split fixed); {verdict['method']}. 'sweep value' is what the "
+                "sweep recorded for the trial, 'replicate mean' the same metric over the re-runs: the gap is how much "
+                "the sweep's pick was flattered by its luck.")
+    rows = [{"config": c["label"], "chosen because": c["chosen_because"], "params": c["params"], "MACs": c["macs"],
+             "seeds": c["n"], "test acc mean": c["test_acc_mean"], "test acc sd": c["test_acc_sd"],
+             "95% CI": "" if c["test_acc_ci"] is None else f"[{c['test_acc_ci'][0]:.4f}, {c['test_acc_ci'][1]:.4f}]",
+             "sweep value": c["sweep_value"], "replicate mean": c["replicate_value_mean"],
+             "failed": len(c["failed_runs"])} for c in verdict["configs"]]
+    chosen = {verdict["dendritic"]["run_id"], verdict["baseline"]["run_id"]}
+    return Section("Verdict: do dendrites help?", text, pd.DataFrame(rows),
+                   {"verdict": plots.verdict_chart(verdict["configs"], chosen)})
 
 
 def _failures(df: pd.DataFrame) -> list[Section]:

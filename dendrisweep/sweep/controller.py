@@ -41,7 +41,7 @@ RESULT_KEYS = (*RESULT_METRICS, "best_epoch",
                "stop_reason", "wall_seconds", "config", "data")
 WAIT_SECONDS = 2.0
 FLAPPING_RUNS, FLAPPING_WINDOW = 3, 60  # wandb agent's: 3 failed runs in its first 60 s stop it
-_WAIT, _DONE = "wait", "done"
+WAIT, DONE = "wait", "done"
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,18 @@ class AgentOptions:
     progress: bool = True
     flapping_guard: bool = True  # stop, as `wandb agent` does, when runs keep failing from the start
     max_initial_failures: int = 5
+    flapping_window: float = FLAPPING_WINDOW  # seconds in which FLAPPING_RUNS failed runs stop the agent
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one trial runs: the sweep whose command and program launch it, its parameters, its W&B group,
+    and whether it is a run of that sweep (W&B's WANDB_SWEEP_ID) or a run of its own (a replicate)."""
+
+    spec: SweepSpec
+    params: dict[str, Any]
+    group: str
+    in_sweep: bool = True
 
 
 @dataclass
@@ -151,9 +163,10 @@ class Controller:
         self.flapping: str | None = None  # why the flapping guard stopped the agent
         self.logged: dict[int, list[float]] = {}  # per running trial: the metric's values as logged
         self._lock = threading.Lock()
+        self._ended = threading.Condition()  # notified when one of this agent's trials ends
         self.threads = max(1, (os.cpu_count() or 1) // opts.workers)
-        start = tally(self.study)
-        self.bar = tqdm(total=self.budget, initial=start.settled, desc=opts.study_name, unit="trial",
+        done, total = self._progress(tally(self.study))
+        self.bar = tqdm(total=total, initial=done, desc=opts.study_name, unit="trial",
                         disable=not opts.progress, dynamic_ncols=True)
 
     # -- claim ------------------------------------------------------------------------------
@@ -162,18 +175,23 @@ class Controller:
         with exclusive(self.opts.storage_url, self.opts.study_name):  # the budget lock
             t = tally(self.study)
             if self.stop.is_set() or (self.opts.count is not None and self.launched >= self.opts.count):
-                return _DONE
+                return DONE
             if self.spec.target is not None and t.best is not None and (
                     t.best_value == self.spec.target or _better(t.best_value, self.spec.target, self.spec.maximize)):
-                return _DONE
-            if self.budget is not None:
-                if t.settled >= self.budget:
-                    return _DONE
-                if t.settled + t.running + t.waiting >= self.budget and t.waiting == 0:
-                    return _WAIT
-            trial = self.study.ask(self.space)
-            self.launched += 1
-            return trial
+                return DONE
+            claim = self._next(t)
+            if isinstance(claim, Trial):
+                self.launched += 1
+            return claim
+
+    def _next(self, t: Tally) -> Trial | str:
+        """The sweep's next trial (called under the budget lock): what the sampler suggests, within budget."""
+        if self.budget is not None:
+            if t.settled >= self.budget:
+                return DONE
+            if t.settled + t.running + t.waiting >= self.budget and t.waiting == 0:
+                return WAIT
+        return self.study.ask(self.space)
 
     # -- launch -----------------------------------------------------------------------------
     def _reporter(self, trial: Trial) -> Callable[[dict[str, Any]], bool]:
@@ -191,15 +209,20 @@ class Controller:
 
         return report
 
+    def _job(self, trial: Trial) -> Job:
+        """What a claimed trial runs: the parameters the sampler chose, as a run of this sweep."""
+        return Job(self.spec, trial_params(self.spec, trial.params), self.opts.study_name)
+
     def _launch(self, trial: Trial) -> Outcome:
-        params = trial_params(self.spec, trial.params)
+        job = self._job(trial)
         files = TrialFiles(self.opts.run_dir.resolve(), self.opts.study_name, new_run_id())
         trial.set_user_attr("run_id", files.run_id)
         trial.set_user_attr("trial_dir", str(files.trial_dir))
-        trial.set_user_attr("config", params)  # as delivered; train_trial.py's full config replaces it
-        return launch(files, self.spec.command, self.spec.program, params, group=self.opts.study_name,
-                      project=self.spec.project, threads=self.threads, timeout=self.opts.timeout,
-                      share_wandb_service=self.spec.ours, on_row=self._reporter(trial), stop=self.stop)
+        trial.set_user_attr("config", job.params)  # as delivered; train_trial.py's full config replaces it
+        return launch(files, job.spec.command, job.spec.program, job.params, group=job.group,
+                      project=job.spec.project, threads=self.threads, timeout=self.opts.timeout,
+                      share_wandb_service=job.spec.ours, in_sweep=job.in_sweep, on_row=self._reporter(trial),
+                      stop=self.stop)
 
     # -- record -----------------------------------------------------------------------------
     def _record(self, trial: Trial, outcome: Outcome) -> None:
@@ -216,7 +239,9 @@ class Controller:
         elif outcome.status == FINISHED and not finite:
             outcome.status, outcome.reason = FAILED, (f"the run logged no finite {metric} to W&B"
                                                         f"{'' if outcome.logged else ' (no W&B run found)'}")
-        attrs: dict[str, Any] = {k: outcome.result[k] for k in RESULT_KEYS if outcome.result.get(k) is not None}
+        # result.json where the program keeps the trial contract, else what it logged to W&B's summary
+        record = outcome.result or outcome.summary
+        attrs: dict[str, Any] = {k: record[k] for k in RESULT_KEYS if record.get(k) is not None}
         attrs.update(status=outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
                      agent_seconds=outcome.wall_seconds)
         if outcome.status != FINISHED:
@@ -251,11 +276,11 @@ class Controller:
                 self.successes += outcome.status == FINISHED
                 return
             self.failures.append(time.monotonic() - self.started)
-            early = sum(seconds <= FLAPPING_WINDOW for seconds in self.failures)
+            early = sum(seconds <= self.opts.flapping_window for seconds in self.failures)
             if not self.opts.flapping_guard or self.flapping is not None:
                 return
             if early >= FLAPPING_RUNS:
-                self.flapping = f"{early} runs failed in the first {FLAPPING_WINDOW} s"
+                self.flapping = f"{early} runs failed in the first {self.opts.flapping_window:g} s"
             elif len(self.failures) >= self.opts.max_initial_failures and len(self.failures) > self.successes:
                 self.flapping = f"{len(self.failures)} runs failed and only {self.successes} finished"
             if self.flapping is not None:
@@ -265,10 +290,11 @@ class Controller:
     def _worker(self) -> None:
         while not self.stop.is_set():
             claim = self._claim()
-            if claim == _DONE:
+            if claim == DONE:
                 return
-            if claim == _WAIT:
-                self.stop.wait(WAIT_SECONDS)
+            if claim == WAIT:
+                with self._ended:  # until a trial here ends (or a while, for other agents' trials)
+                    self._ended.wait(WAIT_SECONDS)
                 continue
             assert isinstance(claim, Trial)
             beat = Heartbeat(self.study._storage, claim._trial_id)  # type: ignore[arg-type]
@@ -283,24 +309,34 @@ class Controller:
                            f"{claim.user_attrs.get('trial_dir')}", file=sys.stderr)
             finally:
                 beat.stop()
+                with self._ended:
+                    self._ended.notify_all()
             self._refresh()
 
     def _refresh(self) -> None:
         with self._lock:
             t = tally(self.study)
-            self.bar.n = t.settled
+            self.bar.n, self.bar.total = self._progress(t)
             postfix = f"done {t.finished} failed {t.failed} pruned {t.pruned}"
             if t.best is not None and self.spec.metric is not None:
-                values = trial_values(self.spec, t.best.params)  # as delivered (not Optuna's quantiles)
-                shown = ", ".join(f"{'.'.join(k)}={_short(v)}" for k, v in list(values.items())[:3])
-                postfix += f" | best {t.best_value:.4f} ({shown})"
+                postfix += f" | best {t.best_value:.4f} ({self._label(t.best)})"
             self.bar.set_postfix_str(postfix, refresh=True)
+
+    def _progress(self, t: Tally) -> tuple[int, int | None]:
+        """(trials done, trials in all) for the progress bar."""
+        return t.settled, self.budget
+
+    def _label(self, trial: FrozenTrial) -> str:
+        """A trial's searched parameters in a few words, as delivered (not Optuna's quantiles)."""
+        fixed = self.spec.fixed()
+        values = {k: v for k, v in trial_values(self.spec, trial.params).items() if k not in fixed}
+        return ", ".join(f"{'.'.join(k)}={_short(v)}" for k, v in list(values.items())[:3])
 
     def run(self) -> Tally:
         """Run until the budget, --count or the target is reached; Ctrl-C stops cleanly."""
         workers = [threading.Thread(target=self._worker, name=f"worker-{i}") for i in range(self.opts.workers)]
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-        wandb = _shared_wandb_service()
+        wandb = _shared_wandb_service() if self.spec.ours else None  # only train_trial.py's runs share it
         try:
             for worker in workers:
                 worker.start()
@@ -314,7 +350,8 @@ class Controller:
             raise
         finally:
             signal.signal(signal.SIGTERM, previous)
-            wandb.teardown()
+            if wandb is not None:
+                wandb.teardown()
             self._refresh()
             self.bar.close()
         return tally(self.study)
