@@ -12,6 +12,7 @@ import pandas as pd
 
 from dendrisweep.errors import ArgumentParser, UsageError, cli_errors, positive
 from dendrisweep.files import make_dir
+from dendrisweep.sweep.cli import parse_gpus
 from dendrisweep.sweep.spec import SweepSpec
 
 DEFAULT_RUNS_DIR = Path("runs")
@@ -61,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     verdict.add_argument("--seeds", type=positive(int), default=5, help="fresh seeds per config (default 5)")
     verdict.add_argument("--within-pp", type=float, default=0.5,
                          help="compression: not worse than the best baseline by more than this (default 0.5)")
-    verdict.add_argument("--workers", type=positive(int), default=1, help="replicates at once on this machine")
+    verdict.add_argument("--workers", type=positive(int), help="replicates at once on this machine (default: 1, or "
+                                                               "one per GPU given with --gpus)")
+    verdict.add_argument("--gpus", type=parse_gpus, metavar="0,1,...|all", help="pin each worker to one GPU, as "
+                                                                                "agent.py --gpus does")
     verdict.add_argument("--heartbeat", type=positive(int), default=20, metavar="S",
                          help="seconds between heartbeats; a replicate silent for 3x this is lost and re-run")
     verdict.add_argument("--timeout-per-trial", type=positive(float), metavar="S", help="kill a replicate after S s")
@@ -186,8 +190,9 @@ def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) 
         raise UsageError("--seeds: at least 2 (an interval needs a spread)")
     assert source.storage is not None
     out = _report_dir(opts, source)
-    request = verdict.Request(opts.top, opts.seeds, opts.within_pp, opts.workers, opts.heartbeat,
-                              opts.timeout_per_trial, not opts.no_progress)
+    gpus = tuple(opts.gpus or ())
+    request = verdict.Request(opts.top, opts.seeds, opts.within_pp, opts.workers or len(gpus) or 1, gpus,
+                              opts.heartbeat, opts.timeout_per_trial, not opts.no_progress)
     try:
         found = verdict.run(families[0], families[1], source.storage, opts.runs_dir, out, request)
     except verdict.NoVerdict as exc:

@@ -331,6 +331,7 @@ class Request:
     seeds: int = 5
     within_pp: float = 0.5
     workers: int = 1
+    gpus: tuple[str, ...] = ()
     heartbeat: int = 20
     timeout: float | None = None
     progress: bool = True
@@ -349,6 +350,7 @@ def run(dendritic: Family, baseline: Family, storage_url: str, runs_dir: Path, o
     seed_values = seeds(request.seeds)
     opts = AgentOptions(spec=dendritic.spec, study_name=study, storage_url=storage_url,
                         run_dir=make_dir(runs_dir / study, "the replicates' run folder"), workers=request.workers,
+                        gpus=request.gpus,
                         timeout=request.timeout, heartbeat=request.heartbeat, progress=request.progress)
     controller = ReplicateController(opts, {DENDRITIC: dendritic.spec, BASELINE: baseline.spec},
                                      replicates(candidates, seed_values, study))

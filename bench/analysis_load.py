@@ -47,7 +47,7 @@ def synthetic(rng: random.Random, space: dict) -> tuple[dict, dict]:
 
 def fill_study(url: str, n: int, spec, space: dict) -> None:
     rng = random.Random(0)
-    study = optuna.create_study(storage=open_storage(url, 20), study_name="bench", direction="maximize")
+    study = optuna.create_study(storage=open_storage(url), study_name="bench", direction="maximize")
     study.set_user_attr("sweep", spec.raw)
     trials = []
     for i in range(n):

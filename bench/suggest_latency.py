@@ -80,7 +80,7 @@ def main() -> None:
             trials = synthetic_trials(size, space, seed=size)
             for sampler in opts.samplers:
                 memory = optuna.storages.InMemoryStorage()
-                sqlite = open_storage(f"sqlite:///{Path(tmp) / f'{sampler}-{size}.db'}", 20)
+                sqlite = open_storage(f"sqlite:///{Path(tmp) / f'{sampler}-{size}.db'}")
                 for where, storage in (("memory", memory), ("sqlite", sqlite)):
                     results[where][sampler][size] = time_suggestions(storage, trials, sampler, spec, space,
                                                                      opts.repeats)

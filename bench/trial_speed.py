@@ -8,7 +8,10 @@ forward/backward/evaluation. With --task mobilenet it also times a naive trainin
 ImageFolder of PNG files decoded by a DataLoader every epoch, NCHW tensors, validation with
 autograd on) against dendrisweep's (images decoded once, channels_last, validation under no_grad).
 
-    python bench/trial_speed.py [--task kws|mobilenet] [--epochs N] [--repeats 1]
+With --device cuda (or mps) it times the same trials on the CPU and on that device instead, and
+prints the speed-up (MobileNet trains on 3x32x32 images: CIFAR-shaped).
+
+    python bench/trial_speed.py [--task kws|mobilenet] [--epochs N] [--repeats 1] [--device cuda]
 """
 from __future__ import annotations
 
@@ -65,6 +68,24 @@ def dendrite_table(task: str, epochs: int, repeats: int) -> None:
         print(f"whole loop incl. W&B logging, {label}: {statistics.median(shares):.1%} outside fwd/bwd")
 
 
+def device_table(task: str, epochs: int, device: str) -> None:
+    """The same trials on the CPU and on `device`: median s/epoch and the speed-up."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, extra in (("baseline", ["--dendrites", "0"]), ("dendritic", DENDRITIC)):
+            seconds = {}
+            for where in ("cpu", device):
+                result, history = run([*SETTINGS[task], *extra, "--epochs", str(epochs), "--device", where],
+                                      Path(tmp) / f"{label}-{where}")
+                seconds[where] = statistics.median(h["epoch_seconds"] for h in history[1:])
+                name = result["device_name"]
+            rows.append((label, seconds["cpu"], seconds[device], name))
+    print(f"{task}: s/epoch on the CPU and on {device}")
+    print(f"{'model':<12}{'cpu':>10}{device:>10}{'speed-up':>10}  device")
+    for label, cpu, other, name in rows:
+        print(f"{label:<12}{cpu:>10.3f}{other:>10.3f}{cpu / other:>9.2f}x  {name}")
+
+
 def naive_vs_ours(epochs: int) -> None:
     """The same plain MobileNet epoch, the naive way and dendrisweep's way."""
     import torch
@@ -73,9 +94,10 @@ def naive_vs_ours(epochs: int) -> None:
     from torchvision import datasets, transforms
 
     from dendrisweep.data import load_dataset
+    from dendrisweep.device import Precision
     from dendrisweep.models import build_model
     from dendrisweep.settings import defaults
-    from dendrisweep.trial.trainer import Baseline, _train_epoch, evaluate
+    from dendrisweep.trial.trainer import Baseline, _train_epoch, score
 
     config = {**defaults(), "task": "mobilenet", "width_multiplier": 0.5, "dendrites": False, "test_fraction": 0.0}
     data = load_dataset(None, config)
@@ -112,12 +134,12 @@ def naive_vs_ours(epochs: int) -> None:
     strategy = Baseline(config)
     optimizer = strategy.optimizer(model)
     x, y = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
-    generator = torch.Generator().manual_seed(0)
+    generator, precision = torch.Generator().manual_seed(0), Precision(torch.device("cpu"))
     ours = []
     for epoch in range(epochs):
         started = time.perf_counter()
-        _train_epoch(model, optimizer, x, y, config, generator, epoch)
-        evaluate(model, data.val)
+        _train_epoch(model, optimizer, x, y, config, generator, epoch, precision, precision.scaler())
+        score(model, data.val)
         ours.append(time.perf_counter() - started)
     before, after = statistics.median(naive[1:]), statistics.median(ours[1:])
     print(f"mobilenet (width 0.5, 32x32 digits, {len(data.train.y)} train + {len(data.val.y)} val images, "
@@ -132,8 +154,12 @@ def main() -> None:
     parser.add_argument("--task", choices=sorted(SETTINGS), default="kws")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: 24 kws, 10 mobilenet)")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--device", help="compare the CPU with this device (cuda, cuda:N, mps)")
     opts = parser.parse_args()
     epochs = opts.epochs or (24 if opts.task == "kws" else 10)
+    if opts.device:
+        device_table(opts.task, epochs, opts.device)
+        return
     if opts.task == "mobilenet":
         naive_vs_ours(min(epochs, 4))
         print()

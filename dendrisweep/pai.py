@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+CPU = torch.device("cpu")
 SAVE_NAME = "pai"  # PAI writes ./pai/ in the current directory: the trial's own folder
 
 _FORWARD = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}
@@ -47,11 +48,14 @@ def working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def configure(config: Mapping[str, Any]) -> None:
-    """Reset PAI's global settings and apply the trial's config; call before `wrap`."""
+def configure(config: Mapping[str, Any], device: torch.device = CPU) -> None:
+    """Reset PAI's global settings and apply the trial's config; call before `wrap`. PAI builds new
+    dendrites on its own `device` setting: the trial's device (a loaded checkpoint: the CPU)."""
     gpa, _ = _import()
     gpa.pc = gpa.PAIConfig()
     pc = gpa.pc
+    pc.set_device(device)
+    pc.set_use_cuda(device.type == "cuda")
     # Unattended, quiet, no debug modes, no interactive prompts.
     pc.set_testing_dendrite_capacity(False)
     pc.set_configuration_confirmed(True)
@@ -99,9 +103,10 @@ def pair_conv_with_norm(model: nn.Module) -> None:
                 setattr(parent, name, nn.Sequential(gpa.PAISequential([conv, norm]), *rest))
 
 
-def wrap(model: nn.Module, config: Mapping[str, Any]) -> nn.Module:
-    """Configure PAI and convert the model's layers into dendrite-capable modules."""
-    configure(config)
+def wrap(model: nn.Module, config: Mapping[str, Any], device: torch.device = CPU) -> nn.Module:
+    """Configure PAI and convert the model's layers into dendrite-capable modules, on `device`."""
+    configure(config, device)
+    model = model.to(device)
     gpa, upa = _import()
     with contextlib.redirect_stdout(io.StringIO()):  # "[PAI Config] Saved 75 variables ..."
         wrapped = upa.perforate_model(model, doing_pai=True, save_name=SAVE_NAME,

@@ -9,15 +9,17 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from dendrisweep.errors import UsageError
 
-Kind = Literal["int", "float", "bool", "choice", "floats", "text"]
+Kind = Literal["int", "float", "bool", "choice", "floats", "text", "device"]
 Group = Literal["training", "data", "pai", "deploy"]
 
+DEVICES = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # what `device` accepts; dendrisweep.device resolves it
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -127,8 +129,16 @@ def _parse_text(setting: Setting, raw: Any) -> str:
     return str(raw).strip()
 
 
+def _parse_device(setting: Setting, raw: Any) -> str:
+    text = str(raw).strip().lower()
+    if not DEVICES.fullmatch(text):
+        raise UsageError(f"{setting.name}: {raw!r} is not auto, cpu, cuda, cuda:N or mps")
+    return text
+
+
 _PARSERS = {
     "text": _parse_text,
+    "device": _parse_device,
     "int": _parse_int,
     "float": _parse_float,
     "bool": _parse_bool,
@@ -166,6 +176,12 @@ SETTINGS: dict[str, Setting] = _declare(
             "Standard deviation of Gaussian noise added to training inputs.", low=0.0, high=100.0),
     Setting("scheduler_patience", "int", 2,
             "ReduceLROnPlateau patience in epochs; keep it below n_epochs_to_switch.", low=0, high=1000),
+    Setting("device", "device", "auto",
+            "Where to train: auto (the first visible CUDA GPU, then Apple MPS, then the CPU), cpu, cuda, "
+            "cuda:N or mps. Export and the deployment gate always run on the CPU.", edge_impulse=False),
+    Setting("amp", "choice", "off",
+            "Mixed precision for training and validation: off, bf16 (CPU or GPU) or fp16 (GPU, with loss "
+            "scaling on CUDA).", choices=("off", "bf16", "fp16"), edge_impulse=False),
     # --- data ---------------------------------------------------------------------------------
     Setting("test_fraction", "float", 0.1,
             "Share of the training split held out (stratified, fixed) to score the best model.",

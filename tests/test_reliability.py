@@ -7,6 +7,7 @@ bench/concurrency.py run the same checks at full size (20 SIGKILLs in a 60-trial
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from typing import Any
 import optuna
 import pytest
 import sqlalchemy
+import torch
 import yaml
 from conftest import ROOT, run_script
 from optuna.trial import TrialState
@@ -141,3 +143,52 @@ def _study_names(storage: str) -> list[str]:
         return optuna.get_all_study_names(storage)
     except sqlalchemy.exc.OperationalError:
         return []
+
+
+def test_each_worker_is_pinned_to_one_gpu_round_robin(tmp_path: Path) -> None:
+    """--gpus 0,1 with no --workers: two workers, every trial sees exactly its worker's GPU."""
+    sweep = scripted_sweep(tmp_path / "gpus.yaml", 6, "--sleep", "0.05")
+    done = run_script("agent.py", str(sweep), "--gpus", "0,1", "--runs-dir", str(tmp_path / "runs"), "--sampler",
+                      "random", "--no-progress")
+    assert done.returncode == 0, done.stderr[-2000:]
+    trials = (tmp_path / "runs" / "gpus" / "trials").glob("trial-*/result.json")
+    seen = [json.loads(path.read_text())["cuda_visible_devices"] for path in trials]
+    assert len(seen) == 6 and set(seen) == {"0", "1"}  # both GPUs used, never both (or none) at once
+
+
+def test_under_a_scheduler_workers_stay_on_the_gpus_the_job_was_given(tmp_path: Path) -> None:
+    """Slurm sets CUDA_VISIBLE_DEVICES=3,5: `--gpus all` means those two, `--gpus 1` the second."""
+    sweep = scripted_sweep(tmp_path / "slurm.yaml", 4, "--sleep", "0.05")
+    for gpus, expected in (("all", {"3", "5"}), ("1", {"5"})):
+        runs = tmp_path / f"runs-{gpus}"
+        done = run_script("agent.py", str(sweep), "--gpus", gpus, "--runs-dir", str(runs), "--sampler", "random",
+                          "--no-progress", env={"CUDA_VISIBLE_DEVICES": "3,5"})
+        assert done.returncode == 0, done.stderr[-2000:]
+        seen = {json.loads(path.read_text())["cuda_visible_devices"]
+                for path in (runs / "slurm" / "trials").glob("trial-*/result.json")}
+        assert seen == expected
+
+
+@pytest.mark.parametrize("gpus, message", [("all", "--gpus all: this machine has no CUDA GPU"),
+                                           ("0,x", "--gpus: expected GPU indices"), ("1,1", "--gpus: expected")])
+def test_bad_gpus_are_one_line(gpus: str, message: str, tmp_path: Path) -> None:
+    if gpus == "all" and torch.cuda.is_available():
+        pytest.skip("this machine has GPUs")
+    done = run_script("agent.py", str(scripted_sweep(tmp_path / "g.yaml", 1)), "--gpus", gpus, "--runs-dir",
+                      str(tmp_path / "runs"))
+    assert done.returncode == 2 and message in done.stderr and not (tmp_path / "runs").exists()
+
+
+def test_agents_through_the_grpc_storage_proxy_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+    """Optuna's gRPC proxy in front of SQLite: our heartbeats and budget lock work through it."""
+    from test_optuna_adapter import grpc_proxy
+
+    from dendrisweep.sweep.storage import open_storage
+
+    backend = f"sqlite:///{tmp_path / 'behind-proxy.db'}"
+    proxy = grpc_proxy(open_storage(backend))
+    sweep, study = scripted_sweep(tmp_path / "proxied.yaml", 16), "proxied"
+    folders = run_agents(sweep, 3, proxy, study, tmp_path, "--workers", "2", "--sampler", "random")
+    quiet_optuna()
+    audit = audit_study(optuna.load_study(study_name=study, storage=backend), folders, budget=16)
+    assert audit.complete == audit.settled == audit.trials == 16 and audit.problems() == {}

@@ -18,7 +18,7 @@ from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.cli import main
-from dendrisweep.trial.trainer import evaluate
+from dendrisweep.trial.trainer import score
 from dendrisweep.wandb_files import OfflineRun
 
 SUMMARY_KEYS = {"status", "reason", "best_val_acc", "test_acc", "params", "macs", "dendrites_added", "epochs_run",
@@ -70,6 +70,9 @@ def test_result_json_holds_the_summary(dendritic: TrialRun) -> None:
     assert result["dendrites_added"] <= 2 and result["params"] > 0 and result["macs"] > 0
     assert result["config"]["max_dendrites"] == 2
     assert result["data"]["digest"] and result["versions"]["perforatedai"] == "3.2.9"
+    # device auto on this machine: CUDA, MPS or the CPU, whichever it has, recorded with its name
+    expected = "cuda:0" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert result["config"]["device"] == "auto" and result["device"] == expected and result["device_name"]
     lines = (dendritic.trial_dir / "history.jsonl").read_text().splitlines()
     assert len(lines) == result["epochs_run"]
 
@@ -87,9 +90,9 @@ def test_wandb_offline_run_holds_config_history_and_summary(dendritic: TrialRun)
 def test_best_model_checkpoint_reloads_safely_and_scores_the_same(dendritic: TrialRun) -> None:
     model, config = checkpoint.load(dendritic.trial_dir / "best_model.pt")  # weights_only=True
     data = load_dataset(None, config)
-    _, val_acc = evaluate(model, data.val)
+    _, val_acc = score(model, data.val)
     assert val_acc == pytest.approx(dendritic.result["best_val_acc"], abs=1e-9)
-    _, test_acc = evaluate(model, data.test)
+    _, test_acc = score(model, data.test)
     assert test_acc == pytest.approx(dendritic.result["test_acc"], abs=1e-9)
 
 
@@ -162,3 +165,26 @@ def test_trial_script_runs_end_to_end_as_a_subprocess(tmp_path: Path) -> None:
     (trial_dir,) = (tmp_path / "out").iterdir()
     assert json.loads((trial_dir / "result.json").read_text())["status"] == "finished"
     assert not (tmp_path / "pai").exists()  # PAI's files stay inside the trial folder
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "cuda"], "device: cuda asked for, but"),
+    (["--device", "cuda:7"], "device: cuda:7 asked for, but"),
+    (["--device", "gpu"], "device: 'gpu' is not auto, cpu, cuda, cuda:N or mps"),
+    (["--amp", "fp16", "--device", "cpu"], "amp: fp16 needs a GPU"),
+])
+def test_a_device_this_machine_lacks_is_one_line_and_exit_2_before_anything_is_written(
+        args: list[str], message: str, tmp_path: Path, offline_wandb: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if torch.cuda.device_count() > 7 or (torch.cuda.is_available() and args == ["--device", "cuda"]):
+        pytest.skip("this machine has that GPU")
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--epochs", "1", "--out-directory", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not any(offline_wandb.glob("**/offline-run-*"))
+
+
+def test_bf16_mixed_precision_trains_with_dendrites(tmp_path: Path, offline_wandb: Path) -> None:
+    run = run_in_process(["--amp", "bf16", "--epochs", "4", "--switch-mode", "fixed", "--fixed-switch-num", "2",
+                          "--max-dendrites", "1"], tmp_path / "out", offline_wandb)
+    assert run.exit_code == 0 and run.result["dendrites_added"] == 1 and run.result["best_val_acc"] > 0.25

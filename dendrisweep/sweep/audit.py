@@ -16,7 +16,8 @@ from optuna.trial import TrialState
 
 from dendrisweep.contract import FINISHED, RESULT_FILE, TRIAL_PREFIX
 from dendrisweep.sweep.controller import is_settled
-from dendrisweep.sweep.storage import LOST_STATUS, MAX_RETRIES
+from dendrisweep.sweep.optuna_adapter import MAX_RETRIES
+from dendrisweep.sweep.storage import LOST_STATUS
 
 
 @dataclass

@@ -20,9 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Run a W&B sweep YAML: offline with Optuna (default), or on W&B (--wandb).")
     parser.add_argument("sweep", type=Path, help="sweep YAML, e.g. sweeps/quickstart.yaml")
     parser.add_argument("--count", type=positive(int), help="trials this agent runs (like wandb agent --count)")
-    parser.add_argument("--workers", type=positive(int), default=1, help="trials at once on this machine")
+    parser.add_argument("--workers", type=positive(int), help="trials at once on this machine (default: 1, or one "
+                                                               "per GPU given with --gpus)")
+    parser.add_argument("--gpus", type=parse_gpus, metavar="0,1,...|all",
+                        help="pin each worker to one of these GPUs (CUDA_VISIBLE_DEVICES, round robin)")
     parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///runs/<study>/study.db); "
-                                          "postgresql://... lets agents on many machines share one study")
+                                          "postgresql://... lets agents on many machines share one study, "
+                                          "grpc://host:port goes through Optuna's storage proxy")
     parser.add_argument("--study", help="study name (default: the YAML file's name)")
     parser.add_argument("--sampler", choices=SAMPLERS, help="search engine (default: auto for bayes; "
                                                             "random / grid follow the YAML's method)")
@@ -65,11 +69,12 @@ def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
                          "`wandb agent` would run (the folder holding it)")
     study = opts.study or spec.name
     if opts.storage:
-        open_storage(opts.storage, opts.heartbeat)  # a bad URL fails before any folder is made
+        open_storage(opts.storage)  # a bad URL fails before any folder is made
     run_dir = make_dir(opts.runs_dir / study, "the run folder")
     storage = opts.storage or default_storage_url(run_dir)
     controller = Controller(AgentOptions(spec=spec, study_name=study, storage_url=storage, run_dir=run_dir,
-                                         workers=opts.workers, count=opts.count, sampler=opts.sampler,
+                                         workers=opts.workers or len(opts.gpus or ()) or 1,
+                                         gpus=tuple(opts.gpus or ()), count=opts.count, sampler=opts.sampler,
                                          timeout=opts.timeout_per_trial, heartbeat=opts.heartbeat,
                                          progress=not opts.no_progress,
                                          flapping_guard=not (opts.no_flapping_guard or _env_true(
@@ -84,12 +89,38 @@ def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
             f"(trial {result.best.number})" if result.best is not None else "no finished trial yet")
     print(f"study {study}: {result.finished} finished, {result.failed} failed, {result.pruned} pruned; {best}")
     print(f"storage: {redact(storage)}   trials: {run_dir / 'trials'}   W&B offline runs: {run_dir / 'wandb'}")
-    print(f"browse: optuna-dashboard {redact(storage)}")
+    if not storage.startswith("grpc://"):  # optuna-dashboard reads the database behind a proxy, not the proxy
+        print(f"browse: optuna-dashboard {redact(storage)}")
     if controller.flapping is not None:
         print(f"agent.py: error: {controller.flapping}; stopped, as wandb agent does (the failures and their "
               "stderr are in the study; --no-flapping-guard to go on regardless)", file=sys.stderr)
         return 1
     return 0
+
+
+def parse_gpus(text: str) -> list[str]:
+    """`--gpus`: GPU indices (`0,1,3`) or `all`, as this process sees them. Under a scheduler that already
+    set CUDA_VISIBLE_DEVICES (Slurm's --gres), index i is its i-th entry, so workers stay on the GPUs
+    the job was given."""
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if text.strip().lower() == "all":
+        if visible:
+            return visible
+        import torch
+
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise UsageError("--gpus all: this machine has no CUDA GPU (torch sees none)")
+        return [str(i) for i in range(count)]
+    gpus = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() for part in gpus) or len(set(gpus)) != len(gpus):
+        raise UsageError(f"--gpus: expected GPU indices such as 0,1 or 'all', got {text!r}")
+    if visible:
+        if max(int(g) for g in gpus) >= len(visible):
+            raise UsageError(f"--gpus {text}: this job sees {len(visible)} GPU(s) (CUDA_VISIBLE_DEVICES="
+                             f"{','.join(visible)})")
+        return [visible[int(g)] for g in gpus]
+    return gpus
 
 
 def _env_true(name: str) -> bool:

@@ -29,12 +29,13 @@ from tqdm import tqdm
 
 from dendrisweep.contract import FAILED, FINAL_FAILURES, FINISHED, PRUNED, RESULT_METRICS, RETRIED, new_run_id
 from dendrisweep.errors import UsageError
+from dendrisweep.sweep import optuna_adapter as adapter
 from dendrisweep.sweep.launch import Outcome, TrialFiles, launch
 from dendrisweep.sweep.pruners import WandbHyperband
 from dendrisweep.sweep.samplers import make_sampler
 from dendrisweep.sweep.space import grid_size, search_space, trial_params, trial_values
 from dendrisweep.sweep.spec import SweepSpec
-from dendrisweep.sweep.storage import Heartbeat, exclusive, fail_lost_trials, open_storage, quiet_optuna, redact
+from dendrisweep.sweep.storage import exclusive, fail_lost_trials, open_storage, quiet_optuna, redact
 
 # Copied from result.json into the study, so the analysis loads everything from the store alone.
 RESULT_KEYS = (*RESULT_METRICS, "best_epoch",
@@ -51,6 +52,7 @@ class AgentOptions:
     storage_url: str
     run_dir: Path
     workers: int = 1
+    gpus: tuple[str, ...] = ()  # worker i trains on gpus[i % len(gpus)] (its CUDA_VISIBLE_DEVICES)
     count: int | None = None
     sampler: str | None = None
     timeout: float | None = None
@@ -115,7 +117,7 @@ def create_or_resume_study(opts: AgentOptions) -> optuna.Study:
     quiet_optuna()
     spec = opts.spec
     pruner = WandbHyperband(spec) if spec.hyperband else optuna.pruners.NopPruner()
-    storage = open_storage(opts.storage_url, opts.heartbeat)
+    storage = open_storage(opts.storage_url)
     try:
         study = optuna.create_study(storage=storage, study_name=opts.study_name, load_if_exists=True,
                                     direction="maximize" if spec.maximize else "minimize",
@@ -162,6 +164,7 @@ class Controller:
         self.successes = 0
         self.flapping: str | None = None  # why the flapping guard stopped the agent
         self.logged: dict[int, list[float]] = {}  # per running trial: the metric's values as logged
+        self.running: dict[int, int] = {}  # worker -> the trial it runs
         self._lock = threading.Lock()
         self._ended = threading.Condition()  # notified when one of this agent's trials ends
         self.threads = max(1, (os.cpu_count() or 1) // opts.workers)
@@ -171,8 +174,9 @@ class Controller:
 
     # -- claim ------------------------------------------------------------------------------
     def _claim(self) -> Trial | str:
-        fail_lost_trials(self.study)
-        with exclusive(self.opts.storage_url, self.opts.study_name):  # the budget lock
+        fail_lost_trials(self.study, 3 * self.opts.heartbeat)
+        # the budget lock
+        with exclusive(self.opts.storage_url, self.opts.study_name, adapter.study_storage(self.study)):
             t = tally(self.study)
             if self.stop.is_set() or (self.opts.count is not None and self.launched >= self.opts.count):
                 return DONE
@@ -213,8 +217,13 @@ class Controller:
         """What a claimed trial runs: the parameters the sampler chose, as a run of this sweep."""
         return Job(self.spec, trial_params(self.spec, trial.params), self.opts.study_name)
 
-    def _launch(self, trial: Trial) -> Outcome:
+    def gpu(self, worker: int) -> str | None:
+        """The GPU a worker's trials see (round robin over --gpus), or None."""
+        return self.opts.gpus[worker % len(self.opts.gpus)] if self.opts.gpus else None
+
+    def _launch(self, trial: Trial, worker: int) -> Outcome:
         job = self._job(trial)
+        gpu = self.gpu(worker)
         files = TrialFiles(self.opts.run_dir.resolve(), self.opts.study_name, new_run_id())
         trial.set_user_attr("run_id", files.run_id)
         trial.set_user_attr("trial_dir", str(files.trial_dir))
@@ -222,7 +231,7 @@ class Controller:
         return launch(files, job.spec.command, job.spec.program, job.params, group=job.group,
                       project=job.spec.project, threads=self.threads, timeout=self.opts.timeout,
                       share_wandb_service=job.spec.ours, in_sweep=job.in_sweep, on_row=self._reporter(trial),
-                      stop=self.stop)
+                      stop=self.stop, env={"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None)
 
     # -- record -----------------------------------------------------------------------------
     def _record(self, trial: Trial, outcome: Outcome) -> None:
@@ -258,7 +267,7 @@ class Controller:
         else:
             frozen = self.study.tell(trial, state=TrialState.FAIL)
             if outcome.status in RETRIED:  # not the trial's fault: run its parameters again
-                optuna.storages.RetryHeartbeatStaleTrialCallback()(self.study, frozen)
+                adapter.retry(self.study, frozen)
 
     def _impute(self, outcome: Outcome, logged: list[float]) -> float | None:
         """W&B's metric.impute for a run that crashed after logging its metric: `latest` or `best` gives it
@@ -287,7 +296,7 @@ class Controller:
                 self.stop.set()
 
     # -- loop -------------------------------------------------------------------------------
-    def _worker(self) -> None:
+    def _worker(self, worker: int) -> None:
         while not self.stop.is_set():
             claim = self._claim()
             if claim == DONE:
@@ -297,9 +306,10 @@ class Controller:
                     self._ended.wait(WAIT_SECONDS)
                 continue
             assert isinstance(claim, Trial)
-            beat = Heartbeat(self.study._storage, claim._trial_id)  # type: ignore[arg-type]
+            beat = adapter.Heartbeat(adapter.study_storage(self.study), adapter.trial_id(claim), self.opts.heartbeat)
+            self.running[worker] = claim.number
             try:
-                outcome = self._launch(claim)
+                outcome = self._launch(claim, worker)
                 self._record(claim, outcome)
             except optuna.exceptions.UpdateFinishedTrialError:
                 # Its heartbeat went silent too long (a paused or overloaded machine): another agent
@@ -309,6 +319,7 @@ class Controller:
                            f"{claim.user_attrs.get('trial_dir')}", file=sys.stderr)
             finally:
                 beat.stop()
+                self.running.pop(worker, None)
                 with self._ended:
                     self._ended.notify_all()
             self._refresh()
@@ -320,6 +331,8 @@ class Controller:
             postfix = f"done {t.finished} failed {t.failed} pruned {t.pruned}"
             if t.best is not None and self.spec.metric is not None:
                 postfix += f" | best {t.best_value:.4f} ({self._label(t.best)})"
+            if self.opts.gpus:  # which worker runs what where
+                postfix += " | " + " ".join(f"gpu{self.gpu(w)}:#{n}" for w, n in sorted(self.running.items()))
             self.bar.set_postfix_str(postfix, refresh=True)
 
     def _progress(self, t: Tally) -> tuple[int, int | None]:
@@ -334,7 +347,8 @@ class Controller:
 
     def run(self) -> Tally:
         """Run until the budget, --count or the target is reached; Ctrl-C stops cleanly."""
-        workers = [threading.Thread(target=self._worker, name=f"worker-{i}") for i in range(self.opts.workers)]
+        workers = [threading.Thread(target=self._worker, args=(i,), name=f"worker-{i}")
+                   for i in range(self.opts.workers)]
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         wandb = _shared_wandb_service() if self.spec.ours else None  # only train_trial.py's runs share it
         try:

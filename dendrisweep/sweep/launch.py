@@ -288,9 +288,10 @@ def _outcome(code: int, verdict: tuple[str, str] | None, files: TrialFiles, wall
 def launch(files: TrialFiles, template: list[str], program: str | None, params: Mapping[str, Any], *, group: str,
            on_row: Callable[[dict[str, Any]], bool], stop: threading.Event, project: str | None = None,
            threads: int = 1, timeout: float | None = None, share_wandb_service: bool = True,
-           in_sweep: bool = True) -> Outcome:
-    """Start one trial as `wandb agent` would (its parameter files, its command, its environment) and
-    watch it to its end: how every trial starts, the agent's and the analysis' alike."""
+           in_sweep: bool = True, env: Mapping[str, str] | None = None) -> Outcome:
+    """Start one trial as `wandb agent` would (its parameter files, its command, its environment, plus
+    `env`: the worker's GPU) and watch it to its end: how every trial starts, the agent's and the
+    analysis' alike."""
     write_param_files(files, params)
-    env = trial_environment(files, group, project, threads, share_wandb_service, in_sweep)
+    env = {**trial_environment(files, group, project, threads, share_wandb_service, in_sweep), **(env or {})}
     return run_trial_process(build_command(template, program, params, files), env, files, timeout, on_row, stop)

@@ -20,6 +20,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from dendrisweep.errors import UsageError
+from dendrisweep.sweep.optuna_adapter import trial_id
 from dendrisweep.sweep.space import grid, search_space, to_optuna, trial_values
 from dendrisweep.sweep.spec import SweepSpec
 from dendrisweep.sweep.wandb_engine import import_sweeps
@@ -41,10 +42,11 @@ class AutoSampler(BaseSampler):
 
     def _for(self, study: Study, trial: FrozenTrial) -> BaseSampler:
         with self._lock:
-            if trial._trial_id not in self._chosen:
+            tid = trial_id(trial)
+            if tid not in self._chosen:
                 finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-                self._chosen[trial._trial_id] = self._gp if finished < self._gp_until else self._tpe
-            return self._chosen[trial._trial_id]
+                self._chosen[tid] = self._gp if finished < self._gp_until else self._tpe
+            return self._chosen[tid]
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return self._for(study, trial).infer_relative_search_space(study, trial)
@@ -63,7 +65,7 @@ class AutoSampler(BaseSampler):
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
         with self._lock:
-            sampler = self._chosen.pop(trial._trial_id, self._tpe)
+            sampler = self._chosen.pop(trial_id(trial), self._tpe)
         sampler.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:

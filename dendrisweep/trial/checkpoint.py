@@ -26,8 +26,9 @@ FORMAT = "dendrisweep-checkpoint-1"
 def save(path: Path, model: nn.Module, config: Mapping[str, Any], shape: DataShape,
          dendrites: int) -> None:
     """Write the checkpoint: tensors and plain values only."""
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}  # loads anywhere
     torch.save({"format": FORMAT, "config": dict(config), "shape": asdict(shape), "dendrites_added": dendrites,
-                "state_dict": model.state_dict()}, path)
+                "state_dict": state}, path)
 
 
 def load(path: Path) -> tuple[nn.Module, dict[str, Any]]:

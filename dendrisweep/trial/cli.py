@@ -104,9 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dendrisweep.data import load_dataset
 
         data = load_dataset(options.data_directory, config)  # bad data fails before torch is imported
+        from dendrisweep import device
         from dendrisweep.trial.run import run_trial
 
-        return run_trial(config, data, options)
+        precision = device.Precision(device.resolve(config["device"]), config["amp"])  # no such GPU: exit 2 here
+        return run_trial(config, data, options, precision)
 
 
 def cli() -> None:

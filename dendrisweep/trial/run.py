@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from dendrisweep import __version__, pai
+from dendrisweep import __version__, device, pai
 from dendrisweep.contract import (
     DIVERGED,
     FAILED,
@@ -44,7 +45,7 @@ from dendrisweep.models import build_model
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.options import TrialOptions
 from dendrisweep.trial.tracking import start_run
-from dendrisweep.trial.trainer import Diverged, EpochRecord, Strategy, TrainResult, evaluate, strategy_for, train
+from dendrisweep.trial.trainer import Diverged, EpochRecord, TrainResult, score, strategy_for, train
 
 KILLED_EXIT_CODE = 128 + signal.SIGTERM
 EXIT_GRACE_SECONDS = 15  # after SIGTERM, wrapping up W&B may take this long; then the process just exits
@@ -72,11 +73,11 @@ def _make_trial_dir(out_directory: Path, run_id: str) -> Path:
     return trial_dir
 
 
-def _summarise(result: TrainResult, data: Dataset, strategy: Strategy) -> dict[str, Any]:
-    """The final numbers of a finished trial (all about the best model, not the last one)."""
+def _summarise(result: TrainResult, data: Dataset) -> dict[str, Any]:
+    """The final numbers of a finished trial (all about the best model, not the last one), scored on
+    the device it trained on."""
     best = result.best
-    inference = strategy.inference_model(best.model)
-    test_loss, test_acc = evaluate(best.model, data.test) if data.test is not None else (None, None)
+    test_loss, test_acc = score(best.model, data.test) if data.test is not None else (None, None)
     return {
         "best_val_acc": best.val_acc,
         "best_epoch": best.epoch,
@@ -84,14 +85,18 @@ def _summarise(result: TrainResult, data: Dataset, strategy: Strategy) -> dict[s
         "test_acc": test_acc,
         "test_loss": test_loss,
         "params": best.params,
-        "inference_params": count_parameters(inference),
-        "macs": count_macs(inference, torch.zeros(1, *data.shape.sample)),
         "dendrites_added": best.dendrites,
         "epochs_run": result.epochs_run,
         "stop_reason": result.stop_reason,
         "train_seconds": result.loop_seconds,
         "compute_seconds": result.compute_seconds,
     }
+
+
+def _sizes(inference: nn.Module, data: Dataset) -> dict[str, Any]:
+    """What the deployed model costs, measured on its CPU copy."""
+    return {"inference_params": count_parameters(inference),
+            "macs": count_macs(inference, torch.zeros(1, *data.shape.sample))}
 
 
 class TrialRecorder:
@@ -149,8 +154,10 @@ def _terminate_handler(recorder: TrialRecorder) -> Any:
     return on_sigterm
 
 
-def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions) -> int:
-    """Train and record one trial; returns the process exit code."""
+def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, precision: device.Precision) -> int:
+    """Train and record one trial on `precision.device` (checked by the command line before anything is
+    written); returns the process exit code."""
+    where = precision.device
     torch.manual_seed(config["seed"])
     model = build_model(config, data.shape)  # a bad shape is still a UsageError here
     run_id = os.environ.get("WANDB_RUN_ID") or new_run_id()
@@ -158,17 +165,21 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions) -
     wandb_dir = Path(os.environ.get("WANDB_DIR") or ".").resolve()
     recorder = TrialRecorder(trial_dir, start_run(options.wandb_project, config, run_id, wandb_dir),
                              config, data)
+    recorder.result.update(device=str(where), device_name=device.name(where))
     previous_handler = signal.signal(signal.SIGTERM, _terminate_handler(recorder))
     status, reason, summary, exit_code = FAILED, "", {}, 1
     try:
         with pai.working_directory(trial_dir):
             strategy = strategy_for(config)
-            result = train(strategy.prepare(model), data, config, strategy, recorder.epoch)
-            summary = _summarise(result, data, strategy)
+            result = train(strategy.prepare(model, where), data, config, strategy, recorder.epoch, precision)
+            summary = _summarise(result, data)
             checkpoint.save(trial_dir / MODEL_FILE, result.best.model, config, data.shape, result.best.dendrites)
+            # Export and its gates work on a CPU copy: the checkpoint, rebuilt on the CPU, when training ran elsewhere
+            best = result.best.model if where.type == "cpu" else checkpoint.load(trial_dir / MODEL_FILE)[0]
+            inference = strategy.inference_model(best)
+            summary.update(_sizes(inference, data))
             if options.edge_impulse:
-                write_block_output(options.out_directory, result.best.model,
-                                   strategy.inference_model(result.best.model), data, summary, options.info,
+                write_block_output(options.out_directory, best, inference, data, summary, options.info,
                                    config["int8_tolerance_pp"])
         status, exit_code = FINISHED, 0
     except Diverged as exc:

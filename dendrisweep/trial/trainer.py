@@ -7,6 +7,7 @@ that was actually measured, whatever PAI does next (its retries can overshoot ma
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -19,6 +20,7 @@ from torch import nn
 
 from dendrisweep import pai
 from dendrisweep.data import Dataset, LabelledArrays
+from dendrisweep.device import Precision
 from dendrisweep.measure import count_parameters
 
 EVAL_BATCH = 1024
@@ -79,8 +81,8 @@ class Baseline:
         self.config = config
         self.scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
 
-    def prepare(self, model: nn.Module) -> nn.Module:
-        return model
+    def prepare(self, model: nn.Module, device: torch.device) -> nn.Module:
+        return model.to(device)
 
     def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         opt = torch.optim.Adam(model.parameters(), lr=self.config["learning_rate"],
@@ -114,8 +116,8 @@ class Dendritic:
         self.config = config
         self.max_dendrites = config["max_dendrites"]
 
-    def prepare(self, model: nn.Module) -> nn.Module:
-        return pai.wrap(model, self.config)
+    def prepare(self, model: nn.Module, device: torch.device) -> nn.Module:
+        return pai.wrap(model, self.config, device)
 
     def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         return pai.setup_optimizer(model, self.config)
@@ -143,8 +145,9 @@ def strategy_for(config: Mapping[str, Any]) -> Strategy:
     return Dendritic(config) if config["dendrites"] else Baseline(config)
 
 
-def tensors(split: LabelledArrays) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(split.x), torch.from_numpy(split.y)
+def tensors(split: LabelledArrays, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split on the training device, moved once (the data sets here fit; no per-batch copies)."""
+    return torch.from_numpy(split.x).to(device), torch.from_numpy(split.y).to(device)
 
 
 def _on_cpu_layout(x: torch.Tensor) -> torch.Tensor:
@@ -152,56 +155,68 @@ def _on_cpu_layout(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
-def evaluate(model: nn.Module, split: LabelledArrays) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+             precision: Precision | None = None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of a model on a split, in eval mode."""
-    x, y = tensors(split)
     model.eval()
     loss_sum, correct = 0.0, 0
-    with torch.no_grad():
+    with torch.no_grad(), (precision.autocast() if precision else contextlib.nullcontext()):
         for start in range(0, len(y), EVAL_BATCH):
-            logits = model(_on_cpu_layout(x[start:start + EVAL_BATCH]))
+            logits = model(_on_cpu_layout(x[start:start + EVAL_BATCH])).float()
             target = y[start:start + EVAL_BATCH]
             loss_sum += nn.functional.cross_entropy(logits, target, reduction="sum").item()
             correct += int((logits.argmax(dim=1) == target).sum())
     return loss_sum / len(y), correct / len(y)
 
 
+def score(model: nn.Module, split: LabelledArrays) -> tuple[float, float]:
+    """(loss, accuracy) of a model on a split, where the model is."""
+    return evaluate(model, *tensors(split, next(model.parameters()).device))
+
+
 def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                 config: Mapping[str, Any], generator: torch.Generator, epoch: int) -> tuple[float, float]:
+                 config: Mapping[str, Any], generator: torch.Generator, epoch: int, precision: Precision,
+                 scaler: Any) -> tuple[float, float]:
     model.train()
-    order = torch.randperm(len(y), generator=generator)
+    order = torch.randperm(len(y), generator=generator)  # on the CPU: the same batches on every device
     loss_sum, correct = 0.0, 0
     for start in range(0, len(y), config["batch_size"]):
-        idx = order[start:start + config["batch_size"]]
+        idx = order[start:start + config["batch_size"]].to(x.device)
         xb, yb = x[idx], y[idx]
         if config["input_noise"] > 0:
-            xb = xb + config["input_noise"] * torch.randn(xb.shape, generator=generator)
+            xb = xb + config["input_noise"] * torch.randn(xb.shape, generator=generator).to(x.device)
         optimizer.zero_grad(set_to_none=True)
-        logits = model(_on_cpu_layout(xb))
-        loss = nn.functional.cross_entropy(logits, yb)
+        with precision.autocast():
+            logits = model(_on_cpu_layout(xb))
+            loss = nn.functional.cross_entropy(logits.float(), yb)
         if not torch.isfinite(loss):
             raise Diverged(f"training loss became {loss.item()} at epoch {epoch}")
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         loss_sum += loss.item() * len(yb)
         correct += int((logits.argmax(dim=1) == yb).sum())
     return loss_sum / len(y), correct / len(y)
 
 
 def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: Strategy,
-          on_epoch: Callable[[EpochRecord], None]) -> TrainResult:
-    """Train until the epoch cap, PAI's completion, or the dendrite budget; return the best model."""
-    x, y = tensors(data.train)
+          on_epoch: Callable[[EpochRecord], None], precision: Precision) -> TrainResult:
+    """Train until the epoch cap, PAI's completion, or the dendrite budget; return the best model.
+    Model, data and snapshots live on `precision.device`."""
+    device = precision.device
+    model = model.to(device)
+    x, y = tensors(data.train, device)
+    val_x, val_y = tensors(data.val, device)
     generator = torch.Generator().manual_seed(config["seed"])
-    optimizer = strategy.optimizer(model)
+    optimizer, scaler = strategy.optimizer(model), precision.scaler()
     best: BestModel | None = None
     epochs_run = 0
     stop_reason, compute_total = "epoch cap", 0.0
     loop_start = time.perf_counter()
     for epoch in range(1, config["epochs"] + 1):
         started = time.perf_counter()
-        train_loss, train_acc = _train_epoch(model, optimizer, x, y, config, generator, epoch)
-        val_loss, val_acc = evaluate(model, data.val)
+        train_loss, train_acc = _train_epoch(model, optimizer, x, y, config, generator, epoch, precision, scaler)
+        val_loss, val_acc = evaluate(model, val_x, val_y, precision)
         compute = time.perf_counter() - started
         if not math.isfinite(val_loss):
             raise Diverged(f"validation loss became {val_loss} at epoch {epoch}")
@@ -221,7 +236,8 @@ def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: 
         if strategy.dendrites() > strategy.max_dendrites:
             stop_reason = f"dendrite budget reached ({strategy.max_dendrites})"
             break
-        if restructured:
+        if restructured:  # PAI rebuilt the model with new dendrites: keep it on the device
+            model = model.to(device)
             optimizer = strategy.optimizer(model)
     assert best is not None
     return TrainResult(best, epochs_run, stop_reason, time.perf_counter() - loop_start, compute_total)

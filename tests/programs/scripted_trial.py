@@ -62,7 +62,8 @@ def main() -> int:
     while opts.hang:
         time.sleep(1)
     result = {"status": "finished", "reason": "", "run_id": run_id, "trial_dir": str(trial_dir),
-              "best_val_acc": value, "epochs_run": EPOCHS, "config": params}
+              "best_val_acc": value, "epochs_run": EPOCHS, "config": params,
+              "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}  # the GPU its agent gave it
     (trial_dir / "result.json").write_text(json.dumps(result))
     return 0
 
