@@ -22,6 +22,8 @@ def non_default(setting: Setting) -> Any:
         return [0.5, 0.25]
     if setting.kind == "text":
         return "weights/imagenet.pt"
+    if setting.kind == "device":
+        return "cpu"
     if setting.kind == "int":
         return setting.default + 1 if setting.high is None or setting.default < setting.high else setting.default - 1
     return (setting.default + setting.high) / 2 if setting.high is not None else setting.default * 2

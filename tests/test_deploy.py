@@ -119,6 +119,7 @@ def test_the_block_ships_tflite_files_that_keep_their_accuracy(data: str, params
     assert_deployment_verified(tmp_path / "out", summary, load_dataset(folder / "data", config).test)
 
 
+@pytest.mark.slow  # a whole block run for one switch (~20 s); the default run converts in three other tests
 def test_convert_int8_false_in_train_input_skips_the_int8_file(odd: Path, tmp_path: Path) -> None:
     (tmp_path / "train_input.json").write_text(json.dumps({"mode": "classification", "convertInt8": False}))
     done = edge_impulse_call(odd / "data", tmp_path / "out", tmp_path / "train_input.json",
