@@ -220,7 +220,7 @@ def _best(measured: Sequence[Measured], maximize: bool) -> Measured | None:
 
 
 def _pp(value: float) -> str:
-    return f"{value:+.2f}"
+    return f"{0.0 if abs(value) < 0.005 else value:+.2f}"  # never "-0.00"
 
 
 def headline(d: Measured, b: Measured, c: Mapping[str, Any]) -> str:
@@ -238,8 +238,12 @@ def headline(d: Measured, b: Measured, c: Mapping[str, Any]) -> str:
         return (f"Dendrites {word}: {scores} ({_pp(c['accuracy_diff_pp'])} pp, 95% CI [{_pp(lo)}, {_pp(hi)}]"
                 f"{reduction}; Welch p = {c['p_value']:.2g}; {n}), with {sizes}.")
     needed = c["seeds_to_resolve"]
-    resolve = (f"about {needed} seeds per config would resolve a difference of this size (80% power)"
-               if needed else "the observed difference is zero, so no number of seeds would resolve it")
+    if needed:
+        resolve = f"about {needed} seeds per config would resolve a difference of this size (80% power)"
+    elif abs(c["accuracy_diff_pp"]) < 1e-9:
+        resolve = "the observed difference is zero, so no number of seeds would resolve it"
+    else:
+        resolve = f"a difference this small would need more than {stats.MAX_SEEDS:,} seeds per config"
     return (f"No evidence of a difference at {n}: {scores} ({_pp(c['accuracy_diff_pp'])} pp, 95% CI "
             f"[{_pp(lo)}, {_pp(hi)}], Welch p = {c['p_value']:.2g}), with {sizes}; {resolve}.")
 
