@@ -102,6 +102,7 @@ def verdict_chart(configs: list[dict[str, Any]], chosen: set[str]) -> bytes:
         if config["run_id"] in chosen:
             ax.plot(x, mean, "o", ms=15, mfc="none", mec="black")
     ax.set_xscale("log")
+    ax.margins(x=0.12)  # keep the end points (and their rings) off the frame
     ax.set(xlabel="parameters", ylabel="test accuracy (replicates)", title="Re-run configs: accuracy vs size")
     ax.legend(loc="lower right")
     return _png(fig)
