@@ -174,9 +174,10 @@ class Controller:
 
     # -- claim ------------------------------------------------------------------------------
     def _claim(self) -> Trial | str:
-        fail_lost_trials(self.study, 3 * self.opts.heartbeat)
-        # the budget lock
-        with exclusive(self.opts.storage_url, self.opts.study_name, adapter.study_storage(self.study)):
+        with exclusive(self.opts.storage_url, self.opts.study_name, adapter.study_storage(self.study)):  # budget lock
+            # Under the lock: two workers finding the same lost trial at once would both queue it again
+            # (SQLite cannot lock the row it checks), and its parameters would run twice.
+            fail_lost_trials(self.study, 3 * self.opts.heartbeat)
             t = tally(self.study)
             if self.stop.is_set() or (self.opts.count is not None and self.launched >= self.opts.count):
                 return DONE
