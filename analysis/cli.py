@@ -166,8 +166,8 @@ def _write_report(source: Source, baseline: Source | None, out: Path, constraint
 
     sections = build_sections(source.df, source.metric, source.maximize, baseline.df if baseline else None,
                               constraints, within_pp)
-    found = verdict.read(out / verdict.VERDICT_FILE)
-    if found is not None and found.get("studies", {}).get(verdict.DENDRITIC) == source.name:
+    found = verdict.read(out / verdict.VERDICT_FILE, source.name)
+    if found is not None:
         sections.insert(0, verdict_section(found))
     page = write_report(sections, source.df, out, f"Sweep report: {source.name}")
     print(f"{len(source.df)} trials -> {page} (also report.md, trials.csv)"
@@ -217,11 +217,9 @@ def _regenerate(opts: argparse.Namespace, source: Source, baseline: Source | Non
     from dendrisweep.errors import ExportError
 
     out = make_dir(opts.out or Path("artifacts") / source.name, "the artifacts folder")
-    chosen = verdict.read(opts.verdict or Path("reports") / source.name / verdict.VERDICT_FILE)
-    if opts.verdict and chosen is None:
+    if opts.verdict and not opts.verdict.is_file():
         raise UsageError(f"--verdict {opts.verdict}: no such file")
-    if chosen is not None and chosen.get("studies", {}).get(verdict.DENDRITIC) != source.name:
-        chosen = None  # another sweep's verdict
+    chosen = verdict.read(opts.verdict or Path("reports") / source.name / verdict.VERDICT_FILE, source.name)
     try:
         comparison = regenerate(source.df, source.maximize, out, baseline.df if baseline else None, chosen)
     except ExportError as exc:

@@ -378,6 +378,7 @@ def write(verdict: Mapping[str, Any], out_dir: Path) -> Path:
     return path
 
 
-def read(path: Path) -> dict[str, Any] | None:
-    """A verdict.json, or None where there is none."""
-    return json.loads(path.read_text()) if path.is_file() else None
+def read(path: Path, study: str) -> dict[str, Any] | None:
+    """The verdict.json at `path` when it is about the sweep `study`, else None (none, or another's)."""
+    found = json.loads(path.read_text()) if path.is_file() else None
+    return found if found is not None and found.get("studies", {}).get(DENDRITIC) == study else None

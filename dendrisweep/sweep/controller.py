@@ -308,7 +308,8 @@ class Controller:
                 continue
             assert isinstance(claim, Trial)
             beat = adapter.Heartbeat(adapter.study_storage(self.study), adapter.trial_id(claim), self.opts.heartbeat)
-            self.running[worker] = claim.number
+            with self._lock:  # _refresh reads it from other workers' threads
+                self.running[worker] = claim.number
             try:
                 outcome = self._launch(claim, worker)
                 self._record(claim, outcome)
@@ -320,7 +321,8 @@ class Controller:
                            f"{claim.user_attrs.get('trial_dir')}", file=sys.stderr)
             finally:
                 beat.stop()
-                self.running.pop(worker, None)
+                with self._lock:
+                    self.running.pop(worker, None)
                 with self._ended:
                     self._ended.notify_all()
             self._refresh()

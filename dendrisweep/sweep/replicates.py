@@ -23,7 +23,7 @@ from dendrisweep.sweep.spec import SweepSpec
 class Replicate:
     """One run to make: a config of one family (its sweep) with one seed."""
 
-    key: str  # unique in the study, stable across invocations: "<family>-trial<N>-seed<S>"
+    key: str  # unique in the study, stable across invocations: "<family>-<sweep run id>-seed<S>"
     family: str  # which sweep the config comes from (its command and program launch it)
     group: str  # the W&B group: every seed of one config
     params: dict[str, Any]

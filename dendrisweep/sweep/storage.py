@@ -121,13 +121,6 @@ def exclusive(url: str, name: str, storage: BaseStorage | None = None) -> Iterat
     proxy given its `storage`) machines. Serialises "count, then start a trial" per study, and schema
     creation."""
     with _process_lock:
-        if url.startswith(GRPC):
-            if storage is None:
-                yield
-                return
-            with adapter.storage_lock(storage, name):
-                yield
-            return
         sqlite = _sqlite_path(url)
         if sqlite is not None:
             with open(f"{sqlite}.lock", "a") as handle:
@@ -151,6 +144,9 @@ def exclusive(url: str, name: str, storage: BaseStorage | None = None) -> Iterat
                         conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             finally:
                 engine.dispose()
+        elif url.startswith(GRPC) and storage is not None:
+            with adapter.storage_lock(storage, name):
+                yield
         else:  # other databases: exact within this process only
             yield
 

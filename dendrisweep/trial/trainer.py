@@ -202,9 +202,8 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Te
 def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: Strategy,
           on_epoch: Callable[[EpochRecord], None], precision: Precision) -> TrainResult:
     """Train until the epoch cap, PAI's completion, or the dendrite budget; return the best model.
-    Model, data and snapshots live on `precision.device`."""
+    The model (put there by `strategy.prepare`), data and snapshots live on `precision.device`."""
     device = precision.device
-    model = model.to(device)
     x, y = tensors(data.train, device)
     val_x, val_y = tensors(data.val, device)
     generator = torch.Generator().manual_seed(config["seed"])
