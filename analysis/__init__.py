@@ -7,7 +7,7 @@
 
 In a notebook: `from analysis import read_study, best, pareto_front` (see notebooks/analysis.ipynb).
 """
-from dendrisweep.lazy import lazy_exports
+from dendrisweep import lazy_exports
 
 __all__, __getattr__ = lazy_exports(__name__, {
     # trials -> one DataFrame, from any source

@@ -10,12 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from dendrisweep.errors import ArgumentParser, UsageError, cli_errors, positive
-from dendrisweep.files import make_dir
-from dendrisweep.sweep.cli import parse_gpus
-from dendrisweep.sweep.spec import SweepSpec
-
-DEFAULT_RUNS_DIR = Path("runs")
+from dendrisweep import ArgumentParser, ExportError, UsageError, cli_errors, make_dir, positive
+from dendrisweep.sweep import DEFAULT_RUNS_DIR, SweepSpec, parse_gpus
 
 
 @dataclass(frozen=True)
@@ -80,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _study_source(storage: str, study_name: str, spec: SweepSpec | None = None) -> Source:
     from analysis.load import read_study
-    from dendrisweep.sweep.spec import parse_sweep
+    from dendrisweep.sweep import parse_sweep
 
     df, attrs = read_study(storage, study_name)
     raw = attrs.get("sweep") or {}
@@ -92,8 +88,7 @@ def _study_source(storage: str, study_name: str, spec: SweepSpec | None = None) 
 
 
 def _sweep_study(sweep: Path, runs_dir: Path) -> Source:
-    from dendrisweep.sweep.spec import load_sweep
-    from dendrisweep.sweep.storage import default_storage_url
+    from dendrisweep.sweep import default_storage_url, load_sweep
 
     spec = load_sweep(sweep)
     database = runs_dir / spec.name / "study.db"
@@ -214,7 +209,6 @@ def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) 
 def _regenerate(opts: argparse.Namespace, source: Source, baseline: Source | None) -> int:
     from analysis import verdict
     from analysis.regenerate import regenerate
-    from dendrisweep.errors import ExportError
 
     out = make_dir(opts.out or Path("artifacts") / source.name, "the artifacts folder")
     if opts.verdict and not opts.verdict.is_file():
@@ -232,8 +226,8 @@ def _regenerate(opts: argparse.Namespace, source: Source, baseline: Source | Non
               "more than 0.5 pp): see comparison.md", file=sys.stderr)
     for name in ("dendritic", "baseline"):
         m = comparison[name]
-        print(f"{name:>9}: val {m['val_acc']:.4f}  test {m['test_acc']:.4f}  onnx {m['onnx_test_acc']:.4f}  "
-              f"tflite {m['tflite_test_acc']:.4f}  tflite int8 {m['tflite_int8_test_acc']:.4f}  params {m['params']}  "
-              f"MACs {m['macs']}  {m['latency_ms']:.3f} ms  -> {out / m['onnx']}")
+        print(f"{name:>9}: val {m['best_val_acc']:.4f}  test {m['test_acc']:.4f}  onnx {m['onnx_acc']:.4f}  "
+              f"tflite {m['tflite_acc']:.4f}  tflite int8 {m['tflite_int8_acc']:.4f}  params {m['params']}  "
+              f"MACs {m['macs']}  {m['onnx_latency_ms']:.3f} ms  -> {out / m['files']['onnx']}")
     print(f"comparison: {out / 'comparison.md'}")
     return 0

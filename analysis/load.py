@@ -1,31 +1,51 @@
 """Hundreds of trials into one pandas DataFrame: one row per trial, the same columns whatever the source.
 
-Sources: the local Optuna study agent.py keeps (any storage URL), W&B offline run folders (read
-straight from their run files, no server), and a W&B sweep in the cloud (fetched once, then cached
-as parquet). Columns: the META columns below, then every registry setting.
+Every source holds the same TrialRecord of each trial, and `row` flattens it, once: the local Optuna
+study agent.py keeps (any storage URL; the record the agent stored), W&B offline run folders (read
+straight from their run files, no server: the record as the run's summary) and a W&B sweep in the
+cloud (fetched once, then cached as parquet). Columns: the META columns below, then every registry
+setting (another program's sweep: its own parameters).
 """
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from dendrisweep.contract import FAILED, FINISHED, KILLED, PRUNED, QUEUED, RESULT_METRICS, RUNNING
-from dendrisweep.errors import UsageError
-from dendrisweep.settings import SETTINGS
-from dendrisweep.sweep.storage import quiet_optuna, redact
-from dendrisweep.wandb_files import OfflineRun, find_run_files, read_run_file
+from dendrisweep import (
+    FAILED,
+    FINISHED,
+    KILLED,
+    PRUNED,
+    QUEUED,
+    RESULT_METRICS,
+    RUNNING,
+    SETTINGS,
+    OfflineRun,
+    TrialRecord,
+    UsageError,
+    find_run_files,
+    read_run_file,
+)
+from dendrisweep.sweep import read_trials, runs_our_program, stored_record
 
-META = ["trial", "run_id", "state", "reason", "objective", "best_val_acc", "test_acc", "val_loss", "params", "macs",
-        "dendrites_added", "epochs_run", "wall_seconds", "data_source", "data_digest", "run_dir", "source"]
+META = ["trial", "run_id", "state", "reason", "objective", *RESULT_METRICS, "best_epoch", "stop_reason",
+        "wall_seconds", "agent_seconds", "data_source", "data_digest", "run_dir", "source"]
 COLUMNS = META + list(SETTINGS)
-_INTEGERS = ("trial", "params", "macs", "dendrites_added", "epochs_run")
-# result/summary keys that are frame columns under the same name
-_METRICS = tuple(m for m in RESULT_METRICS if m != "test_loss")
+_INTEGERS = ("trial", "params", "inference_params", "macs", "dendrites_added", "epochs_run", "best_epoch")
+_FLOATS = ("objective", "best_val_acc", "test_acc", "val_loss", "test_loss", "wall_seconds", "agent_seconds")
+
+
+def row(record: TrialRecord, *, state: str, objective: Any, source: str, trial: int | None = None) -> dict[str, Any]:
+    """A trial's record as a frame row: its config as columns (nested parameters dotted), its numbers."""
+    return {**_flat(record.config), **{key: getattr(record, key) for key in RESULT_METRICS},
+            "trial": trial, "run_id": record.run_id, "state": state, "reason": record.reason, "objective": objective,
+            "best_epoch": record.best_epoch, "stop_reason": record.stop_reason, "wall_seconds": record.wall_seconds,
+            "agent_seconds": record.agent_seconds, "data_source": record.data.source,
+            "data_digest": record.data.digest, "run_dir": record.trial_dir, "source": source}
 
 
 def frame(rows: Iterable[Mapping[str, Any]], ours: bool | None = None) -> pd.DataFrame:
@@ -34,7 +54,7 @@ def frame(rows: Iterable[Mapping[str, Any]], ours: bool | None = None) -> pd.Dat
     those are every registry setting (COLUMNS); a sweep of another program has its own (nested ones
     as `optimizer.lr`)."""
     rows = list(rows)
-    keys = {key for row in rows for key in row if key not in META}
+    keys = {key for r in rows for key in r if key not in META}
     if ours is None:
         ours = not keys or bool(keys & set(SETTINGS))
     settings = list(SETTINGS) if ours else []
@@ -42,34 +62,9 @@ def frame(rows: Iterable[Mapping[str, Any]], ours: bool | None = None) -> pd.Dat
     df = pd.DataFrame.from_records(rows, columns=columns)
     for column in _INTEGERS:
         df[column] = pd.to_numeric(df[column], errors="coerce").astype("Int64")
-    for column in ("objective", "best_val_acc", "test_acc", "val_loss", "wall_seconds"):
+    for column in _FLOATS:
         df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
     return df
-
-
-def _number(value: Any) -> Any:
-    return value if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)) else None
-
-
-# --- the local Optuna study ------------------------------------------------------------------
-
-_OPTUNA_STATES = {"COMPLETE": FINISHED, "PRUNED": PRUNED, "RUNNING": RUNNING, "WAITING": QUEUED}
-
-
-def _trial_row(number: int, state: str, value: float | None, params: Mapping[str, Any],
-               attrs: Mapping[str, Any], fixed: Mapping[str, Any]) -> dict[str, Any]:
-    """One study trial as a frame row (the agent stores everything the row needs on the trial)."""
-    from dendrisweep.sweep.space import decode
-
-    config = _flat(attrs.get("config") or {**fixed, **{k: decode(v) for k, v in params.items()}})
-    data = attrs.get("data") or {}
-    return {**config, **{key: attrs.get(key) for key in _METRICS},
-            "trial": number, "run_id": attrs.get("run_id"),
-            "state": FAILED if attrs.get("imputed") else _OPTUNA_STATES.get(state) or attrs.get("status", FAILED),
-            "reason": attrs.get("reason", ""), "objective": value,
-            "wall_seconds": attrs.get("agent_seconds", attrs.get("wall_seconds")),
-            "data_source": data.get("source"), "data_digest": data.get("digest"),
-            "run_dir": attrs.get("trial_dir"), "source": "optuna"}
 
 
 def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -83,100 +78,28 @@ def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+# --- the local Optuna study ------------------------------------------------------------------
+
+_OPTUNA_STATES = {"COMPLETE": FINISHED, "PRUNED": PRUNED, "FAIL": FAILED, "RUNNING": RUNNING, "WAITING": QUEUED}
+
+
 def _ours(sweep: Mapping[str, Any]) -> bool | None:
     """Whether the study's sweep ran train_trial.py (None: a study without its sweep recorded)."""
-    from dendrisweep.sweep.spec import runs_our_program
-
     return runs_our_program(sweep.get("program"), sweep.get("command", [])) if sweep else None
 
 
-def _fixed(sweep: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v["value"] for k, v in (sweep.get("parameters") or {}).items() if isinstance(v, dict) and "value" in v}
-
-
-def load_study(storage_url: str, study_name: str) -> Any:
-    """Load an Optuna study for reading; a missing study or database is a UsageError."""
-    import optuna
-
-    quiet_optuna()
-    try:
-        return optuna.load_study(study_name=study_name, storage=storage_url)
-    except KeyError:
-        raise UsageError(f"no study named {study_name!r} in {redact(storage_url)} (run agent.py first?)") from None
-    except Exception as exc:  # noqa: BLE001  bad URL, server down, not a study database
-        raise UsageError(f"cannot read {redact(storage_url)} ({_first_line(exc)})") from None
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def from_study(study: Any) -> pd.DataFrame:
-    """Every trial of a study, through Optuna's API (any storage, journal files included)."""
-    sweep = study.user_attrs.get("sweep") or {}
-    return frame((_trial_row(t.number, t.state.name, t.value, t.params, t.user_attrs, _fixed(sweep))
-                  for t in study.get_trials(deepcopy=False)), _ours(sweep))
-
-
 def read_study(storage_url: str, study_name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """(frame, study user attributes) of an agent.py study, from the store alone.
-
-    For SQL storages (SQLite, PostgreSQL, MySQL) the five tables the frame needs are read in five
-    queries: Optuna's ORM would also build every intermediate value (40 per trial) and takes ~2.6 s
-    for 800 trials, this ~0.3 s. Any other storage goes through Optuna's API.
-    """
-    backend = storage_url.split("://", 1)[0].split("+")[0] if "://" in storage_url else ""
-    if backend not in ("sqlite", "postgresql", "mysql"):
-        study = load_study(storage_url, study_name)
-        return from_study(study), dict(study.user_attrs)
-    if storage_url.startswith("sqlite:///") and not Path(storage_url[len("sqlite:///"):]).is_file():
-        raise UsageError(f"cannot read {storage_url} (no such file)")
-    try:
-        return _read_rdb(storage_url, study_name)
-    except UsageError:
-        raise
-    except Exception as exc:  # noqa: BLE001  server down, driver missing, not an Optuna database
-        raise UsageError(f"cannot read {redact(storage_url)} ({_first_line(exc)})") from None
-
-
-def _read_rdb(url: str, study_name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    import sqlalchemy
-    from optuna.distributions import json_to_distribution
-
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            def rows(sql: str, **params: Any) -> list[Any]:
-                return list(conn.execute(sqlalchemy.text(sql), params))
-
-            found = rows("SELECT study_id FROM studies WHERE study_name = :name", name=study_name)
-            if not found:
-                raise UsageError(f"no study named {study_name!r} in {redact(url)} (run agent.py first?)")
-            sid = found[0][0]
-            study_attrs = {k: json.loads(v) for k, v in
-                           rows("SELECT key, value_json FROM study_user_attributes WHERE study_id = :s", s=sid)}
-            trials = rows("SELECT trial_id, number, state FROM trials WHERE study_id = :s ORDER BY number", s=sid)
-            join = "JOIN trials t ON t.trial_id = x.trial_id WHERE t.study_id = :s"
-            values = {tid: (None if kind != "FINITE" else value) for tid, value, kind in
-                      rows(f"SELECT x.trial_id, x.value, x.value_type FROM trial_values x {join} AND x.objective = 0",
-                           s=sid)}
-            attrs: dict[int, dict[str, Any]] = {}
-            for tid, key, value in rows(f"SELECT x.trial_id, x.key, x.value_json FROM trial_user_attributes x {join}",
-                                        s=sid):
-                attrs.setdefault(tid, {})[key] = json.loads(value)
-            params: dict[int, dict[str, Any]] = {}
-            distributions: dict[str, Any] = {}
-            for tid, name, value, dist in rows(
-                    f"SELECT x.trial_id, x.param_name, x.param_value, x.distribution_json FROM trial_params x {join}",
-                    s=sid):
-                distribution = distributions.get(dist) or distributions.setdefault(dist, json_to_distribution(dist))
-                params.setdefault(tid, {})[name] = distribution.to_external_repr(value)
-    finally:
-        engine.dispose()
-    sweep = study_attrs.get("sweep") or {}
-    trial_rows = (_trial_row(number, state, values.get(tid), params.get(tid, {}), attrs.get(tid, {}), _fixed(sweep))
-                  for tid, number, state in trials)
-    return frame(trial_rows, _ours(sweep)), study_attrs
+    """(frame, study user attributes) of an agent.py study, from the store alone (800 trials: ~0.4 s)."""
+    attrs, trials = read_trials(storage_url, study_name)
+    rows = []
+    for trial in trials:
+        record = stored_record(trial) or TrialRecord()
+        # A trial not yet ended is running or queued whatever record it carries (a retry inherits its
+        # lost trial's); an ended one is what the agent settled it as.
+        ended = trial.state not in ("RUNNING", "WAITING") and record.status != RUNNING
+        state = record.status if ended else _OPTUNA_STATES.get(trial.state, FAILED)
+        rows.append(row(record, state=state, objective=trial.value, source="optuna", trial=trial.number))
+    return frame(rows, _ours(attrs.get("sweep") or {})), attrs
 
 
 # --- W&B offline run folders -------------------------------------------------------------------
@@ -195,13 +118,8 @@ def from_offline_runs(folder: str | Path, metric: str = "best_val_acc") -> pd.Da
         raise UsageError(f"no W&B offline runs (offline-run-*/run-*.wandb) under {folder}")
     rows = []
     for run in map(read_run_file, files):
-        summary = run.summary
-        rows.append({**_flat(run.config), **{key: _number(summary.get(key)) for key in _METRICS},
-                     "trial": None, "run_id": run.run_id, "state": _offline_state(run),
-                     "reason": summary.get("reason", ""), "objective": _number(summary.get(metric)),
-                     "wall_seconds": _number(summary.get("wall_seconds")), "data_source": summary.get("data_source"),
-                     "data_digest": summary.get("data_digest"), "run_dir": summary.get("trial_dir"),
-                     "source": "wandb-offline"})
+        record = TrialRecord.from_json({**run.summary, "run_id": run.run_id, "config": run.config})
+        rows.append(row(record, state=_offline_state(run), objective=record.value(metric), source="wandb-offline"))
     return frame(rows)
 
 
@@ -214,16 +132,13 @@ _WANDB_STATES = {"finished": FINISHED, "failed": FAILED, "crashed": FAILED, "kil
 def from_wandb_records(records: Iterable[Mapping[str, Any]], metric: str = "best_val_acc") -> pd.DataFrame:
     """Rows from W&B API run records: {id, state, config, summary} (the shape `wandb.Api().runs` gives)."""
     rows = []
-    for record in records:
+    for run in records:
         config = {k: (v.get("value") if isinstance(v, dict) and "value" in v else v)
-                  for k, v in (record.get("config") or {}).items() if not k.startswith("_")}
-        summary = record.get("summary") or {}
-        state = summary.get("status") or _WANDB_STATES.get(record.get("state", ""), record.get("state"))
-        rows.append({**_flat(config), **{key: _number(summary.get(key)) for key in _METRICS},
-                     "trial": None, "run_id": record.get("id"), "state": state, "reason": summary.get("reason", ""),
-                     "objective": _number(summary.get(metric)), "wall_seconds": _number(summary.get("wall_seconds")),
-                     "data_source": summary.get("data_source"), "data_digest": summary.get("data_digest"),
-                     "run_dir": summary.get("trial_dir"), "source": "wandb"})
+                  for k, v in (run.get("config") or {}).items() if not k.startswith("_")}
+        summary = dict(run.get("summary") or {})
+        record = TrialRecord.from_json({**summary, "run_id": run.get("id"), "config": config})
+        state = summary.get("status") or _WANDB_STATES.get(run.get("state", ""), run.get("state"))
+        rows.append(row(record, state=str(state), objective=record.value(metric), source="wandb"))
     return frame(rows)
 
 

@@ -11,10 +11,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis.rank import finished, pareto_front
-from dendrisweep.contract import DIVERGED, FAILED, FINISHED, LOST, PREEMPTED, PRUNED, TIMEOUT
-
-_STATE_COLOURS = {FINISHED: "tab:blue", PRUNED: "tab:gray", DIVERGED: "tab:red", FAILED: "tab:red",
-                  TIMEOUT: "tab:orange", LOST: "tab:purple", PREEMPTED: "tab:purple"}
 
 
 def _png(fig: plt.Figure) -> bytes:

@@ -9,9 +9,8 @@ from typing import Any
 import pandas as pd
 
 from analysis.load import META
-from dendrisweep.contract import FINISHED
-from dendrisweep.settings import SETTINGS
-from dendrisweep.sweep.storage import quiet_optuna
+from dendrisweep import FINISHED, SETTINGS
+from dendrisweep.sweep import quiet_optuna
 
 
 def finished(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,59 +1,38 @@
 """Regenerate the chosen model of a sweep and its baseline, export both, and prove the exported files.
 
 The chosen pair is the verdict's (the best config of each sweep by replicate mean) when the sweep has
-one, else the best trial of each sweep.
+one, else the best trial of each sweep. This module chooses and writes the comparison; the library
+runs (dendrisweep.sweep.retrain, dendrisweep.deploy).
 1. best_config.yaml (usable as `train_trial.py --config best_config.yaml`) and baseline_config.yaml;
 2. both retrained by train_trial.py itself (in parallel) with the recorded seed on the same data;
-3. exported to ONNX (PAI's final-model preparation, eval mode, softmax, opset 17, input `input`
-   with a dynamic batch axis, output `output`);
-4. the exported files scored by onnxruntime and compared with the trained PyTorch models: an
-   accuracy difference or a probability off by more than 1e-4 fails the command;
-5. int8 copies (onnxruntime static quantization, calibrated on training data) scored too;
-6. the deployment gate: each ONNX file converted the way Edge Impulse does (TFLite float32 and full
-   int8) and scored with LiteRT on the held-out split; float32 must match onnxruntime and int8 stay
-   within `int8_tolerance_pp` of float32, or the command fails;
-7. comparison.json and comparison.md side by side, with versions, seed and data hash.
+3. each deployed through the deployment pipeline: ONNX (PAI's final-model preparation, eval mode,
+   softmax, opset 17, input `input` with a dynamic batch axis, output `output`) scored by onnxruntime
+   against the trained PyTorch model (an accuracy difference or a probability off by more than 1e-4
+   fails the command); an onnxruntime int8 copy; TFLite float32 and full int8 converted the way Edge
+   Impulse does and scored with LiteRT on the held-out split (float32 must match onnxruntime and int8
+   stay within `int8_tolerance_pp` of float32, or the command fails);
+4. comparison.json and comparison.md side by side, with versions, seed and data hash.
 """
 from __future__ import annotations
 
 import json
-import os
-import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
-from tqdm import tqdm
 
 from analysis.rank import best, row_config
-from dendrisweep import export
-from dendrisweep.contract import FINISHED, MODEL_FILE, new_run_id
-from dendrisweep.data import load_dataset
-from dendrisweep.deploy.gate import calibration_rows, verify_deployment
-from dendrisweep.errors import UsageError
-from dendrisweep.sweep.launch import Outcome, TrialFiles, launch
-from dendrisweep.sweep.spec import DEFAULT_COMMAND
-from dendrisweep.trial import checkpoint
-from dendrisweep.trial.trainer import strategy_for
+from dendrisweep import MODEL_FILE, TrialRecord, UsageError
+from dendrisweep.deploy import Names, deploy_checkpoint
+from dendrisweep.sweep import retrain
 
-TRAIN_TRIAL = Path(__file__).resolve().parents[1] / "train_trial.py"
 REPRODUCE_PP = 0.5
-COMPARED = ("val_acc", "test_acc", "onnx_test_acc", "onnx_int8_test_acc", "tflite_test_acc", "tflite_int8_test_acc",
-            "params", "macs", "onnx_bytes", "onnx_int8_bytes", "tflite_bytes", "tflite_int8_bytes", "arena_bytes",
-            "latency_ms", "int8_latency_ms", "tflite_int8_latency_ms", "dendrites_added", "max_prob_diff")
-
-
-@dataclass(frozen=True)
-class Retrained:
-    name: str
-    config: dict[str, Any]
-    trial_dir: Path
-    result: dict[str, Any]
+COMPARED = ("best_val_acc", "test_acc", "onnx_acc", "onnx_int8_acc", "tflite_acc", "tflite_int8_acc", "params",
+            "macs", "onnx_bytes", "onnx_int8_bytes", "tflite_bytes", "tflite_int8_bytes", "arena_bytes",
+            "onnx_latency_ms", "onnx_int8_latency_ms", "tflite_int8_latency_ms", "dendrites_added", "max_prob_diff")
 
 
 def _data_directory(row: pd.Series) -> Path | None:
@@ -61,68 +40,15 @@ def _data_directory(row: pd.Series) -> Path | None:
     return Path(source) if isinstance(source, str) and Path(source).is_dir() else None
 
 
-def retrain(jobs: Mapping[str, tuple[dict[str, Any], Path]], out_dir: Path,
-            data_dir: Path | None) -> dict[str, Retrained]:
-    """Train each (config, config file) with train_trial.py, all at once, launched exactly as the agent
-    launches a sweep's trials (sweep/launch.py: the config in the file `wandb agent` would write, the
-    same environment and trial folder), showing epochs as they complete."""
-    threads = max(1, (os.cpu_count() or 1) // len(jobs))
-    command = [*DEFAULT_COMMAND[:3], *(["--data-directory", str(data_dir)] if data_dir else [])]
-    total = sum(config["epochs"] for config, _ in jobs.values())
-    lock, stop = threading.Lock(), threading.Event()
-    with tqdm(total=total, desc="retraining " + " + ".join(jobs), unit="epoch") as bar:
-        def progress(row: dict[str, Any]) -> bool:
-            with lock:
-                bar.update(1)
-            return False  # never prune
-
-        def train(name: str) -> tuple[TrialFiles, Outcome]:
-            config, config_file = jobs[name]
-            config_file.write_text(yaml.safe_dump(config, sort_keys=False))  # for `train_trial.py --config`
-            files = TrialFiles((out_dir / name).resolve(), "regenerate", new_run_id())
-            return files, launch(files, command, str(TRAIN_TRIAL), config, group="regenerate", threads=threads,
-                                 in_sweep=False, on_row=progress, stop=stop)
-
-        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-            launched = dict(zip(jobs, pool.map(train, jobs), strict=True))
-    retrained = {}
-    for name, (files, outcome) in launched.items():
-        if outcome.status != FINISHED:
-            raise UsageError(f"retraining the {name} model failed ({outcome.reason or outcome.status}); see "
-                             f"{files.stderr}")
-        retrained[name] = Retrained(name, jobs[name][0], files.trial_dir, outcome.result)
-    return retrained
-
-
-def export_and_score(retrained: Retrained, out_dir: Path, data_dir: Path | None) -> dict[str, Any]:
-    """Export one retrained model and measure what the comparison reports."""
-    model, config = checkpoint.load(retrained.trial_dir / MODEL_FILE)
-    data = load_dataset(data_dir, config)
-    held_out = data.test if data.test is not None else data.val
-    inference = strategy_for(config).inference_model(model)
-    onnx_path = export.export_onnx(inference, data.shape.sample, out_dir / f"{retrained.name}.onnx")
-    export.check_parity(model, onnx_path, data.val.x, data.val.y)
-    parity = export.check_parity(model, onnx_path, held_out.x, held_out.y)
-    calibration = calibration_rows(data.train.x)
-    int8_path = export.quantize_int8(onnx_path, calibration, out_dir / f"{retrained.name}.int8.onnx")
-    deployment = verify_deployment(onnx_path, out_dir / f"{retrained.name}.tflite",
-                                   out_dir / f"{retrained.name}_quantized_int8_io.tflite", calibration,
-                                   held_out.x, held_out.y, config["int8_tolerance_pp"])
-    result = retrained.result
-    return {
-        "val_acc": result["best_val_acc"], "test_acc": result["test_acc"],
-        "onnx_test_acc": parity.onnx_acc, "onnx_int8_test_acc": export.accuracy(int8_path, held_out.x, held_out.y),
-        "params": result["params"], "macs": result["macs"], "dendrites_added": result["dendrites_added"],
-        "onnx_bytes": onnx_path.stat().st_size, "onnx_int8_bytes": int8_path.stat().st_size,
-        "latency_ms": export.latency_ms(onnx_path, held_out.x[0]),
-        "int8_latency_ms": export.latency_ms(int8_path, held_out.x[0]),
-        "max_prob_diff": parity.max_prob_diff, "onnx": onnx_path.name, "onnx_int8": int8_path.name,
-        "tflite_test_acc": deployment.tflite_acc, "tflite_int8_test_acc": deployment.tflite_int8_acc,
-        "tflite_bytes": deployment.tflite_bytes, "tflite_int8_bytes": deployment.tflite_int8_bytes,
-        "tflite_int8_latency_ms": deployment.tflite_int8_latency_ms, "arena_bytes": deployment.arena_bytes,
-        "tflite_max_prob_diff": deployment.tflite_max_prob_diff, "int8_tolerance_pp": config["int8_tolerance_pp"],
-        "seed": config["seed"], "data_digest": data.digest, "trial_dir": str(retrained.trial_dir),
-    }
+def export_and_score(name: str, record: TrialRecord, out_dir: Path, data_dir: Path | None) -> dict[str, Any]:
+    """Deploy one retrained model and gather what the comparison reports."""
+    assert record.trial_dir is not None
+    files = Names(onnx=f"{name}.onnx", onnx_int8=f"{name}.int8.onnx", tflite=f"{name}.tflite",
+                  tflite_int8=f"{name}_quantized_int8_io.tflite")
+    deployed, data = deploy_checkpoint(Path(record.trial_dir) / MODEL_FILE, data_dir, out_dir, files)
+    return {"best_val_acc": record.best_val_acc, "test_acc": record.test_acc, "params": record.params,
+            "macs": record.macs, "dendrites_added": record.dendrites_added, **deployed.as_dict(),
+            "seed": record.config["seed"], "data_digest": data.digest, "trial_dir": record.trial_dir}
 
 
 def _versions() -> dict[str, str]:
@@ -158,10 +84,12 @@ def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.Dat
     config = row_config(top)
     out_dir.mkdir(parents=True, exist_ok=True)
     data_dir = _data_directory(top)
-    retrained = retrain({"dendritic": (config, out_dir / "best_config.yaml"),
-                         "baseline": (base_config, out_dir / "baseline_config.yaml")}, out_dir, data_dir)
-    models = {name: export_and_score(r, out_dir, data_dir) for name, r in retrained.items()}
-    recorded, regenerated = float(top["best_val_acc"]), float(models["dendritic"]["val_acc"])
+    configs = {"dendritic": config, "baseline": base_config}
+    for name, filename in (("dendritic", "best_config.yaml"), ("baseline", "baseline_config.yaml")):
+        (out_dir / filename).write_text(yaml.safe_dump(configs[name], sort_keys=False))  # train_trial.py --config
+    retrained = retrain(configs, out_dir, data_dir)
+    models = {name: export_and_score(name, record, out_dir, data_dir) for name, record in retrained.items()}
+    recorded, regenerated = float(top["best_val_acc"]), float(models["dendritic"]["best_val_acc"])
     recorded_digest = top["data_digest"] if isinstance(top["data_digest"], str) else None
     comparison = {
         **models,
@@ -202,13 +130,14 @@ def comparison_markdown(comparison: Mapping[str, Any]) -> str:
               f"{dendritic['data_digest']}{'' if repro['data_digest_matches'] else ' (**differs from the sweep**)'}.",
               "",
               "Both ONNX files were scored by onnxruntime against the trained PyTorch models (parity gate: same "
-              f"accuracy, max |delta prob| <= {export.PROB_TOLERANCE:g}; dendritic {dendritic['max_prob_diff']:.1e}, "
+              f"accuracy, max |delta prob| <= 1e-4; dendritic {dendritic['max_prob_diff']:.1e}, "
               f"baseline {baseline['max_prob_diff']:.1e}). Deployment gate: each ONNX file converted as Edge "
               "Impulse converts it (onnx2tf -> TFLite float32 and full int8, int8 input/output) and scored with "
               f"LiteRT's reference kernels: float32 matches onnxruntime (max |delta prob| dendritic "
               f"{dendritic['tflite_max_prob_diff']:.1e}, baseline {baseline['tflite_max_prob_diff']:.1e}), int8 "
               f"within {dendritic['int8_tolerance_pp']:g} pp of float32. arena_bytes: peak activation memory of the "
-              "int8 model (a RAM estimate). Latency: batch 1, median (onnxruntime; LiteRT reference kernels "
-              "for tflite_int8_latency_ms).", "",
+              f"int8 model (a RAM estimate). Accuracies on the held-out {dendritic['split']} split "
+              f"({dendritic['samples']} samples). Latency: batch 1, median (onnxruntime; LiteRT reference "
+              "kernels for tflite_int8_latency_ms).", "",
               "Versions: " + ", ".join(f"{k} {v}" for k, v in comparison["versions"].items()), ""]
     return "\n".join(lines)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from analysis import plots
 from analysis.rank import best, finished, importance, pareto_front, smallest_within, swept_settings
-from dendrisweep.contract import FINISHED, QUEUED, RUNNING
+from dendrisweep import FINISHED, QUEUED, RUNNING
 
 SHOWN = ["trial", "run_id", "state", "objective", "best_val_acc", "test_acc", "params", "macs", "dendrites_added"]
 

@@ -6,7 +6,7 @@ selection (the winner's curse). So:
    for each dendritic one, the best baseline with at least as many parameters (is it the dendrites or
    just size?), and the smallest dendritic config near the best baseline on validation (compression);
 2. replicate: every config re-trained with the same N fresh seeds (weight init and batch order; the
-   data split stays fixed), through the agent's own machinery (sweep/replicates.py);
+   data split stays fixed), run by the library (dendrisweep.verdict) through the agent's own loop;
 3. decide: per family the config with the best replicate mean of the sweep's (validation) metric,
    then the two compared on the held-out test split, which chose nothing (analysis/stats.py);
 4. verdict.json, whose `statement` never claims a winner its interval does not support.
@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from optuna.trial import FrozenTrial, TrialState
 
 from analysis import stats
 from analysis.load import META
 from analysis.rank import finished, row_config, smallest_within
-from dendrisweep.sweep.replicates import Replicate, settled_replicates
-from dendrisweep.sweep.spec import SweepSpec
-from dendrisweep.sweep.wandb_params import nest
+from dendrisweep import FINISHED, TrialRecord, is_number
+from dendrisweep.sweep import SweepSpec, nest
+from dendrisweep.verdict import Replicate
 
 DENDRITIC, BASELINE = "dendritic", "baseline"
 FIRST_SEED = 1000  # replicate seeds: 1000, 1001, ... (sweep trials use the `seed` setting, 0 by default)
@@ -162,22 +161,19 @@ def _median(values: list[Any]) -> int | None:
 
 
 def measure(candidates: Sequence[Candidate], seed_values: Sequence[int],
-            trials: Sequence[FrozenTrial]) -> list[Measured]:
-    """Each candidate's settled replicates: finished ones measured, the others listed with their reason."""
-    settled = settled_replicates(trials, [replicate_key(c, s) for c in candidates for s in seed_values])
+            records: Mapping[str, TrialRecord]) -> list[Measured]:
+    """Each candidate's settled replicates (`records`, by replicate key): finished ones measured, the
+    others listed with their reason."""
     measured = []
     for c in candidates:
-        done = [settled[key] for key in (replicate_key(c, s) for s in seed_values) if key in settled]
-        ok = [t for t in done if t.state == TrialState.COMPLETE and isinstance(t.user_attrs.get("test_acc"), float)]
-        test = [float(t.user_attrs["test_acc"]) for t in ok]
-        objective = [float(t.value) for t in ok if t.value is not None]
+        done = [records[key] for key in (replicate_key(c, s) for s in seed_values) if key in records]
+        ok = [r for r in done if r.status == FINISHED and is_number(r.test_acc)]
+        test = [float(r.test_acc) for r in ok if r.test_acc is not None]
+        objective = [float(r.objective) for r in ok if r.objective is not None]
         measured.append(Measured(
             c, stats.describe(test), stats.describe(objective), test,
-            _median([t.user_attrs.get("params") for t in ok]) if ok else c.params,
-            _median([t.user_attrs.get("macs") for t in ok]),
-            [str(t.user_attrs.get("run_id")) for t in ok],
-            [f"{t.user_attrs.get('run_id')}: {t.user_attrs.get('status', t.state.name.lower())}: "
-             f"{t.user_attrs.get('reason', '')}" for t in done if t not in ok]))
+            _median([r.params for r in ok]) if ok else c.params, _median([r.macs for r in ok]),
+            [str(r.run_id) for r in ok], [f"{r.run_id}: {r.status}: {r.reason}" for r in done if r not in ok]))
     return measured
 
 
@@ -344,26 +340,24 @@ class Request:
 def run(dendritic: Family, baseline: Family, storage_url: str, runs_dir: Path, out_dir: Path,
         request: Request) -> dict[str, Any]:
     """Plan, replicate (resuming whatever already ran), decide, and write verdict.json."""
-    from dendrisweep.files import make_dir
-    from dendrisweep.sweep.controller import AgentOptions
-    from dendrisweep.sweep.replicates import ReplicateController
-    from dendrisweep.sweep.storage import redact
+    from dendrisweep import make_dir
+    from dendrisweep.sweep import AgentOptions, redact
+    from dendrisweep.verdict import ReplicatesFailing, run_replicates
 
     study = f"{dendritic.study}-verdict"
     candidates = plan(dendritic, baseline, request.top, request.within_pp)
     seed_values = seeds(request.seeds)
     opts = AgentOptions(spec=dendritic.spec, study_name=study, storage_url=storage_url,
                         run_dir=make_dir(runs_dir / study, "the replicates' run folder"), workers=request.workers,
-                        gpus=request.gpus,
-                        timeout=request.timeout, heartbeat=request.heartbeat, progress=request.progress)
-    controller = ReplicateController(opts, {DENDRITIC: dendritic.spec, BASELINE: baseline.spec},
-                                     replicates(candidates, seed_values, study))
-    controller.run()
-    if controller.flapping is not None:
-        raise NoVerdict(f"the replicates keep failing ({controller.flapping}); their stderr is in "
-                        f"{opts.run_dir / 'logs'}")
-    measured = measure(candidates, seed_values, controller.study.get_trials(deepcopy=False))
-    verdict = decide(measured, dendritic.spec.maximize, request.seeds, request.within_pp)
+                        gpus=request.gpus, timeout=request.timeout, heartbeat=request.heartbeat,
+                        progress=request.progress)
+    try:
+        records = run_replicates(opts, {DENDRITIC: dendritic.spec, BASELINE: baseline.spec},
+                                 replicates(candidates, seed_values, study))
+    except ReplicatesFailing as exc:
+        raise NoVerdict(str(exc)) from None
+    verdict = decide(measure(candidates, seed_values, records), dendritic.spec.maximize, request.seeds,
+                     request.within_pp)
     verdict["studies"] = {DENDRITIC: dendritic.study, BASELINE: baseline.study, "replicates": study,
                           "storage": redact(storage_url), "replicate_runs": str(opts.run_dir)}
     write(verdict, out_dir)

@@ -27,10 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from synthetic_params import random_params
 
 from analysis.load import from_offline_runs, read_study
+from dendrisweep.contract import TrialRecord
 from dendrisweep.settings import defaults
 from dendrisweep.sweep.space import search_space
 from dendrisweep.sweep.spec import load_sweep
-from dendrisweep.sweep.storage import open_storage
+from dendrisweep.sweep.storage import RECORD_ATTR, open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 40
@@ -54,9 +55,11 @@ def fill_study(url: str, n: int, spec, space: dict) -> None:
         params, metrics = synthetic(rng, space)
         config = {**defaults(), **{k: json.loads(v) if isinstance(v, str) and v.startswith("[") else v
                                    for k, v in params.items()}}
-        attrs = {**metrics, "config": config, "data": {"source": "built-in", "digest": "abc"}, "status": "finished",
-                 "reason": "", "run_id": f"run{i:05d}", "trial_dir": f"/runs/bench/trials/trial-run{i:05d}",
-                 "agent_seconds": 65.0}
+        record = TrialRecord.from_json({**metrics, "config": config, "data": {"source": "built-in", "digest": "abc"},
+                                        "status": "finished", "run_id": f"run{i:05d}", "agent_seconds": 65.0,
+                                        "trial_dir": f"/runs/bench/trials/trial-run{i:05d}",
+                                        "objective": metrics["best_val_acc"]})
+        attrs = {RECORD_ATTR: record.to_json()}
         trials.append(optuna.trial.create_trial(params=params, distributions=space, value=metrics["best_val_acc"],
                                                 user_attrs=attrs, intermediate_values={e: 0.5 for e in range(EPOCHS)}))
     study.add_trials(trials)

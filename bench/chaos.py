@@ -33,8 +33,10 @@ import optuna
 from agents import ROOT, agent_error_lines, agent_errors, audit_rows, print_table, start_agent, write_sweep
 
 from analysis.load import read_study
+from dendrisweep.contract import LOST, TrialRecord
+from dendrisweep.sweep import optuna_adapter as adapter
 from dendrisweep.sweep.audit import Audit, audit_study
-from dendrisweep.sweep.storage import LOST_STATUS, quiet_optuna
+from dendrisweep.sweep.storage import quiet_optuna, stored_record, stored_status
 
 MOMENTS = ("mid-trial", "mid-write", "at start")
 FIXED = {"epochs": 3, "builtin_samples": 600, "switch_mode": "fixed", "fixed_switch_num": 1}
@@ -130,12 +132,12 @@ def chaos(storage: str, opts: argparse.Namespace, scratch: Path) -> list[object]
     leftover = subprocess.run(["pgrep", "-f", study], capture_output=True, text=True).stdout.split()
     loaded = optuna.load_study(study_name=study, storage=storage)
     audit = audit_study(loaded, [f / study / "trials" for f in fleet.folders], budget=opts.trials)
-    lost = [t for t in loaded.get_trials() if t.user_attrs.get("status") == LOST_STATUS]
-    own = Counter(_status(Path(t.user_attrs.get("trial_dir", ""))) for t in lost)
+    lost = [t for t in loaded.get_trials() if stored_status(t) == LOST]
+    own = Counter(_status(Path((stored_record(t) or TrialRecord()).trial_dir or "")) for t in lost)
     # A retry re-runs every parameter the lost trial had (one killed while being claimed may have had
     # only some; the rest are then suggested afresh).
     same_params = all(t.params.items() <= r.params.items() for t in lost for r in loaded.get_trials()
-                      if r.system_attrs.get("retry_history", [None])[-1] == t.number)
+                      if adapter.retried(r)[-1:] == [t.number])
     rows = read_study(storage, study)[0]
     integrity = "n/a"
     if storage.startswith("sqlite:///"):

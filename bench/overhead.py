@@ -12,7 +12,6 @@ Overhead = startup + wrap-up. Target: <= 10 % of the training time on these tria
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,9 @@ import warnings
 from pathlib import Path
 
 import optuna
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dendrisweep.sweep import stored_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,8 +45,9 @@ def main() -> None:
         study = optuna.load_study(study_name=name, storage=f"sqlite:///{Path(tmp) / name / 'study.db'}")
         rows = []
         for trial in study.get_trials():
-            result = json.loads((Path(trial.user_attrs["trial_dir"]) / "result.json").read_text())
-            agent, wall, train = trial.user_attrs["agent_seconds"], result["wall_seconds"], result["train_seconds"]
+            record = stored_record(trial)  # the agent's time and the trial's own, in one record
+            assert record is not None and record.agent_seconds and record.wall_seconds and record.train_seconds
+            agent, wall, train = record.agent_seconds, record.wall_seconds, record.train_seconds
             rows.append((trial.number, agent, agent - wall, train, wall - train))
     print(f"{'trial':>5}{'agent s':>10}{'startup s':>11}{'train s':>10}{'wrap-up s':>11}{'overhead':>10}")
     for number, agent, startup, train, wrapup in rows:

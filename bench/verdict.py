@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dendrisweep.data.spoken import build  # noqa: E402
-from dendrisweep.sweep.storage import quiet_optuna  # noqa: E402
+from dendrisweep.sweep.storage import quiet_optuna, stored_record  # noqa: E402
 
 
 def sweeps(work: Path, data: Path, trials: int, epochs: int) -> tuple[Path, Path]:
@@ -93,7 +93,7 @@ def main() -> None:
 def report(trials: list[Any], verdict: dict[str, Any], wall: float, workers: int) -> None:
     by_config: dict[str, list[Any]] = defaultdict(list)
     for trial in trials:
-        by_config[trial.user_attrs["group"].split(":", 1)[1]].append(trial)
+        by_config[trial.user_attrs["job"]["group"].split(":", 1)[1]].append(stored_record(trial))
     labels = {f"{c['family']}-{c['run_id']}": c for c in verdict["configs"]}
     print(f"\n{'config':<34} {'params':>7} {'replicates':>10} {'trial s (mean)':>15} {'agent s (mean)':>15} "
           f"{'test acc mean [95% CI]':>28}")
@@ -101,11 +101,12 @@ def report(trials: list[Any], verdict: dict[str, Any], wall: float, workers: int
         config = labels[group]
         ci = config["test_acc_ci"] or [float("nan")] * 2
         print(f"{config['label']:<34} {config['params'] or 0:>7} {len(members):>10} "
-              f"{statistics.mean(t.user_attrs['wall_seconds'] for t in members):>15.1f} "
-              f"{statistics.mean(t.user_attrs['agent_seconds'] for t in members):>15.1f} "
+              f"{statistics.mean(r.wall_seconds for r in members):>15.1f} "
+              f"{statistics.mean(r.agent_seconds for r in members):>15.1f} "
               f"{config['test_acc_mean']:>10.4f} [{ci[0]:.4f}, {ci[1]:.4f}]")
-    training = sum(t.user_attrs["wall_seconds"] for t in trials) / workers
-    agent = sum(t.user_attrs["agent_seconds"] for t in trials) / workers
+    records = [r for members in by_config.values() for r in members]
+    training = sum(r.wall_seconds for r in records) / workers
+    agent = sum(r.agent_seconds for r in records) / workers
     print(f"\nverdict wall time {wall:.1f} s on {workers} workers; replicate processes / workers {agent:.1f} s "
           f"(their training loops and scoring: {training:.1f} s)")
     print(f"verdict machinery beyond the replicates: {wall - agent:.1f} s = {(wall - agent) / agent:.1%} "

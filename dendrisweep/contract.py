@@ -1,7 +1,12 @@
-"""The trial contract, declared once: what a trial writes in its folder, the states a trial ends in,
-and the keys of its result. Shared by the trial (train_trial.py), the agent and the analysis.
+"""The trial contract, declared once: what a trial writes in its folder, the states a trial ends in, and
+`TrialRecord`, the one record of a trial that every part of dendrisweep reads and writes.
 
-A trial's status (result.json `status`, the study's `status` attribute, the analysis' `state`):
+One direction: the trial writes its record (result.json; its W&B summary is the same record, flattened),
+the agent completes it (`sweep/settle.py`: the final status, the objective, its own time) and stores it
+whole in the study, and the analysis flattens it once into a frame row. A new metric is one line in
+`TrialRecord`: result.json, the study, the sweep check and the frame all follow from its fields.
+
+A trial's status:
 - written by the trial itself: FINISHED, DIVERGED (the loss became NaN/inf; exit 0 so a sweep goes
   on), FAILED (any other error), KILLED (SIGTERM reached it);
 - decided by the agent: PRUNED (hyperband stopped it), TIMEOUT (--timeout-per-trial), INTERRUPTED
@@ -9,12 +14,17 @@ A trial's status (result.json `status`, the study's `status` attribute, the anal
   another agent found its heartbeat gone);
 - in the study, not yet ended: RUNNING, QUEUED.
 """
+from __future__ import annotations
 
+import math
 import secrets
 import string
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeGuard
 
 TRIAL_PREFIX = "trial-"
-RESULT_FILE = "result.json"  # the summary (status, reason, metrics, config, versions)
+RESULT_FILE = "result.json"  # the trial's TrialRecord
 HISTORY_FILE = "history.jsonl"  # one JSON line per epoch, flushed as it goes
 MODEL_FILE = "best_model.pt"  # state dict + resolved config (weights_only loadable)
 OUT_DIR_ENV = "DENDRISWEEP_OUT_DIR"  # default --out-directory, set by the agent
@@ -25,12 +35,125 @@ RUNNING, QUEUED = "running", "queued"
 FINAL_FAILURES = (DIVERGED, FAILED, TIMEOUT)  # recorded and counted against the budget, never retried
 RETRIED = (INTERRUPTED, PREEMPTED, LOST)  # not the trial's fault: its parameters run again
 
-# What train_trial.py's result.json (and its W&B summary) reports about the best model, the keys a
-# sweep may optimise and the analysis loads.
-RESULT_METRICS = ("best_val_acc", "test_acc", "val_loss", "test_loss", "params", "macs", "dendrites_added",
-                  "epochs_run")
-
 
 def new_run_id() -> str:
     """A W&B-style run id (8 lowercase letters and digits); it also names the trial's folder."""
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
+def _metric() -> Any:
+    """A number the trial reports about its best model: a sweep may optimise it, the frame has its column."""
+    return field(default=None, metadata={"metric": True})
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """The data a trial trained on: where from, its digest (the same data gives the same digest), sizes."""
+
+    source: str | None = None
+    digest: str | None = None
+    classes: int | None = None
+    sample_shape: list[int] | None = None
+    train: int | None = None
+    val: int | None = None
+    test: int | None = None
+
+
+@dataclass
+class TrialRecord:
+    """One trial: who it is, what it trained, how it ended, what it measured, what it cost.
+
+    Timings, in seconds, each with one meaning: `wall_seconds` the trial process's own (start to record),
+    `train_seconds` its training loop, `compute_seconds` forward, backward and validation only,
+    `agent_seconds` the agent's (process start to end, as the launcher saw it).
+    """
+
+    run_id: str | None = None
+    status: str = RUNNING
+    reason: str = ""
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved settings (another program: its params)
+    # about the best model (by validation accuracy), as train_trial.py measures it
+    best_val_acc: float | None = _metric()
+    test_acc: float | None = _metric()  # on the held-out split, which chose nothing
+    val_loss: float | None = _metric()
+    test_loss: float | None = _metric()
+    params: int | None = _metric()  # PAI's count while training (dendrite scaffolding excluded)
+    inference_params: int | None = _metric()  # the deployed model's
+    macs: int | None = _metric()
+    dendrites_added: int | None = _metric()  # what PAI really added (the setting `dendrites` is the switch)
+    epochs_run: int | None = _metric()  # the setting `epochs` is the cap
+    best_epoch: int | None = None
+    stop_reason: str = ""  # "epoch cap", "PAI finished", "dendrite budget reached (N)"
+    wall_seconds: float | None = None
+    train_seconds: float | None = None
+    compute_seconds: float | None = None
+    agent_seconds: float | None = None
+    trial_dir: str | None = None
+    device: str | None = None
+    device_name: str | None = None
+    data: DataInfo = field(default_factory=DataInfo)
+    versions: dict[str, str] = field(default_factory=dict)
+    # set by the agent when it settles the trial
+    objective: float | None = None  # the value the sampler was told (None: not counted)
+    exit_code: int | None = None
+    stderr_tail: str = ""  # the last lines of a trial that did not finish
+    imputed: str | None = None  # metric.impute that gave a crashed run its objective
+    extra: dict[str, Any] = field(default_factory=dict)  # what another program reported beyond these
+
+    # -- files and stores ------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The record as result.json and the study hold it: flat, unset fields left out."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "extra":
+                out.update({k: v for k, v in value.items() if k not in out})
+            elif f.name == "data":
+                data = {k: v for k, v in asdict(value).items() if v is not None}
+                if data:
+                    out["data"] = data
+            elif value is not None and not (f.name in _OMIT_EMPTY and not value):
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any] | None) -> TrialRecord:
+        """A record from result.json, the study or a W&B summary: known keys typed, the rest kept in
+        `extra`. Never raises on a foreign program's odd values: the consumers check what they use."""
+        raw = dict(raw or {})
+        known = {f.name for f in fields(cls)} - {"extra", "data"}
+        record = cls(**{k: raw.pop(k) for k in list(raw) if k in known})
+        data = raw.pop("data", None)
+        if isinstance(data, Mapping):
+            record.data = DataInfo(**{k: v for k, v in data.items() if k in _DATA_KEYS})
+        # a W&B summary carries the data's identity flat (W&B shows nested values poorly)
+        source, digest = raw.pop("data_source", None), raw.pop("data_digest", None)
+        if source is not None or digest is not None:
+            record.data = DataInfo(**{**asdict(record.data), "source": record.data.source or source,
+                                      "digest": record.data.digest or digest})
+        record.extra = {k: v for k, v in raw.items() if not k.startswith("_")}  # W&B's _runtime, _step ...
+        return record
+
+    def summary(self) -> dict[str, Any]:
+        """The record as the run's W&B summary: flat (the config is the run's config, versions stay local)."""
+        flat = {k: v for k, v in self.to_json().items() if k not in ("config", "data", "versions")}
+        return {**flat, "data_digest": self.data.digest, "data_source": self.data.source}
+
+    # -- reading ----------------------------------------------------------------------------------
+    def value(self, key: str | None) -> float | None:
+        """A reported number by name (a metric field, or another program's own key); None unless finite."""
+        if key is None:
+            return None
+        value = getattr(self, key) if key in _FIELDS else self.extra.get(key)
+        return float(value) if is_number(value) else None
+
+
+_FIELDS = {f.name for f in fields(TrialRecord)} - {"extra"}
+_DATA_KEYS = {f.name for f in fields(DataInfo)}
+_OMIT_EMPTY = ("stderr_tail", "versions", "extra")
+RESULT_METRICS = tuple(f.name for f in fields(TrialRecord) if f.metadata.get("metric"))
+
+
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """A finite int or float (not a bool): what counts as a reported value."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,6 +1,6 @@
 """ONNX export that provably matches training: softmax output, parity gate, int8, latency.
 
-The hackathon block shipped an ONNX file that scored far below its training accuracy. Here the
+An exported file is only trusted once it is shown to behave like the trained model. Here the
 exported file itself is scored with onnxruntime on held-out data and compared with the trained
 PyTorch model (not with PAI's "final" model, which can silently differ: see pai.inference_model);
 any difference in accuracy or a probability off by more than 1e-4 is an ExportError.

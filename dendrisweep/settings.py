@@ -2,7 +2,7 @@
 
 The CLI flags of train_trial.py, the W&B config defaults, sweep validation and the Edge Impulse
 `parameters.json` are all generated from `SETTINGS`, so a name can never be spelled two ways
-(the root cause of the hackathon block's silently dropped UI parameters).
+(a parameter spelt one way in the UI and another in the script is silently dropped).
 """
 from __future__ import annotations
 

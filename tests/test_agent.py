@@ -1,4 +1,5 @@
-"""agent.py end to end: real Optuna storage, real train_trial.py processes, real W&B offline runs."""
+"""agent.py end to end: real Optuna storage, real train_trial.py processes, real W&B offline runs.
+(The decisions inside are unit-tested in tests/unit/sweep: settle, the controller loop, flapping.)"""
 from __future__ import annotations
 
 import json
@@ -14,15 +15,15 @@ import numpy as np
 import optuna
 import pytest
 import yaml
-from conftest import ROOT, finished_wandb_runs, run_script
 from optuna.trial import TrialState
 
 from dendrisweep.data import LabelledArrays
 from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.synthetic import make_keyword_data
-from dendrisweep.sweep.controller import AgentOptions, Controller, is_settled
+from dendrisweep.sweep import AgentOptions, Controller, SweepSource, load_sweep
+from dendrisweep.sweep.controller import is_settled
 from dendrisweep.sweep.space import trial_params
-from dendrisweep.sweep.spec import load_sweep
+from tests.helpers import ROOT, finished_wandb_runs, record_of, run_script
 
 
 def write_sweep(path: Path, run_cap: int, epochs: int = 2, command: list[str] | None = None, **extra: Any) -> Path:
@@ -54,20 +55,23 @@ def test_sweep_runs_trials_whose_params_match_their_wandb_config(tmp_path: Path)
     study, spec = load(tmp_path / "runs", "tiny"), load_sweep(sweep)
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
-    runs = finished_wandb_runs(tmp_path / "runs" / "tiny", {t.user_attrs["run_id"] for t in trials})
+    records = {t.number: record_of(t) for t in trials}
+    runs = finished_wandb_runs(tmp_path / "runs" / "tiny", {r.run_id for r in records.values()})
     assert len(runs) == 2
     for trial in trials:
-        run = runs[trial.user_attrs["run_id"]]
+        record = records[trial.number]
+        run = runs[record.run_id]
         assert run.exit_code == 0 and run.group == "tiny"
         expected = trial_params(spec, trial.params)
         assert {k: run.config[k] for k in expected} == expected
-        assert trial.value == run.summary["best_val_acc"] == trial.user_attrs["best_val_acc"]
-        assert trial.user_attrs["status"] == "finished"
+        assert trial.value == run.summary["best_val_acc"] == record.best_val_acc == record.objective
+        assert record.status == "finished" and record.agent_seconds and record.wall_seconds
+        assert record.agent_seconds > record.wall_seconds  # the agent's time holds the trial's own
         assert trial.intermediate_values  # per-epoch values streamed back while the trial ran
     # Re-running the same command resumes: the budget is spent, nothing is re-run or rewritten.
-    before = [(t.number, t.value, t.user_attrs["run_id"]) for t in trials]
+    before = [(t.number, t.value, record_of(t).run_id) for t in trials]
     agent(sweep, tmp_path / "runs")
-    assert [(t.number, t.value, t.user_attrs["run_id"]) for t in load(tmp_path / "runs", "tiny").get_trials()] == before
+    assert [(t.number, t.value, record_of(t).run_id) for t in load(tmp_path / "runs", "tiny").get_trials()] == before
     # Raising run_cap continues the same study.
     write_sweep(sweep, run_cap=3)
     agent(sweep, tmp_path / "runs")
@@ -100,8 +104,8 @@ def test_sigkilled_worker_leaves_a_failed_trial_and_resume_completes_the_budget(
     agent(sweep, runs, "--heartbeat", "2")
     trials = load(runs, "kill").get_trials()
     lost = trials[0]
-    assert lost.state == TrialState.FAIL and lost.user_attrs["status"] == "lost"
-    assert "stopped heartbeating" in lost.user_attrs["reason"]
+    assert lost.state == TrialState.FAIL and record_of(lost).status == "lost"
+    assert "stopped heartbeating" in record_of(lost).reason
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == lost.number]
     assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == lost.params
     assert sum(is_settled(t) for t in trials) == 1 and sum(t.state == TrialState.COMPLETE for t in trials) == 1
@@ -114,7 +118,7 @@ def _huge_data(folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("case", ["crash", "diverge"])
+@pytest.mark.parametrize("case", ["crash", pytest.param("diverge", marks=pytest.mark.slow)])  # settle: unit-tested
 def test_failing_trials_are_recorded_with_their_stderr_and_the_sweep_goes_on(case: str, tmp_path: Path) -> None:
     base = ["${env}", "${interpreter}", "${program}"]
     extra = ["--no-such-flag"] if case == "crash" else ["--data-directory", str(_huge_data(tmp_path / "huge"))]
@@ -125,27 +129,39 @@ def test_failing_trials_are_recorded_with_their_stderr_and_the_sweep_goes_on(cas
     status, reason = {"crash": ("failed", "exit code 2: train_trial.py: error: unknown setting '--no-such-flag'"),
                       "diverge": ("diverged", "loss became")}[case]
     for trial in trials:
-        assert trial.user_attrs["status"] == status and reason in trial.user_attrs["reason"]
+        assert record_of(trial).status == status and reason in record_of(trial).reason
         assert is_settled(trial)  # counted against the budget, not retried
     if case == "crash":
-        assert "unknown setting '--no-such-flag'" in trials[0].user_attrs["stderr_tail"]
+        assert "unknown setting '--no-such-flag'" in record_of(trials[0]).stderr_tail
 
 
 def test_pruned_trial_is_stopped_and_recorded(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path / "prune.yaml", run_cap=1, epochs=60,
                         early_terminate={"type": "hyperband", "min_iter": 1})
     runs = tmp_path / "runs"
-    controller = Controller(AgentOptions(spec=load_sweep(sweep), study_name="prune", run_dir=runs / "prune",
-                                         storage_url=f"sqlite:///{runs / 'prune.db'}", progress=False))
-    controller.study.pruner = optuna.pruners.ThresholdPruner(lower=2.0)  # accuracy < 2: prune at once
+    options = AgentOptions(spec=load_sweep(sweep), study_name="prune", run_dir=runs / "prune",
+                           storage_url=f"sqlite:///{runs / 'prune.db'}", progress=False)
+    controller = Controller(options, SweepSource(options))
+    controller.open().pruner = optuna.pruners.ThresholdPruner(lower=2.0)  # accuracy < 2: prune at once
     cwd = Path.cwd()
     os.chdir(ROOT)
     try:
         result = controller.run()
     finally:
         os.chdir(cwd)
-    (trial,) = controller.study.get_trials()
+    (trial,) = controller.open().get_trials()
     assert result.pruned == 1 and trial.state == TrialState.PRUNED
-    assert trial.user_attrs["status"] == "pruned" and len(trial.intermediate_values) < 60
-    run_result = json.loads((Path(trial.user_attrs["trial_dir"]) / "result.json").read_text())
+    assert record_of(trial).status == "pruned" and len(trial.intermediate_values) < 60
+    run_result = json.loads((Path(str(record_of(trial).trial_dir)) / "result.json").read_text())
     assert run_result["status"] == "killed"  # the trial was stopped early and said so
+
+
+def test_agent_script_reports_a_bad_sweep_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("method: bayes\nprogram: train_trial.py\nmetric: {name: best_val_acc, goal: maximize}\n"
+                    "parameters:\n  max_dendrits: {values: [1, 2]}\n")
+    done = run_script("agent.py", str(path), "--runs-dir", str(tmp_path / "runs"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"agent.py: error: {path}: parameters.max_dendrits: unknown setting 'max_dendrits'; "
+        "did you mean 'max_dendrites'?"]

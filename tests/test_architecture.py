@@ -1,8 +1,10 @@
 """The house stays drawn: no import circles between dendrisweep's and analysis' modules, deferred
-imports included (a circle hidden inside a function still ties two modules into one)."""
+imports included (a circle hidden inside a function still ties two modules into one); analysis only
+reads, through the library's public surfaces; Optuna's internals stay in the adapter."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,11 +81,58 @@ def test_the_runner_sits_below_its_command_line() -> None:
     assert not graph["dendrisweep.trial.run"] & {"dendrisweep.trial.cli", "dendrisweep.trial"}
 
 
+def _library_imports(path: Path) -> list[tuple[str, str]]:
+    """(module, name) for every `from dendrisweep... import name` in a file, deferred ones included."""
+    return [(node.module, alias.name) for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "dendrisweep"
+            for alias in node.names]
+
+
+def test_analysis_imports_only_the_librarys_public_names() -> None:
+    """Packages only (their __init__), and only names they list in __all__: what analysis may rely on."""
+    import importlib
+
+    packages = {name for name, path in _modules().items() if path.name == "__init__.py"}
+    found = []
+    for path in sorted((ROOT / "analysis").rglob("*.py")):
+        for module, name in _library_imports(path):
+            public = module in packages and name in importlib.import_module(module).__all__
+            if not public:
+                found.append(f"{path.name}: from {module} import {name}")
+    assert found == []
+
+
+def test_analysis_runs_nothing_itself() -> None:
+    """Training, replicates and exports run in the library; analysis starts no process and no agent loop."""
+    for path in sorted((ROOT / "analysis").rglob("*.py")):
+        text = path.read_text()
+        assert "subprocess" not in text and "import os" not in text, path.name
+        for module, _ in _library_imports(path):
+            assert not any(part in module for part in ("sweep.launch", "sweep.controller", "replicates")), path.name
+
+
+def test_optuna_internals_stay_in_the_adapter() -> None:
+    """Optuna's table names and its storage classes appear in optuna_adapter.py only."""
+    internals = ("BaseStorage", "RDBStorage", "GrpcStorageProxy", "trial_user_attributes", "study_user_attributes",
+                 "distribution_json", "system_attrs", "_storage", "_trial_id", "_study_id")
+    adapter = ROOT / "dendrisweep" / "sweep" / "optuna_adapter.py"
+
+    def uses(path: Path) -> list[str]:
+        return [word for word in internals if re.search(rf"(?<!\w){word}(?!\w)", path.read_text())]
+
+    offenders = [f"{path.relative_to(ROOT)}: {word}" for package in PACKAGES for path in (ROOT / package).rglob("*.py")
+                 if path != adapter for word in uses(path)]
+    assert offenders == []
+    assert uses(adapter) == list(internals)  # the words do name what the adapter uses
+
+
 def test_public_surfaces_resolve_without_loading_torch() -> None:
     """Every name a package's __init__ promises is there; naming them costs no heavy import."""
     code = ("import sys, analysis, dendrisweep, dendrisweep.trial, dendrisweep.sweep, dendrisweep.edge_impulse\n"
+            "import dendrisweep.deploy, dendrisweep.verdict\n"
             "assert 'torch' not in sys.modules and 'wandb' not in sys.modules, 'eager heavy import'\n"
-            "for package in (analysis, dendrisweep, dendrisweep.trial, dendrisweep.sweep, dendrisweep.edge_impulse):\n"
+            "for package in (analysis, dendrisweep, dendrisweep.trial, dendrisweep.sweep, dendrisweep.edge_impulse,\n"
+            "                dendrisweep.deploy, dendrisweep.verdict):\n"
             "    missing = [name for name in package.__all__ if getattr(package, name, None) is None]\n"
             "    assert not missing, (package.__name__, missing)\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

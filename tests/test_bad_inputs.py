@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, run_script
 
 from dendrisweep.errors import USAGE_EXIT_CODE
+from tests.helpers import ROOT, run_script
 
 CORPUS = ROOT / "tests" / "bad_inputs"
 CASES: list[dict[str, str]] = yaml.safe_load((CORPUS / "cases.yaml").read_text())

@@ -9,8 +9,6 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import ODD_FRAMES, assert_deployment_verified, edge_impulse_call, odd_frames
-from onnx import TensorProto, helper
 from torch import nn
 
 from dendrisweep.data import COEFFICIENTS, load_dataset
@@ -19,12 +17,12 @@ from dendrisweep.data.spoken import build
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.deploy import tflite
 from dendrisweep.deploy.gate import verify_deployment
-from dendrisweep.deploy.guard import check_convertible, problems
 from dendrisweep.edge_impulse.runtime import TFLITE_INT8_FILE
 from dendrisweep.errors import ExportError
 from dendrisweep.export import export_onnx, onnx_probabilities, torch_probabilities
 from dendrisweep.models.kws import KeywordSpottingNet
 from dendrisweep.settings import defaults
+from tests.helpers import ODD_FRAMES, assert_deployment_verified, edge_impulse_call, odd_frames
 
 
 def _with_ceil_mode_pools(net: KeywordSpottingNet) -> KeywordSpottingNet:
@@ -54,33 +52,6 @@ def test_a_ceil_mode_pool_put_back_is_refused_at_export(tmp_path: Path) -> None:
         export_onnx(old, (ODD_FRAMES * 13,), tmp_path / "kws.onnx")
 
 
-def _graph_with(node: onnx.NodeProto, *initializers: onnx.TensorProto, shape: list[int | str]) -> onnx.ModelProto:
-    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)
-    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, None)
-    return helper.make_model(helper.make_graph([node], "g", [x], [y], initializer=list(initializers)))
-
-
-@pytest.mark.parametrize("value", [-np.inf, np.inf, -3.4028235e38, np.nan])
-def test_a_pad_with_an_extreme_constant_is_refused(value: float) -> None:
-    pads = helper.make_tensor("pads", TensorProto.INT64, [6], [0, 0, 0, 0, 0, 1])
-    constant = helper.make_tensor("value", TensorProto.FLOAT, [], [value])
-    model = _graph_with(helper.make_node("Pad", ["input", "pads", "value"], ["output"], name="pad"),
-                        pads, constant, shape=["batch", 8, 7])
-    (problem,) = problems(model)
-    assert problem.startswith("Pad node 'pad' pads with") and "collapses" in problem
-
-
-def test_a_zero_pad_and_a_fixed_shape_pass_but_other_symbolic_dims_do_not(tmp_path: Path) -> None:
-    pads = helper.make_tensor("pads", TensorProto.INT64, [6], [0, 0, 0, 0, 0, 1])
-    zero = helper.make_tensor("value", TensorProto.FLOAT, [], [0.0])
-    pad = helper.make_node("Pad", ["input", "pads", "value"], ["output"], name="pad")
-    assert problems(_graph_with(pad, pads, zero, shape=["batch", 8, 7])) == []
-    dynamic = _graph_with(pad, pads, zero, shape=["batch", 8, "frames"])
-    onnx.save(dynamic, str(tmp_path / "dynamic.onnx"))
-    with pytest.raises(ExportError, match=r"'input' has symbolic dimension\(s\) \[2\] besides the batch axis"):
-        check_convertible(tmp_path / "dynamic.onnx")
-
-
 # --- the deployment gate on the real chain (onnx2tf -> TFLite -> LiteRT), as the block runs it ---------------
 
 @pytest.fixture(scope="module")
@@ -104,8 +75,13 @@ BASELINE = {"dendrites": "0", "epochs": "8"}
 DENDRITIC = {"epochs": "8", "switch-mode": "fixed", "fixed-switch-num": "3", "max-dendrites": "1"}
 
 
-@pytest.mark.parametrize(("data", "params"), [("odd", BASELINE), ("spoken", BASELINE), ("spoken", DENDRITIC)],
-                         ids=["odd-frames-baseline", "spoken-baseline", "spoken-dendritic"])
+@pytest.mark.parametrize(("data", "params"), [
+    # The default run converts a dendritic block here (real audio), one in test_edge_impulse.py (odd frames)
+    # and a dendritic and a baseline model in analysis regenerate (test_analysis.py); the rest are slow.
+    pytest.param("odd", BASELINE, marks=pytest.mark.slow),
+    pytest.param("spoken", BASELINE, marks=pytest.mark.slow),
+    ("spoken", DENDRITIC),
+], ids=["odd-frames-baseline", "spoken-baseline", "spoken-dendritic"])
 def test_the_block_ships_tflite_files_that_keep_their_accuracy(data: str, params: dict[str, str],
                                                              request: pytest.FixtureRequest, tmp_path: Path) -> None:
     folder: Path = request.getfixturevalue(data)
@@ -127,9 +103,10 @@ def test_convert_int8_false_in_train_input_skips_the_int8_file(odd: Path, tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
     assert (tmp_path / "out" / "model.tflite").is_file() and not (tmp_path / "out" / TFLITE_INT8_FILE).exists()
-    assert summary["test_tflite_int8_acc"] is None and summary["test_tflite_acc"] == summary["test_onnx_acc"]
+    assert summary["tflite_int8_acc"] is None and summary["tflite_acc"] == summary["onnx_acc"]
 
 
+@pytest.mark.slow  # the decision is unit-tested on canned probabilities (tests/unit/deploy/test_gate.py)
 def test_a_broken_int8_model_fails_the_gate_with_its_numbers(odd: Path, tmp_path: Path) -> None:
     """Calibrated on constant rows, the int8 model clips every real input: the gate must say so."""
     data = load_dataset(odd / "data", defaults())

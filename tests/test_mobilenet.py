@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import ROOT, finished_wandb_runs, offline_wandb_env, run_script
 from PIL import Image
 
 from dendrisweep import export
@@ -19,6 +18,7 @@ from dendrisweep.settings import defaults
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.cli import main
 from dendrisweep.trial.trainer import strategy_for
+from tests.helpers import ROOT, finished_wandb_runs, offline_wandb_env, run_script
 
 TINY = ["--task", "mobilenet", "--width-multiplier", "0.25", "--image-size", "16", "--epochs", "3",
         "--learning-rate", "0.005",

@@ -21,13 +21,13 @@ import pytest
 import sqlalchemy
 import torch
 import yaml
-from conftest import ROOT, run_script
 from optuna.trial import TrialState
 
 from dendrisweep.errors import UsageError
 from dendrisweep.sweep.audit import audit_study
-from dendrisweep.sweep.storage import quiet_optuna
+from dendrisweep.sweep.storage import mark_lost, quiet_optuna, stored_record
 from dendrisweep.trial import checkpoint
+from tests.helpers import ROOT, grpc_proxy, record_of, run_script
 
 SCRIPTED = "tests/programs/scripted_trial.py"
 POSTGRES_URL = os.environ.get("DENDRISWEEP_TEST_POSTGRES", "")
@@ -92,11 +92,11 @@ def test_misbehaving_trials_are_recorded_and_the_sweep_goes_on(case: str, tmp_pa
                                 "exit": ("failed", "exit code 3: scripted failure")}
     status, reason = expected[case]
     for trial in trials:
-        assert trial.user_attrs["status"] == status and trial.user_attrs["reason"] == reason
+        record = record_of(trial)
+        assert record.status == status and record.reason == reason
         assert trial.state == (TrialState.COMPLETE if case == "flood" else TrialState.FAIL)
         if case == "exit":  # a bounded tail of what it printed, not the megabyte
-            assert trial.user_attrs["stderr_tail"].endswith("scripted failure")
-            assert len(trial.user_attrs["stderr_tail"]) <= 8192
+            assert record.stderr_tail.endswith("scripted failure") and len(record.stderr_tail) <= 8192
     if case == "flood":
         logs = sorted((tmp_path / "runs" / case / "logs").glob("*.out"))
         assert len(logs) == 2 and all(log.stat().st_size >= 8 * 2**20 for log in logs)
@@ -121,14 +121,11 @@ def test_a_trial_failed_by_another_agent_while_it_runs_does_not_break_its_agent(
         assert time.monotonic() < deadline
         time.sleep(0.2)
     study = optuna.load_study(study_name="slow", storage=storage)
-    while not [t for t in study.get_trials() if t.state == TrialState.RUNNING and "trial_dir" in t.user_attrs]:
+    while not [t for t in study.get_trials() if t.state == TrialState.RUNNING and stored_record(t) is not None]:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     (running,) = study.get_trials(states=(TrialState.RUNNING,))
-    study._storage.set_trial_user_attr(running._trial_id, "status", "lost")
-    study._storage.set_trial_user_attr(running._trial_id, "reason", "marked lost by the test")
-    study._storage.set_trial_state_values(running._trial_id, state=TrialState.FAIL)
-    optuna.storages.RetryHeartbeatStaleTrialCallback()(study, study.get_trials()[running.number])
+    assert mark_lost(study, running, "marked lost by the test")  # what another agent does on a missed heartbeat
     _, err = agent.communicate(timeout=120)
     assert agent.returncode == 0 and "Traceback" not in err, err[-3000:]
     assert f"trial {running.number} was marked lost by another agent while it ran" in err
@@ -181,8 +178,6 @@ def test_bad_gpus_are_one_line(gpus: str, message: str, tmp_path: Path) -> None:
 
 def test_agents_through_the_grpc_storage_proxy_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     """Optuna's gRPC proxy in front of SQLite: our heartbeats and budget lock work through it."""
-    from test_optuna_adapter import grpc_proxy
-
     from dendrisweep.sweep.storage import open_storage
 
     backend = f"sqlite:///{tmp_path / 'behind-proxy.db'}"

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_script
 
 from dendrisweep.data import DataShape, load_dataset
 from dendrisweep.data.npy_splits import FILES
 from dendrisweep.data.spoken import CLASSES, SAMPLES, build, filterbank, mfcc
 from dendrisweep.settings import defaults
+from tests.helpers import run_script
 
 PER_CLASS = 10  # 8 training and 2 validation samples of each class
 

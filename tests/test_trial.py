@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import finished_wandb_runs, offline_wandb_env, run_script
 
 from dendrisweep import pai
 from dendrisweep.data import LabelledArrays, load_dataset
@@ -20,6 +19,7 @@ from dendrisweep.trial import checkpoint
 from dendrisweep.trial.cli import main
 from dendrisweep.trial.trainer import score
 from dendrisweep.wandb_files import OfflineRun
+from tests.helpers import finished_wandb_runs, offline_wandb_env, run_script
 
 SUMMARY_KEYS = {"status", "reason", "best_val_acc", "test_acc", "params", "macs", "dendrites_added", "epochs_run",
                 "wall_seconds", "best_epoch", "stop_reason"}

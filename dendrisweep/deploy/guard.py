@@ -1,6 +1,6 @@
 """Graph patterns known to break the ONNX -> TensorFlow -> TFLite chain Edge Impulse runs, refused at export.
 
-Each one has cost a deployment that scored far below training (bug (a) of the hackathon block):
+Each one makes the deployed model score far below the trained one, with no error from any converter:
 - a pool with `ceil_mode=1`: converters rewrite it as an explicit pad filled with float32's lowest
   value (onnx2tf, onnx-tf), int8 calibration takes -3.4e38 into the tensor's range and every
   activation after it collapses to the zero point (a constant output, or an interpreter abort);

@@ -1,7 +1,7 @@
 """Packaging the Edge Impulse custom learning block: its parameters.json and its push-ready folder.
 
 parameters.json is generated from the registry, so every UI parameter's `param` is exactly a flag
-train_trial.py accepts (the hackathon block declared dashed params its script never read).
+train_trial.py accepts: a UI parameter cannot name a flag the script would not read.
 
     python -m dendrisweep.edge_impulse parameters [--check]   # (re)write edge_impulse/parameters.json
     python -m dendrisweep.edge_impulse package DIR            # a folder to `edge-impulse-blocks push`

@@ -14,10 +14,10 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from dendrisweep.contract import FINISHED, RESULT_FILE, TRIAL_PREFIX
+from dendrisweep.contract import FINISHED, LOST, RESULT_FILE, TRIAL_PREFIX
+from dendrisweep.sweep import optuna_adapter as adapter
 from dendrisweep.sweep.controller import is_settled
-from dendrisweep.sweep.optuna_adapter import MAX_RETRIES
-from dendrisweep.sweep.storage import LOST_STATUS
+from dendrisweep.sweep.storage import stored_record
 
 
 @dataclass
@@ -42,33 +42,32 @@ class Audit:
                 if k not in ("trials", "complete", "settled", "lost", "retried") and v}
 
 
-def _retry_depth(trial: optuna.trial.FrozenTrial) -> int:
-    return len(trial.system_attrs.get("retry_history", []))
-
-
 def audit_study(study: optuna.Study, trial_folders: Iterable[Path], budget: int | None = None) -> Audit:
     """Count what the study and the trial folders (each agent's `runs/<study>/trials`) say."""
     trials = study.get_trials(deepcopy=False)
     a = Audit(trials=len(trials))
-    # Optuna's retry records the whole chain (`failed_trial` is its first trial): the last entry of
-    # `retry_history` is the trial this one re-runs.
-    retries = Counter(t.system_attrs["retry_history"][-1] for t in trials if t.system_attrs.get("retry_history"))
+    # A retry's chain lists every trial before it: the last is the one it re-runs.
+    retries = Counter(chain[-1] for chain in map(adapter.retried, trials) if chain)
     a.duplicate_retries = sum(1 for n in retries.values() if n > 1)
-    run_ids = Counter(t.user_attrs.get("run_id") for t in trials if t.user_attrs.get("run_id"))
+    records = {t.number: stored_record(t) for t in trials}
+    run_ids = Counter(r.run_id for t in trials if (r := records[t.number]) is not None and r.run_id
+                      and t.state != TrialState.WAITING)  # a queued retry carries its lost trial's record
     a.duplicate_run_ids = sum(1 for n in run_ids.values() if n > 1)
     for t in trials:
+        record = records[t.number]
         a.complete += t.state == TrialState.COMPLETE
         a.settled += is_settled(t)
         a.still_running += t.state in (TrialState.RUNNING, TrialState.WAITING)
-        if t.state == TrialState.FAIL and not t.user_attrs.get("reason"):
+        if t.state == TrialState.FAIL and not (record and record.reason):
             a.failed_without_reason += 1
-        if t.state == TrialState.FAIL and t.user_attrs.get("status") == LOST_STATUS:
+        if t.state == TrialState.FAIL and record is not None and record.status == LOST:
             a.lost += 1
             if t.number in retries:
                 a.retried += 1
-            elif _retry_depth(t) < MAX_RETRIES:
+            elif len(adapter.retried(t)) < adapter.MAX_RETRIES:
                 a.lost_not_retried += 1
-        if t.state == TrialState.COMPLETE and not (Path(t.user_attrs.get("trial_dir", "")) / RESULT_FILE).is_file():
+        if t.state == TrialState.COMPLETE and not (Path(record.trial_dir if record and record.trial_dir else "")
+                                                   / RESULT_FILE).is_file():
             a.complete_without_files += 1
     for folder in trial_folders:
         for result in folder.glob(f"{TRIAL_PREFIX}*/{RESULT_FILE}"):

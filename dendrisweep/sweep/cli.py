@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
-    from dendrisweep.sweep.controller import AgentOptions, Controller
+    from dendrisweep.sweep.controller import AgentOptions, Controller, SweepSource
     from dendrisweep.sweep.storage import default_storage_url, open_storage, redact
 
     if spec.program is not None and "${program}" in spec.command and not Path(spec.program).is_file():
@@ -72,14 +72,13 @@ def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
         open_storage(opts.storage)  # a bad URL fails before any folder is made
     run_dir = make_dir(opts.runs_dir / study, "the run folder")
     storage = opts.storage or default_storage_url(run_dir)
-    controller = Controller(AgentOptions(spec=spec, study_name=study, storage_url=storage, run_dir=run_dir,
-                                         workers=opts.workers or len(opts.gpus or ()) or 1,
-                                         gpus=tuple(opts.gpus or ()), count=opts.count, sampler=opts.sampler,
-                                         timeout=opts.timeout_per_trial, heartbeat=opts.heartbeat,
-                                         progress=not opts.no_progress,
-                                         flapping_guard=not (opts.no_flapping_guard or _env_true(
-                                             "WANDB_AGENT_DISABLE_FLAPPING")),
-                                         max_initial_failures=opts.max_initial_failures))
+    options = AgentOptions(spec=spec, study_name=study, storage_url=storage, run_dir=run_dir,
+                           workers=opts.workers or len(opts.gpus or ()) or 1, gpus=tuple(opts.gpus or ()),
+                           count=opts.count, sampler=opts.sampler, timeout=opts.timeout_per_trial,
+                           heartbeat=opts.heartbeat, progress=not opts.no_progress,
+                           flapping_guard=not (opts.no_flapping_guard or _env_true("WANDB_AGENT_DISABLE_FLAPPING")),
+                           max_initial_failures=opts.max_initial_failures)
+    controller = Controller(options, SweepSource(options))
     try:
         result = controller.run()
     except KeyboardInterrupt:

@@ -1,14 +1,15 @@
-"""Run a sweep offline: Optuna picks parameters, each trial is a train_trial.py process.
+"""Run trials offline: a source hands out claims, each becomes a process, each ends as a stored record.
 
 Any number of agents (on one machine with --workers, or many machines sharing a PostgreSQL study)
 run this same loop; they coordinate only through the database:
 
-    claim   -> (under the budget lock) count settled/running/queued trials, then ask Optuna
-    launch  -> run the trial exactly as `wandb agent` would, report per-epoch values for pruning
-    record  -> store status, reason, metrics and the stderr tail, then tell Optuna how it ended
+    claim   -> under the budget lock: mark lost trials, count, then ask the source for the next claim
+    launch  -> run the claim's job exactly as `wandb agent` would, report per-step values for pruning
+    record  -> settle (settle.py), store the trial's record whole, tell Optuna how it ended
 
-Nothing already recorded is rewritten. Trials whose worker died are marked FAIL (`lost`) and
-queued again; a trial that crashes, diverges or times out is recorded as such and not retried.
+The source decides what runs (`SweepSource`: what the sampler suggests, within the sweep's budget;
+the verdict's replicate source: given configs with given seeds); the launcher how (`launch.launch`, or
+any callable with its signature: tests pass a fake one). Nothing already recorded is rewritten.
 """
 from __future__ import annotations
 
@@ -18,36 +19,78 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 from tqdm import tqdm
 
-from dendrisweep.contract import FAILED, FINAL_FAILURES, FINISHED, PRUNED, RESULT_METRICS, RETRIED, new_run_id
+from dendrisweep.contract import FAILED, FINAL_FAILURES, FINISHED, TrialRecord, is_number, new_run_id
 from dendrisweep.errors import UsageError
 from dendrisweep.sweep import optuna_adapter as adapter
-from dendrisweep.sweep.launch import Outcome, TrialFiles, launch
+from dendrisweep.sweep.launch import Job, TrialFiles, launch
 from dendrisweep.sweep.pruners import WandbHyperband
 from dendrisweep.sweep.samplers import make_sampler
+from dendrisweep.sweep.settle import Objective, Observed, Tell, settle
 from dendrisweep.sweep.space import grid_size, search_space, trial_params, trial_values
 from dendrisweep.sweep.spec import SweepSpec
-from dendrisweep.sweep.storage import exclusive, fail_lost_trials, open_storage, quiet_optuna, redact
+from dendrisweep.sweep.storage import (
+    RECORD_ATTR,
+    exclusive,
+    fail_lost_trials,
+    open_storage,
+    quiet_optuna,
+    redact,
+    stored_status,
+)
 
-# Copied from result.json into the study, so the analysis loads everything from the store alone.
-RESULT_KEYS = (*RESULT_METRICS, "best_epoch",
-               "stop_reason", "wall_seconds", "config", "data")
 WAIT_SECONDS = 2.0
 FLAPPING_RUNS, FLAPPING_WINDOW = 3, 60  # wandb agent's: 3 failed runs in its first 60 s stop it
-WAIT, DONE = "wait", "done"
+
+
+class Pause(Enum):
+    """No claim now: WAIT (others' trials may free budget or fail) or DONE (nothing left for this agent)."""
+
+    WAIT = "wait"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A study trial this worker now owns, and the job it runs."""
+
+    trial: Trial
+    job: Job
+
+
+class Source(Protocol):
+    """What an agent runs. Called under the budget lock, so counting and claiming are one step."""
+
+    def next(self, study: optuna.Study, tally: Tally) -> Claim | Pause: ...
+
+    def progress(self, study: optuna.Study, tally: Tally) -> tuple[int, int | None]:
+        """(done, in all) for the progress bar."""
+
+    def label(self, trial: FrozenTrial) -> str:
+        """A trial in a few words, for the progress bar."""
+
+
+class Launcher(Protocol):
+    """How a claim's job runs: `launch.launch` (a real process), or a fake one in tests."""
+
+    def __call__(self, job: Job, files: TrialFiles, *, on_row: Callable[[dict[str, Any]], bool],
+                 stop: threading.Event, threads: int = 1, timeout: float | None = None,
+                 env: Mapping[str, str] | None = None) -> Observed: ...
 
 
 @dataclass(frozen=True)
 class AgentOptions:
-    spec: SweepSpec
+    spec: SweepSpec  # the study's sweep: its metric, direction, pruning, sampler
     study_name: str
     storage_url: str
     run_dir: Path
@@ -62,16 +105,9 @@ class AgentOptions:
     max_initial_failures: int = 5
     flapping_window: float = FLAPPING_WINDOW  # seconds in which FLAPPING_RUNS failed runs stop the agent
 
-
-@dataclass(frozen=True)
-class Job:
-    """What one trial runs: the sweep whose command and program launch it, its parameters, its W&B group,
-    and whether it is a run of that sweep (W&B's WANDB_SWEEP_ID) or a run of its own (a replicate)."""
-
-    spec: SweepSpec
-    params: dict[str, Any]
-    group: str
-    in_sweep: bool = True
+    @property
+    def objective(self) -> Objective:
+        return Objective(self.spec.metric, self.spec.maximize, self.spec.impute)
 
 
 @dataclass
@@ -89,10 +125,10 @@ class Tally:
 def is_settled(trial: FrozenTrial) -> bool:
     """Counts towards the budget: finished, pruned, or a final failure (not a lost worker)."""
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-        trial.state == TrialState.FAIL and trial.user_attrs.get("status") in FINAL_FAILURES)
+        trial.state == TrialState.FAIL and stored_status(trial) in FINAL_FAILURES)
 
 
-def _better(a: float, b: float, maximize: bool) -> bool:
+def better(a: float, b: float, maximize: bool) -> bool:
     return a > b if maximize else a < b
 
 
@@ -107,12 +143,12 @@ def tally(study: optuna.Study) -> Tally:
         t.pruned += trial.state == TrialState.PRUNED
         t.failed += trial.state == TrialState.FAIL
         if trial.state == TrialState.COMPLETE and trial.value is not None and (
-                t.best is None or _better(trial.value, t.best_value, maximize)):
+                t.best is None or better(trial.value, t.best_value, maximize)):
             t.best, t.best_value = trial, trial.value
     return t
 
 
-def create_or_resume_study(opts: AgentOptions) -> optuna.Study:
+def open_study(opts: AgentOptions) -> optuna.Study:
     """Create the study, or resume it if it was made from the same sweep config."""
     quiet_optuna()
     spec = opts.spec
@@ -148,212 +184,213 @@ def budget(spec: SweepSpec, sampler: str | None) -> int | None:
     return None
 
 
-class Controller:
-    """One agent: `workers` threads, each claiming, launching and recording trials."""
+class SweepSource:
+    """A sweep's trials: what the sampler suggests, within the sweep's budget, until its target."""
 
     def __init__(self, opts: AgentOptions) -> None:
         # --sampler grid on another method searches that sweep's grid, as `method: grid` would
-        self.opts, self.spec = opts, replace(opts.spec, method="grid") if opts.sampler == "grid" else opts.spec
-        self.study = create_or_resume_study(opts)
-        self.space = search_space(self.spec)
+        self.spec = replace(opts.spec, method="grid") if opts.sampler == "grid" else opts.spec
+        self.group = opts.study_name
         self.budget = budget(self.spec, opts.sampler)
+        self.space = search_space(self.spec)
+
+    def next(self, study: optuna.Study, t: Tally) -> Claim | Pause:
+        target = self.spec.target
+        if target is not None and t.best is not None and (
+                t.best_value == target or better(t.best_value, target, self.spec.maximize)):
+            return Pause.DONE
+        if self.budget is not None:
+            if t.settled >= self.budget:
+                return Pause.DONE
+            if t.settled + t.running + t.waiting >= self.budget and t.waiting == 0:
+                return Pause.WAIT
+        trial = study.ask(self.space)
+        return Claim(trial, Job.of(self.spec, trial_params(self.spec, trial.params), self.group))
+
+    def progress(self, study: optuna.Study, t: Tally) -> tuple[int, int | None]:
+        return t.settled, self.budget
+
+    def label(self, trial: FrozenTrial) -> str:
+        """The searched parameters in a few words, as delivered (not Optuna's quantiles)."""
+        fixed = self.spec.fixed()
+        values = {k: v for k, v in trial_values(self.spec, trial.params).items() if k not in fixed}
+        return ", ".join(f"{'.'.join(k)}={_short(v)}" for k, v in list(values.items())[:3])
+
+
+def flapping(failures: list[float], successes: int, window: float, max_initial_failures: int) -> str | None:
+    """`wandb agent`'s guard against a broken script, given when this agent's runs failed (seconds after
+    its start) and how many finished: 3 failed runs in the first `window` seconds, or failures reaching
+    `max_initial_failures` and outnumbering successes. Returns why it stops, or None."""
+    early = sum(seconds <= window for seconds in failures)
+    if early >= FLAPPING_RUNS:
+        return f"{early} runs failed in the first {window:g} s"
+    if len(failures) >= max_initial_failures and len(failures) > successes:
+        return f"{len(failures)} runs failed and only {successes} finished"
+    return None
+
+
+class Controller:
+    """One agent: `workers` threads, each claiming from `source`, launching with `launcher` and recording."""
+
+    def __init__(self, opts: AgentOptions, source: Source, launcher: Launcher | None = None) -> None:
+        self.opts, self.source = opts, source
+        self.launcher: Launcher = launcher or launch
+        self.processes = launcher is None  # real trial processes, which share this agent's W&B service
+        self.study: optuna.Study | None = None  # opened by open(), or run()
         self.stop = threading.Event()
         self.launched = 0
         self.started = time.monotonic()
         self.failures: list[float] = []  # when this agent's runs failed (seconds after its start)
         self.successes = 0
         self.flapping: str | None = None  # why the flapping guard stopped the agent
-        self.logged: dict[int, list[float]] = {}  # per running trial: the metric's values as logged
         self.running: dict[int, int] = {}  # worker -> the trial it runs
         self._lock = threading.Lock()
         self._ended = threading.Condition()  # notified when one of this agent's trials ends
         self.threads = max(1, (os.cpu_count() or 1) // opts.workers)
-        done, total = self._progress(tally(self.study))
-        self.bar = tqdm(total=total, initial=done, desc=opts.study_name, unit="trial",
-                        disable=not opts.progress, dynamic_ncols=True)
+        self.bar: tqdm | None = None
+
+    def open(self) -> optuna.Study:
+        if self.study is None:
+            self.study = open_study(self.opts)
+        return self.study
 
     # -- claim ------------------------------------------------------------------------------
-    def _claim(self) -> Trial | str:
-        with exclusive(self.opts.storage_url, self.opts.study_name, adapter.study_storage(self.study)):  # budget lock
+    def _claim(self, study: optuna.Study) -> Claim | Pause:
+        with exclusive(self.opts.storage_url, self.opts.study_name, adapter.study_storage(study)):  # budget lock
             # Under the lock: two workers finding the same lost trial at once would both queue it again
             # (SQLite cannot lock the row it checks), and its parameters would run twice.
-            fail_lost_trials(self.study, 3 * self.opts.heartbeat)
-            t = tally(self.study)
+            fail_lost_trials(study, 3 * self.opts.heartbeat)
             if self.stop.is_set() or (self.opts.count is not None and self.launched >= self.opts.count):
-                return DONE
-            if self.spec.target is not None and t.best is not None and (
-                    t.best_value == self.spec.target or _better(t.best_value, self.spec.target, self.spec.maximize)):
-                return DONE
-            claim = self._next(t)
-            if isinstance(claim, Trial):
+                return Pause.DONE
+            claim = self.source.next(study, tally(study))
+            if isinstance(claim, Claim):
                 self.launched += 1
             return claim
 
-    def _next(self, t: Tally) -> Trial | str:
-        """The sweep's next trial (called under the budget lock): what the sampler suggests, within budget."""
-        if self.budget is not None:
-            if t.settled >= self.budget:
-                return DONE
-            if t.settled + t.running + t.waiting >= self.budget and t.waiting == 0:
-                return WAIT
-        return self.study.ask(self.space)
-
     # -- launch -----------------------------------------------------------------------------
-    def _reporter(self, trial: Trial) -> Callable[[dict[str, Any]], bool]:
-        """Hands each logged value of the metric to the pruner; its step is how many times the metric
-        has been logged (W&B's hyperband counts iterations so; for train_trial.py it is the epoch)."""
-        logged = self.logged[trial.number] = []
-
-        def report(row: dict[str, Any]) -> bool:
-            value = row.get(self.spec.metric) if self.spec.metric is not None else None
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                return False
-            logged.append(float(value))
-            trial.report(float(value), step=len(logged))
-            return self.spec.hyperband is not None and trial.should_prune()
-
-        return report
-
-    def _job(self, trial: Trial) -> Job:
-        """What a claimed trial runs: the parameters the sampler chose, as a run of this sweep."""
-        return Job(self.spec, trial_params(self.spec, trial.params), self.opts.study_name)
-
     def gpu(self, worker: int) -> str | None:
         """The GPU a worker's trials see (round robin over --gpus), or None."""
         return self.opts.gpus[worker % len(self.opts.gpus)] if self.opts.gpus else None
 
-    def _launch(self, trial: Trial, worker: int) -> Outcome:
-        job = self._job(trial)
-        gpu = self.gpu(worker)
+    def _reporter(self, trial: Trial, logged: list[float]) -> Callable[[dict[str, Any]], bool]:
+        """Hands each logged value of the metric to the pruner; its step is how many times the metric
+        has been logged (W&B's hyperband counts iterations so; for train_trial.py it is the epoch)."""
+        metric, prunes = self.opts.spec.metric, self.opts.spec.hyperband is not None
+
+        def report(row: dict[str, Any]) -> bool:
+            value = row.get(metric) if metric is not None else None
+            if not is_number(value):
+                return False
+            logged.append(float(value))
+            trial.report(float(value), step=len(logged))
+            return prunes and trial.should_prune()
+
+        return report
+
+    def _launch(self, claim: Claim, worker: int, logged: list[float]) -> tuple[TrialRecord, Observed]:
         files = TrialFiles(self.opts.run_dir.resolve(), self.opts.study_name, new_run_id())
-        trial.set_user_attr("run_id", files.run_id)
-        trial.set_user_attr("trial_dir", str(files.trial_dir))
-        trial.set_user_attr("config", job.params)  # as delivered; train_trial.py's full config replaces it
-        return launch(files, job.spec.command, job.spec.program, job.params, group=job.group,
-                      project=job.spec.project, threads=self.threads, timeout=self.opts.timeout,
-                      share_wandb_service=job.spec.ours, in_sweep=job.in_sweep, on_row=self._reporter(trial),
-                      stop=self.stop, env={"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None)
+        # On the trial before it runs: its folder and run id, for the audit and for whoever finds it lost.
+        started = TrialRecord(run_id=files.run_id, trial_dir=str(files.trial_dir), config=claim.job.params)
+        claim.trial.set_user_attr(RECORD_ATTR, started.to_json())
+        gpu = self.gpu(worker)
+        observed = self.launcher(claim.job, files, on_row=self._reporter(claim.trial, logged), stop=self.stop,
+                                 threads=self.threads, timeout=self.opts.timeout,
+                                 env={"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None)
+        return started, observed
 
     # -- record -----------------------------------------------------------------------------
-    def _record(self, trial: Trial, outcome: Outcome) -> None:
-        # The objective is what the program logged to W&B; a program keeping the trial contract
-        # (train_trial.py) logs the same final numbers to result.json, whole the moment it exits.
-        # A sweep without a metric (grid, random) records 0 for every finished run.
-        metric = self.spec.metric
-        source = outcome.result if metric in outcome.result else outcome.summary
-        value = source.get(metric) if metric is not None else 0.0
-        finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        imputed = self._impute(outcome, self.logged.pop(trial.number, []))
-        if imputed is not None:
-            value, finite = imputed, True
-        elif outcome.status == FINISHED and not finite:
-            outcome.status, outcome.reason = FAILED, (f"the run logged no finite {metric} to W&B"
-                                                        f"{'' if outcome.logged else ' (no W&B run found)'}")
-        # result.json where the program keeps the trial contract, else what it logged to W&B's summary
-        record = outcome.result or outcome.summary
-        attrs: dict[str, Any] = {k: record[k] for k in RESULT_KEYS if record.get(k) is not None}
-        attrs.update(status=outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
-                     agent_seconds=outcome.wall_seconds)
-        if outcome.status != FINISHED:
-            attrs["stderr_tail"] = outcome.stderr_tail
-        for key, attr in attrs.items():
-            trial.set_user_attr(key, attr)
-        if imputed is not None:
-            trial.set_user_attr("imputed", self.spec.impute)
-        self._watch_flapping(outcome)
-        if outcome.status == FINISHED or imputed is not None:
-            self.study.tell(trial, float(value))  # type: ignore[arg-type]
-        elif outcome.status == PRUNED:
-            self.study.tell(trial, state=TrialState.PRUNED)
+    def _record(self, study: optuna.Study, trial: Trial, started: TrialRecord, observed: Observed,
+                logged: list[float]) -> None:
+        settled = settle(started, observed, self.opts.objective, logged)
+        trial.set_user_attr(RECORD_ATTR, settled.record.to_json())
+        self._watch_flapping(settled.record.status)
+        if settled.tell == Tell.COMPLETE:
+            study.tell(trial, settled.value)
+        elif settled.tell == Tell.PRUNED:
+            study.tell(trial, state=TrialState.PRUNED)
         else:
-            frozen = self.study.tell(trial, state=TrialState.FAIL)
-            if outcome.status in RETRIED:  # not the trial's fault: run its parameters again
-                adapter.retry(self.study, frozen)
+            frozen = study.tell(trial, state=TrialState.FAIL)
+            if settled.retry:
+                adapter.retry(study, frozen)
 
-    def _impute(self, outcome: Outcome, logged: list[float]) -> float | None:
-        """W&B's metric.impute for a run that crashed after logging its metric: `latest` or `best` gives it
-        that value, so the search learns from it (it stays `failed` in the record); `worst`, W&B's
-        default, leaves it out of the samplers' data."""
-        if outcome.status != FAILED or not logged or self.spec.impute == "worst":
-            return None
-        return logged[-1] if self.spec.impute == "latest" else (max if self.spec.maximize else min)(logged)
-
-    def _watch_flapping(self, outcome: Outcome) -> None:
-        """`wandb agent`'s guard against a broken script: stop after 3 failed runs in the first 60 s, or
-        once failures reach max_initial_failures and outnumber successes (--no-flapping-guard: never)."""
+    def _watch_flapping(self, status: str) -> None:
         with self._lock:
-            if outcome.status != FAILED:
-                self.successes += outcome.status == FINISHED
+            if status != FAILED:
+                self.successes += status == FINISHED
                 return
             self.failures.append(time.monotonic() - self.started)
-            early = sum(seconds <= self.opts.flapping_window for seconds in self.failures)
             if not self.opts.flapping_guard or self.flapping is not None:
                 return
-            if early >= FLAPPING_RUNS:
-                self.flapping = f"{early} runs failed in the first {self.opts.flapping_window:g} s"
-            elif len(self.failures) >= self.opts.max_initial_failures and len(self.failures) > self.successes:
-                self.flapping = f"{len(self.failures)} runs failed and only {self.successes} finished"
+            self.flapping = flapping(self.failures, self.successes, self.opts.flapping_window,
+                                     self.opts.max_initial_failures)
             if self.flapping is not None:
                 self.stop.set()
 
     # -- loop -------------------------------------------------------------------------------
-    def _worker(self, worker: int) -> None:
+    @contextmanager
+    def _running(self, study: optuna.Study, worker: int, claim: Claim) -> Iterator[None]:
+        """Heartbeats while the claim runs, and this agent's bookkeeping of who runs what."""
+        beat = adapter.Heartbeat(adapter.study_storage(study), adapter.trial_id(claim.trial), self.opts.heartbeat)
+        with self._lock:  # _refresh reads it from other workers' threads
+            self.running[worker] = claim.trial.number
+        try:
+            yield
+        finally:
+            beat.stop()
+            with self._lock:
+                self.running.pop(worker, None)
+            with self._ended:
+                self._ended.notify_all()
+
+    def _worker(self, worker: int, study: optuna.Study) -> None:
         while not self.stop.is_set():
-            claim = self._claim()
-            if claim == DONE:
+            claim = self._claim(study)
+            if claim is Pause.DONE:
                 return
-            if claim == WAIT:
+            if claim is Pause.WAIT:
                 with self._ended:  # until a trial here ends (or a while, for other agents' trials)
                     self._ended.wait(WAIT_SECONDS)
                 continue
-            assert isinstance(claim, Trial)
-            beat = adapter.Heartbeat(adapter.study_storage(self.study), adapter.trial_id(claim), self.opts.heartbeat)
-            with self._lock:  # _refresh reads it from other workers' threads
-                self.running[worker] = claim.number
+            assert isinstance(claim, Claim)
+            logged: list[float] = []
+            trial_dir = "its trial folder"
             try:
-                outcome = self._launch(claim, worker)
-                self._record(claim, outcome)
+                with self._running(study, worker, claim):
+                    started, observed = self._launch(claim, worker, logged)
+                    trial_dir = str(started.trial_dir)
+                    self._record(study, claim.trial, started, observed, logged)
             except optuna.exceptions.UpdateFinishedTrialError:
                 # Its heartbeat went silent too long (a paused or overloaded machine): another agent
                 # marked it lost and queued its parameters again. Its own files keep the result.
-                tqdm.write(f"agent.py: warning: trial {claim.number} was marked lost by another agent while it "
-                           f"ran (heartbeat missed); its parameters run again, its result stays in "
-                           f"{claim.user_attrs.get('trial_dir')}", file=sys.stderr)
-            finally:
-                beat.stop()
-                with self._lock:
-                    self.running.pop(worker, None)
-                with self._ended:
-                    self._ended.notify_all()
-            self._refresh()
+                tqdm.write(f"agent.py: warning: trial {claim.trial.number} was marked lost by another agent while "
+                           f"it ran (heartbeat missed); its parameters run again, its result stays in "
+                           f"{trial_dir}", file=sys.stderr)
+            self._refresh(study)
 
-    def _refresh(self) -> None:
+    def _refresh(self, study: optuna.Study) -> None:
+        if self.bar is None:
+            return
         with self._lock:
-            t = tally(self.study)
-            self.bar.n, self.bar.total = self._progress(t)
+            t = tally(study)
+            self.bar.n, self.bar.total = self.source.progress(study, t)
             postfix = f"done {t.finished} failed {t.failed} pruned {t.pruned}"
-            if t.best is not None and self.spec.metric is not None:
-                postfix += f" | best {t.best_value:.4f} ({self._label(t.best)})"
+            if t.best is not None and self.opts.spec.metric is not None:
+                postfix += f" | best {t.best_value:.4f} ({self.source.label(t.best)})"
             if self.opts.gpus:  # which worker runs what where
                 postfix += " | " + " ".join(f"gpu{self.gpu(w)}:#{n}" for w, n in sorted(self.running.items()))
             self.bar.set_postfix_str(postfix, refresh=True)
 
-    def _progress(self, t: Tally) -> tuple[int, int | None]:
-        """(trials done, trials in all) for the progress bar."""
-        return t.settled, self.budget
-
-    def _label(self, trial: FrozenTrial) -> str:
-        """A trial's searched parameters in a few words, as delivered (not Optuna's quantiles)."""
-        fixed = self.spec.fixed()
-        values = {k: v for k, v in trial_values(self.spec, trial.params).items() if k not in fixed}
-        return ", ".join(f"{'.'.join(k)}={_short(v)}" for k, v in list(values.items())[:3])
-
     def run(self) -> Tally:
-        """Run until the budget, --count or the target is reached; Ctrl-C stops cleanly."""
-        workers = [threading.Thread(target=self._worker, args=(i,), name=f"worker-{i}")
+        """Run until the source is done, --count is reached or the flapping guard stops it; Ctrl-C stops
+        cleanly (running trials are recorded as interrupted and run again on resume)."""
+        study = self.open()
+        done, total = self.source.progress(study, tally(study))
+        self.bar = tqdm(total=total, initial=done, desc=self.opts.study_name, unit="trial",
+                        disable=not self.opts.progress, dynamic_ncols=True)
+        workers = [threading.Thread(target=self._worker, args=(i, study), name=f"worker-{i}")
                    for i in range(self.opts.workers)]
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-        wandb = _shared_wandb_service() if self.spec.ours else None  # only train_trial.py's runs share it
+        wandb = _shared_wandb_service() if self.processes and self.opts.spec.ours else None
         try:
             for worker in workers:
                 worker.start()
@@ -369,9 +406,9 @@ class Controller:
             signal.signal(signal.SIGTERM, previous)
             if wandb is not None:
                 wandb.teardown()
-            self._refresh()
+            self._refresh(study)
             self.bar.close()
-        return tally(self.study)
+        return tally(study)
 
 
 def _shared_wandb_service() -> Any:

@@ -1,15 +1,17 @@
-"""Launch one trial exactly as `wandb agent` does, watch it, and say how it ended.
+"""Launch one trial exactly as `wandb agent` does, watch it, and report what was seen.
 
-The sweep's `command` is expanded with W&B's own macro code (`${env} ${interpreter} ${program}
-${args}`, `${args_no_hyphens}`, `${args_json_file}`, `${envvar:NAME}`, ...), the parameters are
-written to the file named by WANDB_SWEEP_PARAM_PATH, and the program runs with stdin closed in
-its own process that dies with the agent.
+The command and its environment are built purely (`build_command`: the job's command expanded with
+W&B's own macro code, `${env} ${interpreter} ${program} ${args}`, `${args_no_hyphens}`,
+`${args_json_file}`, `${envvar:NAME}`, ...; `trial_environment`); `launch` then writes the parameter
+file WANDB_SWEEP_PARAM_PATH names and runs the program with stdin closed, in its own process that
+dies with the agent.
 
-What the program logs to W&B is the record, whatever the program: its run file is read while it
+What the program logs to W&B is what it reports, whatever the program: its run file is read while it
 runs (wandb_files.RunFileFollower) for per-step values, which is what lets the pruner stop it early,
-and for its summary at the end. A program that also speaks dendrisweep's trial contract
+and for its summary at the end. A program that also keeps dendrisweep's trial contract
 (train_trial.py: `history.jsonl`, `result.json` in its trial folder) is read from those files as well:
-they arrive at once (W&B flushes its file every few seconds) and carry the richer record.
+they arrive at once (W&B flushes its file every few seconds) and carry its whole TrialRecord. How the
+trial ended is decided afterwards, from what was seen (settle.py).
 """
 from __future__ import annotations
 
@@ -22,25 +24,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from dendrisweep.contract import (
-    DIVERGED,
-    FAILED,
-    FINISHED,
     HISTORY_FILE,
     INTERRUPTED,
     OUT_DIR_ENV,
-    PREEMPTED,
     PRUNED,
     RESULT_FILE,
     TIMEOUT,
     TRIAL_PREFIX,
+    TrialRecord,
 )
+from dendrisweep.sweep.settle import Observed
+from dendrisweep.sweep.spec import SweepSpec
 from dendrisweep.wandb_files import RunFileFollower
 
 POLL_SECONDS = 0.5
@@ -49,9 +50,6 @@ QUIET_SECONDS = 3  # ... unless the file stops growing first (a crashed run neve
 TERM_GRACE_SECONDS = 20
 STDERR_TAIL_LINES = 20
 _PR_SET_PDEATHSIG = 1
-# Exit codes of a program stopped by SIGTERM or SIGINT (negative: by the signal; 128+: its handler exited)
-_PREEMPTED = {-signal.SIGTERM: signal.SIGTERM, 128 + signal.SIGTERM: signal.SIGTERM,
-              -signal.SIGINT: signal.SIGINT, 128 + signal.SIGINT: signal.SIGINT}
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
@@ -61,18 +59,23 @@ def _die_with_parent() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-@dataclass
-class Outcome:
-    """How a trial ended, as the agent records it."""
+@dataclass(frozen=True)
+class Job:
+    """What one trial runs, as `wandb agent` would run it: the sweep's command and program, the
+    parameters, its W&B group, and whether it is a run of the sweep (W&B's WANDB_SWEEP_ID) or a run
+    of its own (a replicate, a retrained model)."""
 
-    status: str  # one of contract.py's states
-    exit_code: int | None
-    reason: str = ""
-    result: dict[str, Any] = field(default_factory=dict)  # result.json, from programs that write one
-    summary: dict[str, Any] = field(default_factory=dict)  # the W&B run's summary
-    logged: bool = False  # the program logged a W&B run
-    stderr_tail: str = ""
-    wall_seconds: float = 0.0
+    command: tuple[str, ...]
+    program: str | None
+    params: dict[str, Any]
+    group: str
+    project: str | None = None
+    in_sweep: bool = True
+    ours: bool = True  # train_trial.py: it finishes its own W&B run, so it may share the agent's W&B service
+
+    @classmethod
+    def of(cls, spec: SweepSpec, params: dict[str, Any], group: str, in_sweep: bool = True) -> Job:
+        return cls(tuple(spec.command), spec.program, params, group, spec.project, in_sweep, spec.ours)
 
 
 @dataclass(frozen=True)
@@ -104,14 +107,14 @@ class TrialFiles:
         return self.run_dir / "logs" / f"{self.run_id}.err"
 
 
-def build_command(template: list[str], program: str | None, params: Mapping[str, Any], files: TrialFiles) -> list[str]:
-    """Expand the sweep's command the way `wandb agent` does (with this interpreter for ${interpreter})."""
+def build_command(job: Job, files: TrialFiles) -> list[str]:
+    """The job's command expanded the way `wandb agent` does (with this interpreter for ${interpreter})."""
     from wandb.sdk.launch.sweeps import utils as sweep_utils
 
-    command = sweep_utils.create_sweep_command(list(template))  # ${envvar:NAME}
-    args = {"args": {k: {"value": v} for k, v in params.items()}}
+    command = sweep_utils.create_sweep_command(list(job.command))  # ${envvar:NAME}
+    args = {"args": {k: {"value": v} for k, v in job.params.items()}}
     macros: dict[str, Any] = sweep_utils.create_sweep_command_args(args)
-    macros.update(interpreter=[sys.executable], program=[program] if program else [],
+    macros.update(interpreter=[sys.executable], program=[job.program] if job.program else [],
                   args_json_file=[str(files.args_json_file)], env=["/usr/bin/env"])
     expanded: list[str] = []
     for chunk in command:
@@ -130,21 +133,22 @@ def write_param_files(files: TrialFiles, params: Mapping[str, Any]) -> None:
     files.args_json_file.write_text(json.dumps(dict(params)))
 
 
-def trial_environment(files: TrialFiles, group: str, project: str | None, threads: int,
-                      share_wandb_service: bool = True, in_sweep: bool = True) -> dict[str, str]:
-    """What `wandb agent` sets, plus our folders. Only a program known to finish its W&B run itself
-    (train_trial.py) shares the agent's W&B service: a script that leaves the finish to W&B's exit
-    hook gets its own, which completes the run file as the script exits (a shared one takes its time)."""
-    env = dict(os.environ)
-    if not share_wandb_service:
+def trial_environment(job: Job, files: TrialFiles, threads: int,
+                      base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What `wandb agent` sets, plus our folders, over `base` (this process's environment). Only a
+    program known to finish its W&B run itself (train_trial.py) shares the agent's W&B service: a
+    script that leaves the finish to W&B's exit hook gets its own, which completes the run file as the
+    script exits (a shared one takes its time)."""
+    env = dict(os.environ if base is None else base)
+    if not job.ours:
         env.pop("WANDB_SERVICE", None)
-    if in_sweep:  # a run of a sweep (run.sweep_id); a retrained model is a run of its own
+    if job.in_sweep:  # a run of a sweep (run.sweep_id); a replicate or a retrained model is a run of its own
         env["WANDB_SWEEP_ID"] = files.sweep_id
     env.update(WANDB_RUN_ID=files.run_id, WANDB_SWEEP_PARAM_PATH=str(files.param_file),
-               WANDB_DIR=str(files.run_dir), WANDB_RUN_GROUP=group, WANDB_MODE=env.get("WANDB_MODE", "offline"),
+               WANDB_DIR=str(files.run_dir), WANDB_RUN_GROUP=job.group, WANDB_MODE=env.get("WANDB_MODE", "offline"),
                **{OUT_DIR_ENV: str(files.run_dir / "trials")})
-    if project:
-        env["WANDB_PROJECT"] = project
+    if job.project:
+        env["WANDB_PROJECT"] = job.project
     env.setdefault("OMP_NUM_THREADS", str(threads))
     return env
 
@@ -222,13 +226,13 @@ class _Rows:
 
 
 def run_trial_process(command: list[str], env: Mapping[str, str], files: TrialFiles, timeout: float | None,
-                      on_row: Callable[[dict[str, Any]], bool], stop: threading.Event) -> Outcome:
+                      on_row: Callable[[dict[str, Any]], bool], stop: threading.Event) -> Observed:
     """Run the trial; `on_row` (each logged row, as it arrives) returning True prunes it. Never raises
     for a trial's own failure."""
     files.stdout.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     rows = _Rows(files)
-    verdict: tuple[str, str] | None = None
+    stopped: tuple[str, str] | None = None
     with files.stdout.open("wb") as out, files.stderr.open("wb") as err:
         process = subprocess.Popen(command, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                    preexec_fn=_die_with_parent)
@@ -239,59 +243,39 @@ def run_trial_process(command: list[str], env: Mapping[str, str], files: TrialFi
             except subprocess.TimeoutExpired:
                 pass
             for row in rows.new():
-                if verdict is None and on_row(row):
-                    verdict = (PRUNED, f"pruned after {_step(row)} (hyperband)")
-            if verdict is None and timeout and time.monotonic() - started > timeout:
-                verdict = (TIMEOUT, f"timed out after {timeout:g}s")
-            if verdict is None and stop.is_set():
-                verdict = (INTERRUPTED, "the agent was interrupted")
-            if verdict is not None:
+                if stopped is None and on_row(row):
+                    stopped = (PRUNED, f"pruned after {_step(row)} (hyperband)")
+            if stopped is None and timeout and time.monotonic() - started > timeout:
+                stopped = (TIMEOUT, f"timed out after {timeout:g}s")
+            if stopped is None and stop.is_set():
+                stopped = (INTERRUPTED, "the agent was interrupted")
+            if stopped is not None:
                 _stop(process)
         for row in rows.settle((files.trial_dir / RESULT_FILE).is_file()):  # rows since the last poll count too
             on_row(row)
-    return _outcome(process.returncode, verdict, files, time.monotonic() - started, rows.wandb)
+    return Observed(process.returncode, stopped, _reported(files), dict(rows.wandb.run.summary),
+                    logged=rows.wandb.path is not None, stderr_tail=_tail(files.stderr),
+                    seconds=time.monotonic() - started)
 
 
 def _step(row: Mapping[str, Any]) -> str:
     return f"epoch {row['epoch']}" if "epoch" in row else f"step {row.get('_step')}"
 
 
-def _outcome(code: int, verdict: tuple[str, str] | None, files: TrialFiles, wall: float,
-             wandb: RunFileFollower) -> Outcome:
-    result_path = files.trial_dir / RESULT_FILE
+def _reported(files: TrialFiles) -> TrialRecord | None:
+    """The trial's own record (result.json), from a program keeping the trial contract."""
+    path = files.trial_dir / RESULT_FILE
     try:
-        result = json.loads(result_path.read_text()) if result_path.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        result = {}
-    tail = _tail(files.stderr)
-    outcome = Outcome(FAILED, code, result=result, summary=dict(wandb.run.summary), logged=wandb.path is not None,
-                      stderr_tail=tail, wall_seconds=wall)
-    if verdict is not None:
-        outcome.status, outcome.reason = verdict
-    elif code == 0 and result.get("status") in (FINISHED, DIVERGED):
-        outcome.status, outcome.reason = result["status"], result.get("reason", "")
-    elif code == 0 and not result:  # a program outside the trial contract: its exit code says it all
-        outcome.status = FINISHED
-    elif code in _PREEMPTED:  # a signal from outside (a cluster scheduler): not the trial's fault
-        outcome.status = PREEMPTED
-        outcome.reason = f"stopped by {signal.Signals(_PREEMPTED[code]).name} from outside the agent (preempted)"
-    elif result.get("reason"):
-        outcome.reason = result["reason"]
-    elif code is not None and code < 0:
-        outcome.reason = f"killed by signal {signal.Signals(-code).name}"
-    else:
-        last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
-        outcome.reason = f"exit code {code}: {last}"
-    return outcome
+        return TrialRecord.from_json(json.loads(path.read_text())) if path.is_file() else None
+    except (OSError, ValueError, TypeError):
+        return None  # torn or not a record: the exit code and stderr say how it ended
 
 
-def launch(files: TrialFiles, template: list[str], program: str | None, params: Mapping[str, Any], *, group: str,
-           on_row: Callable[[dict[str, Any]], bool], stop: threading.Event, project: str | None = None,
-           threads: int = 1, timeout: float | None = None, share_wandb_service: bool = True,
-           in_sweep: bool = True, env: Mapping[str, str] | None = None) -> Outcome:
+def launch(job: Job, files: TrialFiles, *, on_row: Callable[[dict[str, Any]], bool], stop: threading.Event,
+           threads: int = 1, timeout: float | None = None, env: Mapping[str, str] | None = None) -> Observed:
     """Start one trial as `wandb agent` would (its parameter files, its command, its environment, plus
-    `env`: the worker's GPU) and watch it to its end: how every trial starts, the agent's and the
-    analysis' alike."""
-    write_param_files(files, params)
-    env = {**trial_environment(files, group, project, threads, share_wandb_service, in_sweep), **(env or {})}
-    return run_trial_process(build_command(template, program, params, files), env, files, timeout, on_row, stop)
+    `env`: the worker's GPU) and watch it to its end: how every trial starts, the agent's, the verdict's
+    and regenerate's alike."""
+    write_param_files(files, job.params)
+    return run_trial_process(build_command(job, files), {**trial_environment(job, files, threads), **(env or {})},
+                             files, timeout, on_row, stop)

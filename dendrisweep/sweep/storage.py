@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import threading
 import warnings
 from collections.abc import Iterator
@@ -23,15 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, RDBStorage
-from optuna.trial import TrialState
 
-from dendrisweep.contract import LOST
+from dendrisweep.contract import LOST, TrialRecord
 from dendrisweep.errors import UsageError
 from dendrisweep.sweep import optuna_adapter as adapter
 
-LOST_STATUS = LOST  # user attr `status` of a trial whose worker stopped heartbeating
 GRPC = "grpc://"
+RECORD_ATTR = "record"  # trial user attribute: its TrialRecord, whole (contract.py)
 
 
 def redact(url: str) -> str:
@@ -61,62 +58,30 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
 
 
-def open_storage(url: str) -> BaseStorage:
+def open_storage(url: str) -> adapter.Storage:
     """Open (or create) the study storage: an RDB URL, or `grpc://host:port` (Optuna's storage proxy)."""
     quiet_optuna()
     try:
         if url.startswith(GRPC):
-            return _grpc_proxy(url)
+            host, _, port = url[len(GRPC):].rstrip("/").rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError("expected grpc://host:port")
+            return adapter.grpc_proxy(host, int(port))
         sqlite = _sqlite_path(url)
         if sqlite is not None:
             sqlite.parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs: dict[str, Any] = ({"connect_args": {"timeout": 120}} if sqlite is not None
-                                         else {"pool_pre_ping": True})
         with exclusive(url, "schema"):  # agents starting together would race to create the tables
-            storage = RDBStorage(url, engine_kwargs=engine_kwargs)
-        if sqlite is not None:
-            _tune_sqlite(storage)
-        return storage
+            return adapter.rdb_storage(url, sqlite=sqlite is not None)
     except Exception as exc:  # noqa: BLE001  driver missing, bad URL, server down, unwritable file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"storage {redact(url)}: cannot open it ({first})") from None
-
-
-def _grpc_proxy(url: str) -> BaseStorage:
-    """Optuna's GrpcStorageProxy for grpc://host:port, checked with one call (a wrong port fails here)."""
-    host, _, port = url[len(GRPC):].rstrip("/").rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError("expected grpc://host:port")
-    # The agent forks a process per trial; gRPC's fork handlers would abort those children (SIGABRT in
-    # epoll). They exec the trial at once and never use gRPC, so the handlers are not wanted.
-    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
-    from optuna.storages import GrpcStorageProxy
-
-    proxy = GrpcStorageProxy(host=host, port=int(port))
-    proxy.wait_server_ready(timeout=10)
-    return proxy
-
-
-def _tune_sqlite(storage: RDBStorage) -> None:
-    """Write-ahead log + NORMAL sync: a commit costs no fsync (Optuna commits once per parameter),
-    readers never block the writer, and a killed process still cannot corrupt the file."""
-    import sqlalchemy
-
-    def on_connect(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    sqlalchemy.event.listen(storage.engine, "connect", on_connect)
-    storage.engine.dispose()  # connections opened before the listener get the pragmas too
 
 
 _process_lock = threading.Lock()
 
 
 @contextmanager
-def exclusive(url: str, name: str, storage: BaseStorage | None = None) -> Iterator[None]:
+def exclusive(url: str, name: str, storage: adapter.Storage | None = None) -> Iterator[None]:
     """A lock named `name` for everyone using this storage: threads, processes and (PostgreSQL, the gRPC
     proxy given its `storage`) machines. Serialises "count, then start a trial" per study, and schema
     creation."""
@@ -151,22 +116,67 @@ def exclusive(url: str, name: str, storage: BaseStorage | None = None) -> Iterat
             yield
 
 
+def stored_record(trial: optuna.trial.FrozenTrial | optuna.trial.Trial | adapter.StoredTrial) -> TrialRecord | None:
+    """The record the agent stored on a trial (None: claimed, never launched)."""
+    raw = trial.user_attrs.get(RECORD_ATTR)
+    return TrialRecord.from_json(raw) if isinstance(raw, dict) else None
+
+
+def stored_status(trial: optuna.trial.FrozenTrial) -> str | None:
+    """The status in a trial's stored record, without building the whole record (the budget counts it
+    for every trial at every claim)."""
+    raw = trial.user_attrs.get(RECORD_ATTR)
+    return raw.get("status") if isinstance(raw, dict) else None
+
+
+def mark_lost(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
+    """Record a running trial as LOST with `reason`, fail it and queue its parameters again; False when
+    another agent got there first (or its own agent recorded it meanwhile)."""
+    record = stored_record(trial) or TrialRecord()
+    lost = TrialRecord.from_json({**record.to_json(), "status": LOST, "reason": reason})
+    if not adapter.fail(study, trial, {RECORD_ATTR: lost.to_json()}):
+        return False
+    adapter.retry(study, adapter.reload(study, trial))
+    return True
+
+
 def fail_lost_trials(study: optuna.Study, grace: float) -> int:
-    """Mark trials whose worker stopped heartbeating for over `grace` seconds as FAIL (with why), and
-    queue them again. The reason goes on the trial first, while it is still RUNNING and writable."""
-    storage = adapter.study_storage(study)
-    lost = 0
-    for trial in adapter.stale_trials(storage, adapter.study_id(study), grace):
-        reason = (f"worker stopped heartbeating (silent for over {grace:g}s): killed or lost; "
-                  "its parameters were queued again")
-        tid = adapter.trial_id(trial)
-        try:
-            storage.set_trial_user_attr(tid, "status", LOST_STATUS)
-            storage.set_trial_user_attr(tid, "reason", reason)
-            if not storage.set_trial_state_values(tid, state=TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another worker got there first
-        lost += 1
-        adapter.retry(study, storage.get_trial(tid))
-    return lost
+    """Mark trials whose worker stopped heartbeating for over `grace` seconds as LOST (with why), and
+    queue them again."""
+    reason = (f"worker stopped heartbeating (silent for over {grace:g}s): killed or lost; "
+              "its parameters were queued again")
+    return sum(mark_lost(study, trial, reason) for trial in adapter.stale_trials(study, grace))
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def load_study(url: str, study_name: str) -> optuna.Study:
+    """An existing study, for reading; a missing study or database is a UsageError."""
+    quiet_optuna()
+    try:
+        return optuna.load_study(study_name=study_name, storage=url)
+    except KeyError:
+        raise UsageError(f"no study named {study_name!r} in {redact(url)} (run agent.py first?)") from None
+    except Exception as exc:  # noqa: BLE001  bad URL, server down, not a study database
+        raise UsageError(f"cannot read {redact(url)} ({_first_line(exc)})") from None
+
+
+def read_trials(url: str, study_name: str) -> tuple[dict[str, Any], list[adapter.StoredTrial]]:
+    """(study user attributes, every trial) of a study, read the fastest way its storage allows: SQL
+    storages (SQLite, PostgreSQL, MySQL) directly, any other through Optuna's API."""
+    backend = url.split("://", 1)[0].split("+")[0] if "://" in url else ""
+    if backend not in ("sqlite", "postgresql", "mysql"):
+        study = load_study(url, study_name)
+        return dict(study.user_attrs), adapter.stored_trials(study)
+    sqlite = _sqlite_path(url)
+    if sqlite is not None and not sqlite.is_file():
+        raise UsageError(f"cannot read {url} (no such file)")
+    try:
+        found = adapter.read_rdb(url, study_name)
+    except Exception as exc:  # noqa: BLE001  server down, driver missing, not an Optuna database
+        raise UsageError(f"cannot read {redact(url)} ({_first_line(exc)})") from None
+    if found is None:
+        raise UsageError(f"no study named {study_name!r} in {redact(url)} (run agent.py first?)")
+    return found

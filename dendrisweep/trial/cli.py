@@ -2,7 +2,7 @@
 
 Every setting gets its dashed flag (`--max-dendrites`) and its underscored twin (`--max_dendrites`,
 which W&B's `${args}` macro produces). Unknown flags are an error naming the closest setting:
-`parse_known_args` silently swallowing them is how the hackathon block lost 11 of 19 parameters.
+`parse_known_args` would swallow them silently, and a misspelt parameter would never reach training.
 """
 from __future__ import annotations
 

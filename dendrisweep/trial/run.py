@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,9 @@ from dendrisweep.contract import (
     KILLED,
     MODEL_FILE,
     RESULT_FILE,
-    RUNNING,
     TRIAL_PREFIX,
+    DataInfo,
+    TrialRecord,
     new_run_id,
 )
 from dendrisweep.data import Dataset
@@ -73,24 +75,15 @@ def _make_trial_dir(out_directory: Path, run_id: str) -> Path:
     return trial_dir
 
 
-def _summarise(result: TrainResult, data: Dataset) -> dict[str, Any]:
+def _measured(result: TrainResult, data: Dataset) -> dict[str, Any]:
     """The final numbers of a finished trial (all about the best model, not the last one), scored on
     the device it trained on."""
     best = result.best
     test_loss, test_acc = score(best.model, data.test) if data.test is not None else (None, None)
-    return {
-        "best_val_acc": best.val_acc,
-        "best_epoch": best.epoch,
-        "val_loss": best.val_loss,
-        "test_acc": test_acc,
-        "test_loss": test_loss,
-        "params": best.params,
-        "dendrites_added": best.dendrites,
-        "epochs_run": result.epochs_run,
-        "stop_reason": result.stop_reason,
-        "train_seconds": result.loop_seconds,
-        "compute_seconds": result.compute_seconds,
-    }
+    return {"best_val_acc": best.val_acc, "best_epoch": best.epoch, "val_loss": best.val_loss, "test_acc": test_acc,
+            "test_loss": test_loss, "params": best.params, "dendrites_added": best.dendrites,
+            "epochs_run": result.epochs_run, "stop_reason": result.stop_reason, "train_seconds": result.loop_seconds,
+            "compute_seconds": result.compute_seconds}
 
 
 def _sizes(inference: nn.Module, data: Dataset) -> dict[str, Any]:
@@ -99,20 +92,21 @@ def _sizes(inference: nn.Module, data: Dataset) -> dict[str, Any]:
             "macs": count_macs(inference, torch.zeros(1, *data.shape.sample))}
 
 
+def data_info(data: Dataset) -> DataInfo:
+    return DataInfo(source=data.source, digest=data.digest, classes=data.num_classes,
+                    sample_shape=list(data.shape.sample), train=len(data.train.y), val=len(data.val.y),
+                    test=len(data.test.y) if data.test is not None else 0)
+
+
 class TrialRecorder:
-    """Writes what a trial produces, as it produces it: history.jsonl, W&B, result.json."""
+    """Writes what a trial produces, as it produces it: history.jsonl, W&B, and its TrialRecord
+    (result.json, and the W&B summary)."""
 
     def __init__(self, trial_dir: Path, run: Any, config: Mapping[str, Any], data: Dataset) -> None:
         self.trial_dir, self.run, self.started = trial_dir, run, time.time()
         self.history_file = (trial_dir / HISTORY_FILE).open("a", encoding="utf-8")
-        self.result: dict[str, Any] = {
-            "status": RUNNING, "reason": "", "run_id": run.id, "trial_dir": str(trial_dir),
-            "config": dict(config),
-            "data": {"source": data.source, "digest": data.digest, "classes": data.num_classes,
-                     "sample_shape": list(data.shape.sample), "train": len(data.train.y), "val": len(data.val.y),
-                     "test": len(data.test.y) if data.test is not None else 0},
-            "versions": package_versions(),
-        }
+        self.record = TrialRecord(run_id=run.id, trial_dir=str(trial_dir), config=dict(config), data=data_info(data),
+                                  versions=package_versions())
 
     def epoch(self, record: EpochRecord) -> None:
         metrics = record.metrics()
@@ -122,21 +116,18 @@ class TrialRecorder:
         print(f"epoch {record.epoch:3d}  train_acc {record.train_acc:.4f}  val_acc {record.val_acc:.4f}  "
               f"dendrites {record.dendrites}  params {record.params}  {record.epoch_seconds:.2f}s", flush=True)
 
-    def record(self, status: str, reason: str, summary: Mapping[str, Any] | None = None) -> None:
+    def record_now(self, status: str, reason: str, measured: Mapping[str, Any] | None = None) -> None:
         """Write result.json now (atomically): the local record never waits for W&B."""
-        self.result.update(summary or {})
-        self.result.update(status=status, reason=reason, wall_seconds=time.time() - self.started)
-        write_atomic(self.trial_dir / RESULT_FILE, json.dumps(self.result, indent=2))
+        self.record = replace(self.record, **(measured or {}), status=status, reason=reason,
+                              wall_seconds=time.time() - self.started)
+        write_atomic(self.trial_dir / RESULT_FILE, json.dumps(self.record.to_json(), indent=2))
 
-    def finish(self, status: str, reason: str, summary: Mapping[str, Any], exit_code: int) -> None:
+    def finish(self, status: str, reason: str, measured: Mapping[str, Any], exit_code: int) -> None:
         self.history_file.close()
         # The local record first: it must survive even if W&B is gone (its service died with an agent).
-        self.record(status, reason, summary)
-        final = {k: v for k, v in self.result.items() if k not in ("config", "data", "versions")}
-        final["data_digest"] = self.result["data"]["digest"]
-        final["data_source"] = self.result["data"]["source"]
+        self.record_now(status, reason, measured)
         try:
-            self.run.summary.update(final)
+            self.run.summary.update(self.record.summary())
             self.run.finish(exit_code=exit_code)
         except Exception as exc:  # noqa: BLE001  result.json already holds everything
             print(f"warning: could not finish the W&B run ({type(exc).__name__}: {exc})", file=sys.stderr)
@@ -146,7 +137,7 @@ def _terminate_handler(recorder: TrialRecorder) -> Any:
     """On SIGTERM: record the trial as killed at once, make sure the process ends within a grace
     period even if W&B's service is gone (it dies with a SIGKILLed agent), then unwind training."""
     def on_sigterm(signum: int, frame: Any) -> None:
-        recorder.record(KILLED, "received SIGTERM")
+        recorder.record_now(KILLED, "received SIGTERM")
         deadline = threading.Timer(EXIT_GRACE_SECONDS, os._exit, (KILLED_EXIT_CODE,))
         deadline.daemon = True
         deadline.start()
@@ -165,22 +156,22 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
     wandb_dir = Path(os.environ.get("WANDB_DIR") or ".").resolve()
     recorder = TrialRecorder(trial_dir, start_run(options.wandb_project, config, run_id, wandb_dir),
                              config, data)
-    recorder.result.update(device=str(where), device_name=device.name(where))
+    recorder.record = replace(recorder.record, device=str(where), device_name=device.name(where))
     previous_handler = signal.signal(signal.SIGTERM, _terminate_handler(recorder))
-    status, reason, summary, exit_code = FAILED, "", {}, 1
+    status, reason, measured, exit_code = FAILED, "", {}, 1
     try:
         with pai.working_directory(trial_dir):
             strategy = strategy_for(config)
             result = train(strategy.prepare(model, where), data, config, strategy, recorder.epoch, precision)
-            summary = _summarise(result, data)
+            measured = _measured(result, data)
             checkpoint.save(trial_dir / MODEL_FILE, result.best.model, config, data.shape, result.best.dendrites)
             # Export and its gates work on a CPU copy: the checkpoint, rebuilt on the CPU, when training ran elsewhere
             best = result.best.model if where.type == "cpu" else checkpoint.load(trial_dir / MODEL_FILE)[0]
             inference = strategy.inference_model(best)
-            summary.update(_sizes(inference, data))
+            measured.update(_sizes(inference, data))
             if options.edge_impulse:
-                write_block_output(options.out_directory, best, inference, data, summary, options.info,
-                                   config["int8_tolerance_pp"])
+                write_block_output(options.out_directory, best, inference, data,
+                                   replace(recorder.record, **measured), options.info, config["int8_tolerance_pp"])
         status, exit_code = FINISHED, 0
     except Diverged as exc:
         status, reason, exit_code = DIVERGED, str(exc), 0
@@ -194,6 +185,6 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
         traceback.print_exc()
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
-        recorder.finish(status, reason, summary, exit_code)
+        recorder.finish(status, reason, measured, exit_code)
     print(f"trial {run_id}: {status}" + (f" ({reason})" if reason else "") + f" -> {trial_dir}", flush=True)
     return exit_code

@@ -1,15 +1,32 @@
-"""The registry, the CLI it generates, and the four config layers, through the real train_trial.py."""
+"""The registry, the CLI it generates, and the four config layers, through train_trial.py's own main() in process."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import print_config, run_script
 
 from dendrisweep.errors import UsageError
 from dendrisweep.settings import SETTINGS, Setting, defaults, lookup
+from dendrisweep.trial.cli import main
+
+
+def trial_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """train_trial.py's main() with `args`: (exit code, stdout, stderr)."""
+    try:
+        code = main(list(args))
+    except SystemExit as exit_info:
+        code = int(exit_info.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def print_config(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    code, out, err = trial_cli(capsys, "--print-config", *args)
+    assert code == 0, err
+    return dict(json.loads(out))
 
 
 def non_default(setting: Setting) -> Any:
@@ -37,43 +54,45 @@ def cli_text(value: Any) -> str:
     return str(value)
 
 
-def test_every_setting_reaches_the_config_through_its_dashed_flag() -> None:
+def test_every_setting_reaches_the_config_through_its_dashed_flag(capsys: pytest.CaptureFixture[str]) -> None:
     wanted = {name: non_default(s) for name, s in SETTINGS.items()}
     args = [a for name, value in wanted.items() for a in (SETTINGS[name].flag, cli_text(value))]
-    resolved = print_config(*args)
+    resolved = print_config(capsys, *args)
     assert resolved == wanted
 
 
-def test_every_setting_reaches_the_config_through_wandb_args_macro_spelling() -> None:
+def test_every_setting_reaches_the_config_through_wandb_args_macro_spelling(
+        capsys: pytest.CaptureFixture[str]) -> None:
     """`${args}` renders `--max_dendrites=2`, booleans as True/False, lists as Python reprs."""
     wanted = {name: non_default(s) for name, s in SETTINGS.items()}
-    resolved = print_config(*[f"--{name}={value}" for name, value in wanted.items()])
+    resolved = print_config(capsys, *[f"--{name}={value}" for name, value in wanted.items()])
     assert resolved == wanted
 
 
-def test_bare_boolean_flag_means_true() -> None:
+def test_bare_boolean_flag_means_true(capsys: pytest.CaptureFixture[str]) -> None:
     """`${args_no_boolean_flags}` passes a true boolean as a bare switch."""
-    assert print_config("--pai-graphs")["pai_graphs"] is True
+    assert print_config(capsys, "--pai-graphs")["pai_graphs"] is True
 
 
-def test_print_config_reflects_each_precedence_layer(tmp_path: Path) -> None:
+def test_print_config_reflects_each_precedence_layer(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump({"learning_rate": 0.01, "batch_size": 16, "epochs": 7}))
     param_file = tmp_path / "sweep-params.yaml"  # what `wandb agent` writes
     param_file.write_text(yaml.safe_dump({"epochs": {"value": 11}}))
 
-    resolved = print_config("--config", str(config_file), "--batch-size", "8", "--epochs", "9",
-                            env={"WANDB_SWEEP_PARAM_PATH": str(param_file)})
+    monkeypatch.setenv("WANDB_SWEEP_PARAM_PATH", str(param_file))
+    resolved = print_config(capsys, "--config", str(config_file), "--batch-size", "8", "--epochs", "9")
     assert resolved["dropout"] == defaults()["dropout"]  # registry default
     assert resolved["learning_rate"] == 0.01  # config file beats default
     assert resolved["batch_size"] == 8  # CLI beats config file
     assert resolved["epochs"] == 11  # sweep value beats CLI
 
 
-def test_config_file_accepts_json_and_wandb_value_form(tmp_path: Path) -> None:
+def test_config_file_accepts_json_and_wandb_value_form(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "c.json"
     path.write_text('{"max-dendrites": {"value": 5}, "wandb_version": 1, "dropout": 0.1}')
-    resolved = print_config("--config", str(path))
+    resolved = print_config(capsys, "--config", str(path))
     assert (resolved["max_dendrites"], resolved["dropout"]) == (5, 0.1)
 
 
@@ -89,12 +108,11 @@ def test_config_file_accepts_json_and_wandb_value_form(tmp_path: Path) -> None:
     (["--improvement-threshold", "[0.1,"], "improvement_threshold: expected a list of numbers"),
     (["stray"], "unexpected argument 'stray'"),
 ])
-def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> None:
-    done = run_script("train_trial.py", "--print-config", *args)
-    assert done.returncode == 2
-    assert done.stdout == ""
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], done.stderr
+def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = trial_cli(capsys, "--print-config", *args)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
 
 
 @pytest.mark.parametrize("content, message", [
@@ -103,19 +121,22 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> No
     ("max_dendrits: 3\n", "unknown setting 'max_dendrits'; did you mean 'max_dendrites'?"),
     ("epochs: 0\n", "epochs: 0 is below the minimum 1"),
 ])
-def test_bad_config_files_exit_2(tmp_path: Path, content: str, message: str) -> None:
+def test_bad_config_files_exit_2(tmp_path: Path, content: str, message: str,
+                                capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(content)
-    done = run_script("train_trial.py", "--print-config", "--config", str(path))
-    assert done.returncode == 2
-    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    code, _, err = trial_cli(capsys, "--print-config", "--config", str(path))
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_unknown_key_in_sweep_param_file_is_an_error(tmp_path: Path) -> None:
+def test_unknown_key_in_sweep_param_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "params.yaml"
     path.write_text("lr:\n  value: 0.1\n")
-    done = run_script("train_trial.py", "--print-config", env={"WANDB_SWEEP_PARAM_PATH": str(path)})
-    assert done.returncode == 2 and "sweep parameter file" in done.stderr and "unknown setting 'lr'" in done.stderr
+    monkeypatch.setenv("WANDB_SWEEP_PARAM_PATH", str(path))
+    code, _, err = trial_cli(capsys, "--print-config")
+    assert code == 2 and "sweep parameter file" in err and "unknown setting 'lr'" in err
 
 
 def test_lookup_accepts_every_spelling_and_suggests() -> None:

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from dendrisweep.sweep.wandb_engine import import_sweeps
 from dendrisweep.sweep.wandb_params import (
@@ -22,13 +20,14 @@ from dendrisweep.sweep.wandb_params import (
     nest,
     wandb_run_config,
 )
+from tests.helpers import CASES, CONTINUOUS, DRAWS, engine_draws, p_value
 
 sweeps = import_sweeps()  # quietly: it prints pydantic deprecation warnings on import
 from sweeps.config import SweepConfig  # noqa: E402  (after the quiet import)
 from sweeps.grid_search import yaml_hash  # noqa: E402
 from sweeps.params import HyperParameter, HyperParameterSet  # noqa: E402
 
-N = 2000
+N = DRAWS
 ALPHA = 0.01
 
 ENGINE_TYPE = {
@@ -41,81 +40,16 @@ ENGINE_TYPE = {
     "param_lognormal": "log_normal", "param_qlognormal": "q_log_normal", "param_beta": "beta", "param_qbeta": "q_beta",
 }
 
-# One spec per distribution (some twice: int and float q), written as a sweep file would write them.
-CASES: dict[str, dict[str, Any]] = {
-    "constant": {"value": 7},
-    "constant_null": {"value": None},
-    "categorical": {"values": ["a", "b", "c", "d"]},
-    "categorical_w_probabilities": {"values": [1, 2, 3], "probabilities": [0.8, 0.1, 0.1]},
-    "int_uniform": {"min": 1, "max": 6},
-    "uniform": {"min": -2.0, "max": 3.0},
-    "q_uniform": {"distribution": "q_uniform", "min": 0, "max": 10, "q": 1},
-    "q_uniform_float_q": {"distribution": "q_uniform", "min": 0.0, "max": 1.0, "q": 0.25},
-    "q_uniform_default_q": {"distribution": "q_uniform", "min": 0, "max": 5},
-    "log_uniform": {"distribution": "log_uniform", "min": -3, "max": 1},
-    "q_log_uniform": {"distribution": "q_log_uniform", "min": 0, "max": 4, "q": 5},
-    "log_uniform_values": {"distribution": "log_uniform_values", "min": 1e-4, "max": 0.1},
-    "inv_log_uniform": {"distribution": "inv_log_uniform", "min": 0, "max": 3},
-    "inv_log_uniform_values": {"distribution": "inv_log_uniform_values", "min": 0.01, "max": 10.0},
-    "q_log_uniform_values": {"distribution": "q_log_uniform_values", "min": 1, "max": 100, "q": 10},
-    "normal": {"distribution": "normal", "mu": 1.0, "sigma": 2.0},
-    "q_normal": {"distribution": "q_normal", "mu": 0, "sigma": 3, "q": 1},
-    "log_normal": {"distribution": "log_normal", "mu": 0.5, "sigma": 0.7},
-    "q_log_normal": {"distribution": "q_log_normal", "mu": 1.0, "sigma": 0.5, "q": 0.5},
-    "beta": {"distribution": "beta", "a": 2.0, "b": 5.0},
-    "q_beta": {"distribution": "q_beta", "a": 2, "b": 2, "q": 0.1},
-}
-CONTINUOUS = ["uniform", "log_uniform", "log_uniform_values", "inv_log_uniform", "inv_log_uniform_values", "normal",
-              "log_normal", "beta"]
-
-
-def _engine_draws(spec: Mapping[str, Any], seed: int) -> list[Any]:
-    """N values from the engine's random method (random_search.py samples with the global `random`)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    deprecated = WandbParam.from_spec("x", spec).deprecated  # its validation refuses these outright
-    runs = sweeps.next_runs({"method": "random", "parameters": {"x": dict(spec)}}, [], validate=not deprecated, n=N)
-    return [run.config["x"]["value"] for run in runs]
-
-
 def _our_draws(spec: Mapping[str, Any], seed: int) -> list[Any]:
     param = WandbParam.from_spec("x", spec)
     return [param.from_unit(u) for u in np.random.default_rng(seed).random(N)]
 
 
-def _key(v: Any) -> Any:
-    return round(float(v), 9) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else repr(v)
-
-
-def _chi2_p(ours: list[Any], theirs: list[Any]) -> float:
-    """Chi-squared test of two samples' value counts; categories seen fewer than 10 times are pooled."""
-    a, b = Counter(map(_key, ours)), Counter(map(_key, theirs))
-    rows: list[list[int]] = []
-    rare = [0, 0]
-    for k in set(a) | set(b):
-        if a[k] + b[k] < 10:
-            rare[0] += a[k]
-            rare[1] += b[k]
-        else:
-            rows.append([a[k], b[k]])
-    if sum(rare) >= 10 or (rows and sum(rare)):
-        rows.append(rare)
-    if len(rows) < 2:
-        return 1.0  # one value only (a constant): the samples agree exactly
-    return float(stats.chi2_contingency(np.array(rows).T)[1])
-
-
-def _p_value(name: str, ours: list[Any], theirs: list[Any]) -> float:
-    if name in CONTINUOUS:
-        return float(stats.ks_2samp(np.array(ours, float), np.array(theirs, float)).pvalue)
-    return _chi2_p(ours, theirs)
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_draws_match_the_engines_random_method(name: str) -> None:
     spec, seed = CASES[name], list(CASES).index(name)
-    ours, theirs = _our_draws(spec, seed=10 + seed), _engine_draws(spec, seed=100 + seed)
-    p = _p_value(name, ours, theirs)
+    ours, theirs = _our_draws(spec, seed=10 + seed), engine_draws(spec, seed=100 + seed)
+    p = p_value(name, ours, theirs)
     print(f"{name}: p={p:.4f}")
     assert p > ALPHA, f"{name}: our draws differ from the engine's (p={p:.3g})"
 
@@ -198,7 +132,7 @@ def test_probabilities_are_checked_and_honoured() -> None:
     with pytest.raises(ValueError, match="as long as values"):
         WandbParam.from_spec("x", {"values": [1, 2], "probabilities": [1.0]})
     spec = CASES["categorical_w_probabilities"]
-    for draws in (_our_draws(spec, seed=4), _engine_draws(spec, seed=5)):
+    for draws in (_our_draws(spec, seed=4), engine_draws(spec, seed=5)):
         shares = [draws.count(v) / N for v in (1, 2, 3)]
         assert np.allclose(shares, [0.8, 0.1, 0.1], atol=0.03), shares
     param = WandbParam.from_spec("x", {"values": ["a", "never", "b"], "probabilities": [0.5, 0.0, 0.5]})

@@ -1,4 +1,5 @@
-"""Edge Impulse-layout data: read correctly, and every kind of bad folder is one clear error (exit 2)."""
+"""data/: Edge Impulse-layout data read correctly, the built-in set and the held-out split, and every kind of bad
+folder one clear error (exit 2) from train_trial.py's main(), in process."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -6,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_script
 
 from dendrisweep.data import DataShape, LabelledArrays, hold_out, load_dataset
 from dendrisweep.data.npy_splits import FILES, one_hot, write_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.settings import defaults
+from dendrisweep.trial.cli import main
 
 
 @pytest.fixture
@@ -85,22 +86,30 @@ BAD_DATA = {
 }
 
 
+def exit_code_and_error(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    return int(exit_info.value.code or 0), capsys.readouterr().err
+
+
 @pytest.mark.parametrize("case", sorted(BAD_DATA))
-def test_bad_data_exits_2_with_one_line_and_writes_nothing(case: str, ei_dir: Path, tmp_path: Path) -> None:
+def test_bad_data_exits_2_with_one_line_and_writes_nothing(case: str, ei_dir: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
     corrupt, message = BAD_DATA[case]
     corrupt(ei_dir)
     out = tmp_path / "out"
-    done = run_script("train_trial.py", "--data-directory", str(ei_dir), "--out-directory", str(out))
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], done.stderr
-    assert "Traceback" not in done.stderr and not out.exists()
+    code, err = exit_code_and_error(capsys, "--data-directory", str(ei_dir), "--out-directory", str(out))
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err and not out.exists()
 
 
-def test_too_many_conv_layers_for_the_input_is_a_usage_error(ei_dir: Path, tmp_path: Path) -> None:
+def test_too_many_conv_layers_for_the_input_is_a_usage_error(ei_dir: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "short"
     short = LabelledArrays(np.zeros((8, 13 * 3), np.float32), np.arange(8) % 2)
     write_directory(folder, short, short, 2)
-    done = run_script("train_trial.py", "--data-directory", str(folder), "--num-conv-layers", "4",
-                      "--out-directory", str(tmp_path / "out"))
-    assert done.returncode == 2 and "num_conv_layers=4 pools 3 frames away" in done.stderr
+    code, err = exit_code_and_error(capsys, "--data-directory", str(folder), "--num-conv-layers", "4",
+                                    "--out-directory", str(tmp_path / "out"))
+    assert code == 2 and "num_conv_layers=4 pools 3 frames away" in err

@@ -1,0 +1,124 @@
+"""How a trial ended, decided once: from what the launcher saw and what the trial recorded, the final
+status and reason, the objective the sampler is told, and whether its parameters run again.
+
+Pure: no files, no processes, no study. The launcher (`launch.py`) observes, `settle` decides, the
+controller stores the record and tells Optuna.
+"""
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+from dendrisweep.contract import (
+    DIVERGED,
+    FAILED,
+    FINISHED,
+    PREEMPTED,
+    PRUNED,
+    RETRIED,
+    TrialRecord,
+    is_number,
+)
+
+# Exit codes of a program stopped by SIGTERM or SIGINT (negative: by the signal; 128+: its handler exited)
+_FROM_OUTSIDE = {-signal.SIGTERM: signal.SIGTERM, 128 + signal.SIGTERM: signal.SIGTERM,
+                 -signal.SIGINT: signal.SIGINT, 128 + signal.SIGINT: signal.SIGINT}
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the launcher saw of one trial process."""
+
+    exit_code: int | None
+    stopped: tuple[str, str] | None = None  # (PRUNED | TIMEOUT | INTERRUPTED, why) when the agent stopped it
+    reported: TrialRecord | None = None  # its result.json, from a program keeping the trial contract
+    summary: Mapping[str, Any] = field(default_factory=dict)  # its W&B run's summary
+    logged: bool = False  # a W&B run file was found
+    stderr_tail: str = ""
+    seconds: float = 0.0  # process start to end
+
+
+class Tell(Enum):
+    """What Optuna is told."""
+
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Settled:
+    record: TrialRecord  # what the study stores
+    tell: Tell
+    value: float | None  # the objective told with COMPLETE
+    retry: bool  # not the trial's fault: queue its parameters again
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The sweep's metric, as settling needs it."""
+
+    metric: str | None  # None: a grid or random sweep without a metric (every finished run counts 0)
+    maximize: bool = True
+    impute: str = "worst"  # metric.impute: latest | best | worst (W&B's default)
+
+
+def status_of(seen: Observed) -> tuple[str, str]:
+    """(status, reason) of a trial that ended."""
+    code, reported = seen.exit_code, seen.reported
+    if seen.stopped is not None:
+        return seen.stopped
+    if code == 0 and reported is not None and reported.status in (FINISHED, DIVERGED):
+        return reported.status, reported.reason
+    if code == 0 and reported is None:  # a program outside the trial contract: its exit code says it all
+        return FINISHED, ""
+    if code in _FROM_OUTSIDE:  # a cluster scheduler's preemption: not the trial's fault
+        return PREEMPTED, f"stopped by {signal.Signals(_FROM_OUTSIDE[code]).name} from outside the agent (preempted)"
+    if reported is not None and reported.reason:
+        return FAILED, reported.reason
+    if code is not None and code < 0:
+        return FAILED, f"killed by signal {signal.Signals(-code).name}"
+    last = seen.stderr_tail.strip().splitlines()[-1] if seen.stderr_tail.strip() else "no output"
+    return FAILED, f"exit code {code}: {last}"
+
+
+def impute(objective: Objective, logged: Sequence[float]) -> float | None:
+    """W&B's metric.impute for a run that crashed after logging its metric: `latest` or `best` gives it
+    that value so the search learns from it; `worst` (W&B's default) leaves it out of the samplers' data."""
+    if not logged or objective.impute == "worst":
+        return None
+    if objective.impute == "latest":
+        return logged[-1]
+    return max(logged) if objective.maximize else min(logged)
+
+
+def settle(started: TrialRecord, seen: Observed, objective: Objective, logged: Sequence[float] = ()) -> Settled:
+    """The final record of a trial and what to tell Optuna. `started`: what the agent recorded when it
+    launched the trial (run id, folder, parameters as delivered); `logged`: the metric's values as the
+    run logged them while it ran."""
+    status, reason = status_of(seen)
+    # The richer record when the program keeps the trial contract, else what it logged to W&B; the
+    # agent's own knowledge of the run fills what the program did not say.
+    record = seen.reported if seen.reported is not None else TrialRecord.from_json(seen.summary)
+    record = replace(record, run_id=record.run_id or started.run_id, trial_dir=record.trial_dir or started.trial_dir,
+                     config=record.config or started.config)
+    value = record.value(objective.metric)
+    if value is None and is_number(seen.summary.get(objective.metric or "")):
+        value = float(seen.summary[objective.metric or ""])  # logged to W&B, not to result.json
+    if objective.metric is None:
+        value = 0.0
+    imputed = impute(objective, logged) if status == FAILED else None
+    if imputed is not None:
+        value = imputed
+    elif status == FINISHED and value is None:
+        status, reason = FAILED, (f"the run logged no finite {objective.metric} to W&B"
+                                  f"{'' if seen.logged else ' (no W&B run found)'}")
+    counted = status == FINISHED or imputed is not None
+    record = replace(record, status=status, reason=reason, exit_code=seen.exit_code, agent_seconds=seen.seconds,
+                     objective=value if counted else None, imputed=objective.impute if imputed is not None else None,
+                     stderr_tail="" if status == FINISHED else seen.stderr_tail)
+    tell = Tell.COMPLETE if counted else Tell.PRUNED if status == PRUNED else Tell.FAIL
+    return Settled(record, tell, value if counted else None, retry=status in RETRIED)

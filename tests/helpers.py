@@ -1,0 +1,237 @@
+"""Shared test helpers: the real scripts run as users run them, offline W&B, Edge Impulse-layout data,
+Optuna's gRPC storage proxy."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from dendrisweep.data import COEFFICIENTS, LabelledArrays
+from dendrisweep.deploy import tflite
+from dendrisweep.wandb_files import OfflineRun, find_run_files, read_run_file
+
+ROOT = Path(__file__).resolve().parents[1]
+ODD_FRAMES = 49  # not Edge Impulse's usual 50: every pooling layer sees an odd length somewhere
+
+
+@contextmanager
+def offline_wandb_env(wandb_dir: Path) -> Iterator[None]:
+    """The same offline W&B setup for module-scoped fixtures (which cannot use the autouse one)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WANDB_MODE", "offline")
+        mp.setenv("WANDB_SILENT", "true")
+        mp.setenv("WANDB_DIR", str(wandb_dir))
+        yield
+
+
+def run_script(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a top-level script (train_trial.py, agent.py, or `-m analysis`) as users do, with stdin closed."""
+    program = list(args[:2]) if args[0] == "-m" else [str(ROOT / args[0])]
+    return subprocess.run([sys.executable, *program, *args[len(program):]], cwd=cwd or ROOT,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def print_config(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """`train_trial.py --print-config ...` parsed; fails the test on a non-zero exit."""
+    done = run_script("train_trial.py", "--print-config", *args, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def finished_wandb_runs(root: Path, run_ids: set[str], timeout: float = 60) -> dict[str, OfflineRun]:
+    """The offline runs `run_ids` under `root`, once each file holds its exit record: W&B's service
+    closes a run file a moment after `run.finish()` returns (longer on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = {r.run_id: r for r in map(read_run_file, find_run_files(root)) if r.run_id in run_ids}
+        if set(runs) == run_ids and all(r.exit_code is not None for r in runs.values()):
+            return runs
+        assert time.monotonic() < deadline, f"W&B run files never completed: {sorted(run_ids - set(runs))}"
+        time.sleep(0.2)
+
+
+def entrypoint() -> list[str]:
+    """The Dockerfile's ENTRYPOINT, pointed at this checkout and this interpreter."""
+    line = next(text for text in (ROOT / "edge_impulse" / "Dockerfile").read_text().splitlines()
+                if text.startswith("ENTRYPOINT"))
+    command = json.loads(line.split(" ", 1)[1])
+    assert command[:3] == ["python3", "-u", "train_trial.py"]
+    return [sys.executable, "-u", str(ROOT / "train_trial.py"), *command[3:]]
+
+
+def edge_impulse_call(data: Path, out: Path, info: Path, params: dict[str, str], *extra: str,
+                      cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """What Edge Impulse runs: the entry point, its three arguments, then `--<param> <value>` each."""
+    args = [*entrypoint(), "--data-directory", str(data), "--out-directory", str(out), "--info-file", str(info)]
+    for param, value in params.items():
+        args += [f"--{param}", value]
+    return subprocess.run([*args, *extra], cwd=cwd or out.parent, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"})
+
+
+def assert_deployment_verified(out: Path, summary: dict[str, Any], test: LabelledArrays) -> None:
+    """The two TFLite files Edge Impulse would otherwise make itself: written, int8 in and out, and
+    scored here again (LiteRT reference kernels) to what the summary reports."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    assert summary["split"] == "test" and summary["samples"] == len(test.y)
+    assert summary["tflite_acc"] == summary["onnx_acc"] and summary["tflite_max_prob_diff"] <= 1e-4
+    assert summary["tflite_acc"] - summary["tflite_int8_acc"] <= 0.015  # the default tolerance
+    assert summary["tflite_bytes"] == (out / "model.tflite").stat().st_size and summary["arena_bytes"] > 0
+    int8 = Interpreter(model_path=str(out / "model_quantized_int8_io.tflite"))
+    assert int8.get_input_details()[0]["dtype"] == np.int8 and int8.get_output_details()[0]["dtype"] == np.int8
+    again = tflite.score(out / "model_quantized_int8_io.tflite", test.x)
+    assert (again.probabilities.argmax(1) == test.y).mean() == summary["tflite_int8_acc"]
+
+
+def odd_frames(split: LabelledArrays, frames: int = ODD_FRAMES) -> LabelledArrays:
+    """The first `frames` MFCC frames of each sample: an odd count, where every pooling layer of the
+    network sees an odd length somewhere (the case that broke Edge Impulse's int8 conversion)."""
+    return LabelledArrays(np.ascontiguousarray(split.x[:, :frames * COEFFICIENTS]), split.y)
+
+
+def record_of(trial: Any) -> Any:
+    """The TrialRecord the agent stored on a study trial (the test fails if there is none)."""
+    from dendrisweep.sweep import stored_record
+
+    record = stored_record(trial)
+    assert record is not None, trial.user_attrs
+    return record
+
+
+def finished(job: Any, n: int) -> Any:
+    """A fake launcher's default answer: the run finished and logged `loss` = its parameter `x`."""
+    from dendrisweep.sweep.settle import Observed
+
+    return Observed(0, summary={"loss": job.params["x"]}, logged=True, seconds=0.01)
+
+
+class FakeLauncher:
+    """A launcher that starts no process (the controller's loop, tested alone): each job is answered by
+    `outcome(job, n)` (n: 1 for the first job it runs), after `during(job, files)` and after handing the
+    controller `rows` as if the run logged them (a row it says to prune ends the run as pruned)."""
+
+    def __init__(self, outcome: Callable[[Any, int], Any] = finished, rows: list[dict[str, Any]] | None = None,
+                 during: Callable[[Any, Any], None] | None = None) -> None:
+        self.outcome, self.rows, self.during = outcome, rows or [], during
+        self.jobs: list[tuple[Any, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, job: Any, files: Any, *, on_row: Callable[[dict[str, Any]], bool], stop: threading.Event,
+                 threads: int = 1, timeout: float | None = None, env: Mapping[str, str] | None = None) -> Any:
+        from dendrisweep.sweep.settle import Observed
+
+        with self._lock:
+            self.jobs.append((job, files))
+            n = len(self.jobs)
+        if self.during is not None:
+            self.during(job, files)
+        for row in self.rows:
+            if on_row(row):
+                return Observed(143, stopped=("pruned", "pruned after step 1 (hyperband)"))
+        return self.outcome(job, n)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def grpc_proxy(backend: Any) -> str:
+    """Optuna's gRPC storage proxy in front of `backend` (a storage), in a daemon thread; its grpc:// URL."""
+    from optuna.storages import run_grpc_proxy_server
+
+    port = free_port()
+    threading.Thread(target=run_grpc_proxy_server, args=(backend,), kwargs={"host": "127.0.0.1", "port": port},
+                     daemon=True).start()
+    return f"grpc://127.0.0.1:{port}"
+
+
+# --- W&B's sweeps engine as the reference for its parameter semantics ------------------------------------
+
+DRAWS = 2000
+
+# One spec per distribution (some twice: int and float q), written as a sweep file would write them.
+CASES: dict[str, dict[str, Any]] = {
+    "constant": {"value": 7},
+    "constant_null": {"value": None},
+    "categorical": {"values": ["a", "b", "c", "d"]},
+    "categorical_w_probabilities": {"values": [1, 2, 3], "probabilities": [0.8, 0.1, 0.1]},
+    "int_uniform": {"min": 1, "max": 6},
+    "uniform": {"min": -2.0, "max": 3.0},
+    "q_uniform": {"distribution": "q_uniform", "min": 0, "max": 10, "q": 1},
+    "q_uniform_float_q": {"distribution": "q_uniform", "min": 0.0, "max": 1.0, "q": 0.25},
+    "q_uniform_default_q": {"distribution": "q_uniform", "min": 0, "max": 5},
+    "log_uniform": {"distribution": "log_uniform", "min": -3, "max": 1},
+    "q_log_uniform": {"distribution": "q_log_uniform", "min": 0, "max": 4, "q": 5},
+    "log_uniform_values": {"distribution": "log_uniform_values", "min": 1e-4, "max": 0.1},
+    "inv_log_uniform": {"distribution": "inv_log_uniform", "min": 0, "max": 3},
+    "inv_log_uniform_values": {"distribution": "inv_log_uniform_values", "min": 0.01, "max": 10.0},
+    "q_log_uniform_values": {"distribution": "q_log_uniform_values", "min": 1, "max": 100, "q": 10},
+    "normal": {"distribution": "normal", "mu": 1.0, "sigma": 2.0},
+    "q_normal": {"distribution": "q_normal", "mu": 0, "sigma": 3, "q": 1},
+    "log_normal": {"distribution": "log_normal", "mu": 0.5, "sigma": 0.7},
+    "q_log_normal": {"distribution": "q_log_normal", "mu": 1.0, "sigma": 0.5, "q": 0.5},
+    "beta": {"distribution": "beta", "a": 2.0, "b": 5.0},
+    "q_beta": {"distribution": "q_beta", "a": 2, "b": 2, "q": 0.1},
+}
+CONTINUOUS = ["uniform", "log_uniform", "log_uniform_values", "inv_log_uniform", "inv_log_uniform_values", "normal",
+              "log_normal", "beta"]
+
+
+def engine_draws(spec: Mapping[str, Any], seed: int) -> list[Any]:
+    """DRAWS values from the engine's random method (random_search.py samples with the global `random`)."""
+    from dendrisweep.sweep.wandb_engine import import_sweeps
+    from dendrisweep.sweep.wandb_params import WandbParam
+
+    sweeps = import_sweeps()
+    random.seed(seed)
+    np.random.seed(seed)
+    deprecated = WandbParam.from_spec("x", spec).deprecated  # its validation refuses these outright
+    runs = sweeps.next_runs({"method": "random", "parameters": {"x": dict(spec)}}, [], validate=not deprecated, n=DRAWS)
+    return [run.config["x"]["value"] for run in runs]
+
+
+def _key(v: Any) -> Any:
+    return round(float(v), 9) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else repr(v)
+
+
+def _chi2_p(ours: list[Any], theirs: list[Any]) -> float:
+    """Chi-squared test of two samples' value counts; categories seen fewer than 10 times are pooled."""
+    a, b = Counter(map(_key, ours)), Counter(map(_key, theirs))
+    rows: list[list[int]] = []
+    rare = [0, 0]
+    for k in set(a) | set(b):
+        if a[k] + b[k] < 10:
+            rare[0] += a[k]
+            rare[1] += b[k]
+        else:
+            rows.append([a[k], b[k]])
+    if sum(rare) >= 10 or (rows and sum(rare)):
+        rows.append(rare)
+    if len(rows) < 2:
+        return 1.0  # one value only (a constant): the samples agree exactly
+    return float(stats.chi2_contingency(np.array(rows).T)[1])
+
+
+def p_value(name: str, ours: list[Any], theirs: list[Any]) -> float:
+    if name in CONTINUOUS:
+        return float(stats.ks_2samp(np.array(ours, float), np.array(theirs, float)).pvalue)
+    return _chi2_p(ours, theirs)

@@ -1,0 +1,86 @@
+"""deploy/gate.py's decision on canned probabilities, and deploy/guard.py's refusals on hand-made graphs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from dendrisweep.deploy.gate import calibration_rows, judge
+from dendrisweep.deploy.guard import check_convertible, problems
+from dendrisweep.errors import ExportError
+
+Y = np.array([0, 1, 2, 3] * 10)  # 40 held-out samples, 4 classes
+
+
+def probabilities(correct: int, noise: float = 0.0) -> np.ndarray:
+    """One-hot-ish rows for Y: the first `correct` samples right, the rest off by one class."""
+    predicted = np.where(np.arange(len(Y)) < correct, Y, (Y + 1) % 4)
+    rows = np.full((len(Y), 4), 0.1) + np.eye(4)[predicted] * 0.6
+    return rows + noise
+
+
+def test_the_same_answers_in_every_format_pass() -> None:
+    judged = judge("m.onnx", probabilities(36), probabilities(36, 1e-6), probabilities(35), Y, int8_tolerance_pp=5.0)
+    assert (judged.onnx_acc, judged.tflite_acc, judged.tflite_int8_acc) == (0.9, 0.9, 0.875)
+    assert judged.tflite_max_prob_diff == pytest.approx(1e-6)
+
+
+def test_float32_tflite_must_score_what_onnxruntime_scores() -> None:
+    with pytest.raises(ExportError, match=r"m\.onnx: TFLite float32 scores 0\.8750 where onnxruntime scores 0\.9000 "
+                                          r"on 40 held-out samples"):
+        judge("m.onnx", probabilities(36), probabilities(35), None, Y, 5.0)
+
+
+def test_float32_probabilities_must_agree_within_the_tolerance() -> None:
+    with pytest.raises(ExportError, match=r"max \|delta prob\| 1\.00e-03 \(limit 0\.0001\)"):
+        judge("m.onnx", probabilities(36), probabilities(36, 1e-3), None, Y, 5.0)
+
+
+def test_int8_more_than_the_tolerance_below_float32_fails_with_its_numbers() -> None:
+    with pytest.raises(ExportError) as failure:
+        judge("kws.onnx", probabilities(36), probabilities(36), probabilities(30), Y, int8_tolerance_pp=1.5)
+    message = str(failure.value)
+    assert message.startswith("kws.onnx: TFLite int8 scores 0.7500 on 40 held-out samples, 15.0 pp below float32")
+    assert "the tolerance is 1.5 pp (int8_tolerance_pp)" in message
+
+
+def test_no_int8_file_is_judged_on_float32_alone() -> None:
+    assert judge("m.onnx", probabilities(36), probabilities(36), None, Y, 0.0).tflite_int8_acc is None
+
+
+def test_calibration_rows_are_a_seeded_sample_of_every_part_of_the_data() -> None:
+    x = np.arange(1000, dtype=np.float32)[:, None]
+    rows = calibration_rows(x, count=256)
+    assert len(rows) == 256 and np.array_equal(rows, calibration_rows(x, count=256))
+    assert rows.min() < 100 and rows.max() > 900  # not the first rows of a file sorted by label
+    assert len(calibration_rows(x[:10], count=256)) == 10
+
+
+def _graph_with(node: onnx.NodeProto, *initializers: onnx.TensorProto, shape: list[int | str]) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, None)
+    return helper.make_model(helper.make_graph([node], "g", [x], [y], initializer=list(initializers)))
+
+
+@pytest.mark.parametrize("value", [-np.inf, np.inf, -3.4028235e38, np.nan])
+def test_a_pad_with_an_extreme_constant_is_refused(value: float) -> None:
+    pads = helper.make_tensor("pads", TensorProto.INT64, [6], [0, 0, 0, 0, 0, 1])
+    constant = helper.make_tensor("value", TensorProto.FLOAT, [], [value])
+    model = _graph_with(helper.make_node("Pad", ["input", "pads", "value"], ["output"], name="pad"),
+                        pads, constant, shape=["batch", 8, 7])
+    (problem,) = problems(model)
+    assert problem.startswith("Pad node 'pad' pads with") and "collapses" in problem
+
+
+def test_a_zero_pad_and_a_fixed_shape_pass_but_other_symbolic_dims_do_not(tmp_path: Path) -> None:
+    pads = helper.make_tensor("pads", TensorProto.INT64, [6], [0, 0, 0, 0, 0, 1])
+    zero = helper.make_tensor("value", TensorProto.FLOAT, [], [0.0])
+    pad = helper.make_node("Pad", ["input", "pads", "value"], ["output"], name="pad")
+    assert problems(_graph_with(pad, pads, zero, shape=["batch", 8, 7])) == []
+    dynamic = _graph_with(pad, pads, zero, shape=["batch", 8, "frames"])
+    onnx.save(dynamic, str(tmp_path / "dynamic.onnx"))
+    with pytest.raises(ExportError, match=r"'input' has symbolic dimension\(s\) \[2\] besides the batch axis"):
+        check_convertible(tmp_path / "dynamic.onnx")

@@ -1,0 +1,55 @@
+"""sweep/launch.py, built purely: the command `wandb agent` would run (W&B's own macro code) and its environment."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dendrisweep.sweep.launch import Job, TrialFiles, build_command, trial_environment
+from dendrisweep.sweep.spec import DEFAULT_COMMAND
+
+PARAMS = {"max_dendrites": 2, "dendrites": True, "find_best_lr": False, "improvement_threshold": [0.001, 0]}
+
+
+def job(**overrides: object) -> Job:
+    fields = {"command": tuple(DEFAULT_COMMAND), "program": "train_trial.py", "params": PARAMS, "group": "study",
+              **overrides}
+    return Job(**fields)  # type: ignore[arg-type]
+
+
+def test_command_expands_every_wandb_agent_macro(tmp_path: Path) -> None:
+    files = TrialFiles(tmp_path, "study", "abc12345")
+    template = ("${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}", "${args_no_boolean_flags}",
+                "${args_json}", "${args_json_file}", "${args_no_equals}", "--x=${envvar:HOME}")
+    command = build_command(job(command=template), files)
+    assert command[:3] == ["/usr/bin/env", sys.executable, "train_trial.py"]
+    assert "--max_dendrites=2" in command and "max_dendrites=2" in command
+    assert "--dendrites" in command and "--find_best_lr=False" in command
+    assert "--improvement_threshold=[0.001, 0]" in command
+    assert ('{"max_dendrites": 2, "dendrites": true, "find_best_lr": false, "improvement_threshold": [0.001, 0]}'
+            in command)
+    assert str(files.args_json_file) in command and command[-1].startswith("--x=/")
+    assert command.count("--max_dendrites") == 1  # ${args_no_equals}: flag and value apart
+
+
+def test_a_command_without_program_runs_as_it_stands(tmp_path: Path) -> None:
+    command = build_command(job(command=("python", "train.py", "${args}"), program=None),
+                            TrialFiles(tmp_path, "s", "r"))
+    assert command[:2] == ["python", "train.py"] and "--max_dendrites=2" in command
+
+
+def test_a_sweep_run_gets_what_wandb_agent_sets(tmp_path: Path) -> None:
+    files = TrialFiles(tmp_path, "study", "abc12345")
+    env = trial_environment(job(project="proj"), files, threads=3, base={"WANDB_SERVICE": "x", "PATH": "/bin"})
+    assert env["WANDB_SWEEP_ID"] == "study" and env["WANDB_RUN_ID"] == "abc12345"
+    assert env["WANDB_SWEEP_PARAM_PATH"] == str(tmp_path / "wandb" / "sweep-study" / "config-abc12345.yaml")
+    assert env["WANDB_PROJECT"] == "proj" and env["WANDB_RUN_GROUP"] == "study" and env["WANDB_MODE"] == "offline"
+    assert env["DENDRISWEEP_OUT_DIR"] == str(tmp_path / "trials") and env["OMP_NUM_THREADS"] == "3"
+    assert env["WANDB_SERVICE"] == "x"  # train_trial.py finishes its own run: it may share the agent's service
+
+
+def test_a_run_of_its_own_has_no_sweep_id_and_another_program_its_own_wandb_service(tmp_path: Path) -> None:
+    files = TrialFiles(tmp_path, "study", "r")
+    env = trial_environment(job(in_sweep=False, ours=False), files, threads=1,
+                            base={"WANDB_SERVICE": "x", "WANDB_MODE": "online", "OMP_NUM_THREADS": "8"})
+    assert "WANDB_SWEEP_ID" not in env and "WANDB_SERVICE" not in env and "WANDB_PROJECT" not in env
+    assert env["WANDB_MODE"] == "online" and env["OMP_NUM_THREADS"] == "8"  # the user's own settings win
