@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="seconds between heartbeats; a replicate silent for 3x this is lost and re-run")
     verdict.add_argument("--timeout-per-trial", type=positive(float), metavar="S", help="kill a replicate after S s")
     verdict.add_argument("--no-progress", action="store_true", help="no progress bar")
+    verdict.add_argument("--include-capped", action="store_true",
+                         help="let trials the epoch cap stopped before training was complete be candidates")
     regenerate = commands.add_parser("regenerate", help="retrain, export and verify the best model and its "
                                                         "baseline (default artifacts/<sweep>)")
     _add_sources(regenerate)
@@ -187,7 +189,7 @@ def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) 
     out = _report_dir(opts, source)
     gpus = tuple(opts.gpus or ())
     request = verdict.Request(opts.top, opts.seeds, opts.within_pp, opts.workers or len(gpus) or 1, gpus,
-                              opts.heartbeat, opts.timeout_per_trial, not opts.no_progress)
+                              opts.heartbeat, opts.timeout_per_trial, not opts.no_progress, opts.include_capped)
     try:
         found = verdict.run(families[0], families[1], source.storage, opts.runs_dir, out, request)
     except verdict.NoVerdict as exc:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from analysis import plots
 from analysis.rank import best, finished, importance, pareto_front, smallest_within, swept_settings
-from dendrisweep import FINISHED, QUEUED, RUNNING
+from dendrisweep import EPOCH_CAP, FINISHED, QUEUED, RUNNING
 
 SHOWN = ["trial", "run_id", "state", "objective", "best_val_acc", "test_acc", "params", "macs", "dendrites_added"]
 
@@ -77,7 +77,7 @@ def build_sections(df: pd.DataFrame, metric: str, maximize: bool, baseline: pd.D
     sections = [summary, Section(f"Top {len(ranked)} trials by {metric}", table=_table(ranked, settings))]
 
     if not _measured(df, "params"):  # not train_trial.py's sweep: no sizes, no dendrites to speak of
-        return [*sections, _drivers(df, metric, maximize, settings), *_failures(df)]
+        return [*sections, _drivers(df, metric, maximize, settings), *_capped(df), *_failures(df)]
     compression = Section("Compression: the smallest model that keeps the accuracy")
     if baseline is not None and (base := best(baseline, True)) is not None:
         small = smallest_within(df, float(base["best_val_acc"]), within_pp)
@@ -102,7 +102,7 @@ def build_sections(df: pd.DataFrame, metric: str, maximize: bool, baseline: pd.D
     for column, log in (("learning_rate", True), ("switch_mode", False), ("width_multiplier", False)):
         if column in settings:
             pictures.figures[f"accuracy_vs_{column}"] = plots.accuracy_vs(df, column, log)
-    return [*sections, pictures, *_failures(df)]
+    return [*sections, pictures, *_capped(df), *_failures(df)]
 
 
 def _drivers(df: pd.DataFrame, metric: str, maximize: bool, settings: list[str]) -> Section:
@@ -132,6 +132,20 @@ def verdict_section(verdict: dict[str, Any]) -> Section:
     chosen = {verdict["dendritic"]["run_id"], verdict["baseline"]["run_id"]}
     return Section("Verdict: do dendrites help?", text, pd.DataFrame(rows),
                    {"verdict": plots.verdict_chart(verdict["configs"], chosen)})
+
+
+def _capped(df: pd.DataFrame) -> list[Section]:
+    """Finished trials the epoch cap stopped before training was complete: their numbers stand for an
+    unfinished schedule, so the verdict leaves them out unless asked (--include-capped)."""
+    done = finished(df)
+    capped = done[done["stop_reason"] == EPOCH_CAP]
+    if capped.empty:
+        return []
+    shown = capped[["trial", "run_id", "epochs_run", "best_val_acc", "dendrites_added"]].reset_index(drop=True)
+    return [Section(f"{len(capped)} trials stopped by the epoch cap before training was complete",
+                    [f"{len(capped)} of {len(done)} finished trials ran into `epochs` before PAI finished (or, without "
+                     "dendrites, before they stopped improving): raise the sweep's `epochs`. The verdict leaves them "
+                     "out of its candidates unless given --include-capped."], shown)]
 
 
 def _failures(df: pd.DataFrame) -> list[Section]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,8 +26,8 @@ import pandas as pd
 from analysis import stats
 from analysis.load import META
 from analysis.rank import finished, row_config, smallest_within
-from dendrisweep import FINISHED, TrialRecord, is_number
-from dendrisweep.sweep import SweepSpec, nest
+from dendrisweep import EPOCH_CAP, FINISHED, DataInfo, TrialRecord, is_number
+from dendrisweep.sweep import SweepSpec, differences, nest
 from dendrisweep.verdict import Replicate
 
 DENDRITIC, BASELINE = "dendritic", "baseline"
@@ -88,7 +88,15 @@ def _key(config: Mapping[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, default=str)
 
 
-def plan(dendritic: Family, baseline: Family, top: int, within_pp: float) -> list[Candidate]:
+def eligible(df: pd.DataFrame, include_capped: bool = False) -> pd.DataFrame:
+    """The finished trials a verdict may choose from: a trial the epoch cap stopped before training was
+    complete stands for an unfinished schedule, not for its config, unless asked for."""
+    done = finished(df)
+    return done if include_capped else done[done["stop_reason"] != EPOCH_CAP]
+
+
+def plan(dendritic: Family, baseline: Family, top: int, within_pp: float,
+         include_capped: bool = False) -> list[Candidate]:
     """The configs to replicate, each once (see the module's docstring for which and why)."""
     maximize = dendritic.spec.maximize
     chosen: dict[str, Candidate] = {}
@@ -105,7 +113,7 @@ def plan(dendritic: Family, baseline: Family, top: int, within_pp: float) -> lis
         return chosen[key]
 
     def ranked(family: Family) -> pd.DataFrame:
-        return finished(family.df).sort_values("objective", ascending=not maximize, kind="stable")
+        return eligible(family.df, include_capped).sort_values("objective", ascending=not maximize, kind="stable")
 
     tops: dict[str, list[Candidate]] = {}
     for family in (dendritic, baseline):
@@ -125,7 +133,8 @@ def plan(dendritic: Family, baseline: Family, top: int, within_pp: float) -> lis
         if not larger.empty:
             add(baseline, larger.iloc[0], f"best baseline with >= the parameters of {candidate.label}")
     if not base.empty and not base["best_val_acc"].isna().all():  # compression: small, yet close to it
-        small = smallest_within(dendritic.df, float(base.iloc[0]["best_val_acc"]), within_pp)
+        best_baseline = float(base.iloc[0]["best_val_acc"])
+        small = smallest_within(eligible(dendritic.df, include_capped), best_baseline, within_pp)
         if small is not None:
             add(dendritic, small, f"smallest within {within_pp:g} pp of the best baseline in the sweep")
     return list(chosen.values())
@@ -323,6 +332,32 @@ def decide(measured: Sequence[Measured], maximize: bool, n_seeds: int, within_pp
     }
 
 
+def scope(records: Iterable[TrialRecord]) -> dict[str, Any]:
+    """What an answer is about: which dendrites (this perforatedai runs gradient-descent dendrites, not the
+    Perforated Backpropagation of PerforatedAI's paid add-on), on which data, decided by how many samples."""
+    done = [r for r in records if r.status == FINISHED]
+    pai = next((r.versions["perforatedai"] for r in done if "perforatedai" in r.versions), None)
+    data = next((r.data for r in done if r.data.digest), DataInfo())
+    digests = sorted({r.data.digest for r in done if r.data.digest})
+    return {"dendrites": (f"gradient-descent dendrites (open perforatedai {pai}), not Perforated Backpropagation"
+                          if pai else "dendrites as the sweeps' program implements them"),
+            "perforatedai": pai, "data": data.source, "data_digests": digests,
+            "splits": {"train": data.train, "validation": data.val, "test": data.test}}
+
+
+def qualify(verdict: dict[str, Any], scope: Mapping[str, Any], differences: Sequence[str]) -> dict[str, Any]:
+    """verdict.json with what its answer rests on: the scope, and a warning when the two sides did not
+    get the same search (settings, ranges, budget) or the same data; both end the statement too."""
+    splits = {k: v for k, v in scope["splits"].items() if v is not None}
+    sizes = f" ({', '.join(f'{k} {v}' for k, v in splits.items())} samples)" if splits else ""
+    statement = f"{verdict['statement']} Scope: {scope['dendrites']}; data: {scope['data'] or 'unreported'}{sizes}."
+    unequal = [*differences, *(["the two sides trained on different data"] if len(scope["data_digests"]) > 1 else [])]
+    warning = (f"Warning: the two sweeps did not get the same search, so this is not an equal-effort comparison: "
+               f"{'; '.join(unequal)}.") if unequal else None
+    return {**verdict, "statement": statement + (f" {warning}" if warning else ""), "scope": scope,
+            "search_differences": unequal, "warning": warning}
+
+
 @dataclass(frozen=True)
 class Request:
     """What the user asked for (`python -m analysis verdict` flags)."""
@@ -335,6 +370,7 @@ class Request:
     heartbeat: int = 20
     timeout: float | None = None
     progress: bool = True
+    include_capped: bool = False  # let trials the epoch cap stopped be candidates
 
 
 def run(dendritic: Family, baseline: Family, storage_url: str, runs_dir: Path, out_dir: Path,
@@ -345,7 +381,7 @@ def run(dendritic: Family, baseline: Family, storage_url: str, runs_dir: Path, o
     from dendrisweep.verdict import ReplicatesFailing, run_replicates
 
     study = f"{dendritic.study}-verdict"
-    candidates = plan(dendritic, baseline, request.top, request.within_pp)
+    candidates = plan(dendritic, baseline, request.top, request.within_pp, request.include_capped)
     seed_values = seeds(request.seeds)
     opts = AgentOptions(spec=dendritic.spec, study_name=study, storage_url=storage_url,
                         run_dir=make_dir(runs_dir / study, "the replicates' run folder"), workers=request.workers,
@@ -356,8 +392,8 @@ def run(dendritic: Family, baseline: Family, storage_url: str, runs_dir: Path, o
                                  replicates(candidates, seed_values, study))
     except ReplicatesFailing as exc:
         raise NoVerdict(str(exc)) from None
-    verdict = decide(measure(candidates, seed_values, records), dendritic.spec.maximize, request.seeds,
-                     request.within_pp)
+    verdict = qualify(decide(measure(candidates, seed_values, records), dendritic.spec.maximize, request.seeds,
+                             request.within_pp), scope(records.values()), differences(dendritic.spec, baseline.spec))
     verdict["studies"] = {DENDRITIC: dendritic.study, BASELINE: baseline.study, "replicates": study,
                           "storage": redact(storage_url), "replicate_runs": str(opts.run_dir)}
     write(verdict, out_dir)

@@ -12,7 +12,7 @@ then `python -m analysis verdict --top K --seeds N`, and reads the replicate stu
   Target: <= 10 %.
 It ends with the verdict's own statement: the answer on this data at this size.
 
-    python bench/verdict.py [--seeds 5] [--top 1] [--trials 4] [--epochs 80] [--workers 2]
+    python bench/verdict.py [--seeds 5] [--top 1] [--trials 8] [--epochs 300] [--workers 2] [--per-class 600]
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +39,18 @@ from dendrisweep.sweep.storage import quiet_optuna, stored_record  # noqa: E402
 
 
 def sweeps(work: Path, data: Path, trials: int, epochs: int) -> tuple[Path, Path]:
-    """A dendritic sweep and its baseline on the data folder (passed in `command`, as users would)."""
+    """A dendritic sweep and its baseline on the data folder (passed in `command`, as users would): the same
+    ordinary settings, ranges and budget on both sides (width up to 3.0, so the baseline reaches every
+    dendritic size), PAI's dendrite count on top; both train until complete, `epochs` a safety net."""
     common = {"program": "train_trial.py", "method": "bayes", "run_cap": trials,
               "metric": {"name": "best_val_acc", "goal": "maximize"},
               "command": ["${env}", "${interpreter}", "${program}", "--data-directory", str(data), "${args}"]}
-    lr = {"distribution": "log_uniform_values", "min": 0.001, "max": 0.01}
-    dendritic = {**common, "parameters": {"dendrites": {"value": True}, "epochs": {"value": epochs},
-                                          "switch_mode": {"value": "fixed"},
-                                          "fixed_switch_num": {"value": max(2, epochs // 4)},
-                                          "max_dendrites": {"values": [1, 2]}, "learning_rate": lr}}
-    baseline = {**common, "parameters": {"dendrites": {"value": False}, "epochs": {"value": epochs},
-                                         "learning_rate": lr, "width_multiplier": {"values": [0.5, 1.0, 2.0]}}}
+    ordinary = {"epochs": {"value": epochs}, "learning_rate": {"distribution": "log_uniform_values", "min": 0.001,
+                                                              "max": 0.01},
+                "width_multiplier": {"values": [0.5, 1.0, 2.0, 3.0]}}
+    dendritic = {**common, "parameters": {"dendrites": {"value": True}, **ordinary,
+                                          "max_dendrites": {"values": [1, 2, 3]}}}
+    baseline = {**common, "parameters": {"dendrites": {"value": False}, **ordinary}}
     paths = work / "bench_dendritic.yaml", work / "bench_baseline.yaml"
     for path, sweep in zip(paths, (dendritic, baseline), strict=True):
         path.write_text(yaml.safe_dump(sweep, sort_keys=False))
@@ -66,10 +67,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--top", type=int, default=1)
-    parser.add_argument("--trials", type=int, default=4, help="trials per sweep")
-    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--trials", type=int, default=8, help="trials per sweep (the same on both sides)")
+    parser.add_argument("--epochs", type=int, default=300, help="the epoch cap, a safety net")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--per-class", type=int, default=300)
+    parser.add_argument("--per-class", type=int, default=600)
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-verdict-") as scratch:
         work = Path(scratch)
@@ -96,13 +97,15 @@ def report(trials: list[Any], verdict: dict[str, Any], wall: float, workers: int
         by_config[trial.user_attrs["job"]["group"].split(":", 1)[1]].append(stored_record(trial))
     labels = {f"{c['family']}-{c['run_id']}": c for c in verdict["configs"]}
     print(f"\n{'config':<34} {'params':>7} {'replicates':>10} {'trial s (mean)':>15} {'agent s (mean)':>15} "
-          f"{'test acc mean [95% CI]':>28}")
+          f"{'epochs (mean)':>13}  {'how they stopped':<34} {'test acc mean [95% CI]':>28}")
     for group, members in by_config.items():
         config = labels[group]
         ci = config["test_acc_ci"] or [float("nan")] * 2
+        stops = ", ".join(f"{n} {reason}" for reason, n in Counter(r.stop_reason for r in members).most_common())
         print(f"{config['label']:<34} {config['params'] or 0:>7} {len(members):>10} "
               f"{statistics.mean(r.wall_seconds for r in members):>15.1f} "
               f"{statistics.mean(r.agent_seconds for r in members):>15.1f} "
+              f"{statistics.mean(r.epochs_run or 0 for r in members):>13.1f}  {stops:<34} "
               f"{config['test_acc_mean']:>10.4f} [{ci[0]:.4f}, {ci[1]:.4f}]")
     records = [r for members in by_config.values() for r in members]
     training = sum(r.wall_seconds for r in records) / workers

@@ -12,8 +12,10 @@ __version__ = "0.1.0"
 _all, __getattr__ = lazy_exports(__name__, {
     # the trial contract
     "TrialRecord": "dendrisweep.contract",
+    "DataInfo": "dendrisweep.contract",
     "MODEL_FILE": "dendrisweep.contract",
     "RESULT_METRICS": "dendrisweep.contract",
+    "EPOCH_CAP": "dendrisweep.contract",
     "FINISHED": "dendrisweep.contract",
     "DIVERGED": "dendrisweep.contract",
     "FAILED": "dendrisweep.contract",

@@ -34,6 +34,7 @@ PRUNED, TIMEOUT, INTERRUPTED, PREEMPTED, LOST = "pruned", "timeout", "interrupte
 RUNNING, QUEUED = "running", "queued"
 FINAL_FAILURES = (DIVERGED, FAILED, TIMEOUT)  # recorded and counted against the budget, never retried
 RETRIED = (INTERRUPTED, PREEMPTED, LOST)  # not the trial's fault: its parameters run again
+EPOCH_CAP = "epoch cap"  # the stop_reason of a trial the `epochs` cap stopped before training was complete
 
 
 def new_run_id() -> str:
@@ -83,7 +84,7 @@ class TrialRecord:
     dendrites_added: int | None = _metric()  # what PAI really added (the setting `dendrites` is the switch)
     epochs_run: int | None = _metric()  # the setting `epochs` is the cap
     best_epoch: int | None = None
-    stop_reason: str = ""  # "epoch cap", "PAI finished", "dendrite budget reached (N)"
+    stop_reason: str = ""  # "PAI finished", "converged (...)" (the baseline), "dendrite budget reached (N)", EPOCH_CAP
     wall_seconds: float | None = None
     train_seconds: float | None = None
     compute_seconds: float | None = None

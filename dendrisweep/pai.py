@@ -63,7 +63,9 @@ def configure(config: Mapping[str, Any], device: torch.device = CPU) -> None:
     pc.set_weight_decay_accepted(True)
     pc.set_silent(True)
     pc.set_verbose(False)
-    pc.set_test_saves(False)
+    # Test saves are what PAI's learning-rate search reloads its better attempt from; without the search
+    # they only cost files and time, so they follow find_best_lr.
+    pc.set_test_saves(config["find_best_lr"])
     # Graphs are governed by perforate_model(making_graphs=...); drawing_pai must stay on because
     # 3.2.9 keeps the score history it needs at each switch only when it is (KeyError otherwise).
     pc.set_drawing_pai(True)

@@ -22,7 +22,7 @@ from dendrisweep.trial.cli import main as trial_main
 from dendrisweep.trial.trainer import strategy_for
 from tests.helpers import ROOT, finished_wandb_runs, offline_wandb_env, run_script
 
-# 4-epoch models sit near their decision boundaries, where int8 flips a few of the 120 held-out samples;
+# 4-epoch models sit near their decision boundaries, where int8 flips a few of the 240 held-out samples;
 # the deployment gate's tolerance is widened for them (test_deploy.py holds trained models to 1.5 pp).
 TINY_INT8_TOLERANCE = {"int8_tolerance_pp": {"value": 5.0}}
 DENDRITIC_SWEEP = {
@@ -88,7 +88,7 @@ def verdict(sweeps: Path) -> Path:
     done = run_with_key(sweeps, "-m", "analysis", "verdict", "--storage", storage(sweeps, "tiny"), "--study", "tiny",
                         "--baseline-study", "tiny_baseline", "--baseline-storage", storage(sweeps, "tiny_baseline"),
                         "--top", "1", "--seeds", "2", "--workers", "2", "--runs-dir", str(sweeps / "runs"),
-                        "--out", str(out), "--no-progress")
+                        "--out", str(out), "--no-progress", "--include-capped")  # 4-epoch trials: all capped
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 
@@ -207,6 +207,10 @@ def test_verdict_end_to_end_with_train_trial(sweeps: Path, verdict: Path) -> Non
             "seeds", "dendritic", "baseline", "equal_params", "compression"} <= set(found)
     assert found["seeds"] == 2 and found["statement"]
     assert found["dendritic"]["config"]["dendrites"] is True and found["baseline"]["config"]["dendrites"] is False
+    # what the answer rests on: real perforatedai's dendrites, the built-in data, and the two searches' differences
+    assert found["scope"]["perforatedai"] == "3.2.9" and found["scope"]["splits"]["test"] == 240
+    assert "not Perforated Backpropagation" in found["statement"] and "test 240 samples" in found["statement"]
+    assert found["search_differences"] == ["run_cap: 3 vs 2"] and found["warning"] in found["statement"]
     replicated = {}
     for config in found["configs"]:
         assert config["n"] == 2 and len(config["test_acc_values"]) == 2 and not config["failed_runs"]

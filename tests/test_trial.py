@@ -188,3 +188,29 @@ def test_bf16_mixed_precision_trains_with_dendrites(tmp_path: Path, offline_wand
     run = run_in_process(["--amp", "bf16", "--epochs", "4", "--switch-mode", "fixed", "--fixed-switch-num", "2",
                           "--max-dendrites", "1"], tmp_path / "out", offline_wandb)
     assert run.exit_code == 0 and run.result["dendrites_added"] == 1 and run.result["best_val_acc"] > 0.25
+
+
+def test_both_arms_train_until_done_not_until_the_cap(tmp_path: Path, offline_wandb: Path) -> None:
+    """PAI ends the dendritic trial; PAI's own rule ends the baseline; the cap is only a safety net."""
+    quick = ["--n-epochs-to-switch", "3", "--scheduler-patience", "1", "--max-dendrite-tries", "1"]
+    dendritic = run_in_process([*quick, "--max-dendrites", "1", "--epochs", "200"], tmp_path / "d", offline_wandb)
+    baseline = run_in_process([*quick, "--dendrites", "0", "--epochs", "200"], tmp_path / "b", offline_wandb)
+    assert dendritic.result["stop_reason"] == "PAI finished" and dendritic.result["dendrites_added"] == 1
+    assert baseline.result["stop_reason"] == "converged (PAI's stopping rule)"
+    assert dendritic.result["epochs_run"] < 200 and baseline.result["epochs_run"] < 200
+
+
+def test_a_cap_short_of_pais_schedule_is_warned_about_and_the_trial_says_it_was_capped(
+        tmp_path: Path, offline_wandb: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_in_process(["--epochs", "2"], tmp_path / "out", offline_wandb)
+    err = capsys.readouterr().err
+    assert ("train_trial.py: warning: the epoch cap may stop this trial before PAI finishes: its history schedule "
+            "can take 70 epochs (max_dendrites=3, max_dendrite_tries=2, n_epochs_to_switch=10, "
+            "initial_history_after_switches=0), more than epochs=2") in err
+    assert run.exit_code == 0 and run.result["stop_reason"] == "epoch cap" and run.result["epochs_run"] == 2
+
+
+@pytest.mark.slow  # about 90 epochs (a minute or two on 2 cores)
+def test_a_default_dendritic_trial_ends_when_pai_finishes(tmp_path: Path, offline_wandb: Path) -> None:
+    run = run_in_process([], tmp_path / "out", offline_wandb)
+    assert run.result["stop_reason"] == "PAI finished" and run.result["epochs_run"] < 500

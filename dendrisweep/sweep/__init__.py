@@ -15,6 +15,7 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "parse_sweep": "dendrisweep.sweep.spec",
     "runs_our_program": "dendrisweep.sweep.spec",
     "SweepSpec": "dendrisweep.sweep.spec",
+    "differences": "dendrisweep.sweep.spec",
     "nest": "dendrisweep.sweep.wandb_params",
     "make_sampler": "dendrisweep.sweep.samplers",
     "AgentOptions": "dendrisweep.sweep.controller",

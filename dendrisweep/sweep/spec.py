@@ -10,6 +10,7 @@ exit 2).
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 from dendrisweep.config import load_mapping_file
 from dendrisweep.contract import RESULT_METRICS
 from dendrisweep.errors import UsageError
-from dendrisweep.settings import Setting, lookup
+from dendrisweep.schedule import KNOBS, cap_falls_short, epochs_needed
+from dendrisweep.settings import Setting, defaults, lookup
 from dendrisweep.sweep.wandb_engine import import_sweeps
 from dendrisweep.sweep.wandb_params import DEPRECATED, ParamPath, WandbParam, flatten
 
@@ -246,6 +248,27 @@ def _impute(raw: dict[str, Any], where: str) -> str:
     return str(impute)
 
 
+CAP_DRAWS = 400  # configs drawn from a sweep's space to measure the share its epoch cap may cut short
+
+
+def _cap_warning(specs: dict[str, ParamSpec]) -> str | None:
+    """Our program: the share of the search space whose epoch cap may stop a trial before PAI finishes
+    (schedule.py), measured on configs drawn as W&B's random method draws them, with the worst one."""
+    relevant = ("dendrites", "epochs", "switch_mode", *{k for knobs in KNOBS.values() for k in knobs})
+    params = [p for p in specs.values() if p.path[0] in relevant]
+    rng = random.Random(0)
+    base, short = defaults(), []
+    for _ in range(CAP_DRAWS):
+        config = {**base, **{p.path[0]: p.value if p.kind == "constant" else p.at(rng.random()) for p in params}}
+        if cap_falls_short(config) is not None:
+            short.append(config)
+    if not short:
+        return None
+    worst = max(short, key=lambda c: epochs_needed(c) - c["epochs"])
+    return (f"{len(short) / CAP_DRAWS:.0%} of this search space may be stopped by the epoch cap before PAI finishes "
+            f"(raise epochs, or narrow the dendrite count and switch interval); the worst: {cap_falls_short(worst)}")
+
+
 def parse_sweep(raw: dict[str, Any], path: Path) -> SweepSpec:
     """Check a loaded sweep config; every problem is a UsageError naming the key."""
     where = str(path)
@@ -286,11 +309,40 @@ def parse_sweep(raw: dict[str, Any], path: Path) -> SweepSpec:
     problem = _wandb_schema_problem(raw)
     if problem:
         raise UsageError(f"{where}: W&B sweep schema: {problem}")
+    cap = _cap_warning(specs) if ours else None
+    if cap is not None:
+        warnings.append(cap)
     target = raw["metric"].get("target") if isinstance(raw.get("metric"), dict) else None
     return SweepSpec(path=path, raw=raw, method=method, metric=metric, goal=goal, parameters=specs,
                      program=program, command=list(command), run_cap=run_cap,
                      target=float(target) if target is not None else None, hyperband=hyperband,
                      project=raw.get("project"), impute=_impute(raw, where), warnings=warnings)
+
+
+def ordinary(spec: SweepSpec) -> dict[str, Any]:
+    """What a sweep searches besides dendrites: for our program every parameter but PAI's own settings
+    (and the `dendrites` switch), for another program every parameter but `dendrites`."""
+    def dendritic(name: str) -> bool:
+        return name == "dendrites" or (spec.ours and lookup(name).group == "pai")
+
+    return {".".join(path): body for path, body in flatten(spec.raw["parameters"]).items() if not dendritic(path[0])}
+
+
+def differences(dendritic: SweepSpec, baseline: SweepSpec) -> list[str]:
+    """How two sweeps compared by a verdict searched differently (their ordinary settings, ranges and
+    budgets): empty when the comparison gave both sides the same search."""
+    ours, theirs = ordinary(dendritic), ordinary(baseline)
+    found = [f"{name}: {_short(ours.get(name, 'not searched'))} vs {_short(theirs.get(name, 'not searched'))}"
+             for name in sorted(set(ours) | set(theirs)) if ours.get(name) != theirs.get(name)]
+    if dendritic.run_cap != baseline.run_cap:
+        found.append(f"run_cap: {dendritic.run_cap} vs {baseline.run_cap}")
+    return found
+
+
+def _short(spec: Any) -> str:
+    if not isinstance(spec, Mapping):
+        return str(spec)
+    return "{" + ", ".join(f"{k}: {v}" for k, v in spec.items()) + "}"
 
 
 def load_sweep(path: str | Path) -> SweepSpec:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from dendrisweep import pai
+from dendrisweep.contract import EPOCH_CAP
 from dendrisweep.data import Dataset, LabelledArrays
 from dendrisweep.device import Precision
 from dendrisweep.measure import count_parameters
@@ -72,14 +73,54 @@ class TrainResult:
     compute_seconds: float
 
 
+IMPROVEMENT_FLOOR = 1e-5  # PAI's raw improvement threshold: a gain smaller than this never counts
+
+
+@dataclass
+class StopRule:
+    """PAI's own rule for "this phase stopped improving" (its history switch: perforatedai 3.2.9 tracker
+    `switch_time` and `check_new_best`), applied to a model without dendrites, so the baseline converges
+    by the rule that ends each phase of the dendritic arm (a fixed switch schedule is a budget, not
+    convergence, so the baseline always uses this one). Epochs count from 0; the first never counts as
+    an improvement: a smoothed score (exponential over `lookback` epochs) must beat the best by the
+    relative `threshold` and by IMPROVEMENT_FLOOR; training stops once `patience` epochs pass without
+    that, and at least `warmup + patience` epochs have run."""
+
+    patience: int
+    warmup: int = 0
+    lookback: int = 1
+    threshold: float = 0.0
+    epoch: int = -1
+    running: float = 0.0
+    best: float = 0.0
+    last_improved: int = 0
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> StopRule:
+        return cls(config["n_epochs_to_switch"], config["initial_history_after_switches"], config["history_lookback"],
+                   config["improvement_threshold"][0])
+
+    def update(self, score: float) -> bool:
+        """Record one epoch's validation score; True when training should stop here."""
+        self.epoch += 1
+        self.running = self.running * (1 - 1 / self.lookback) + score / self.lookback
+        if self.epoch > self.warmup and (self.best == 0 or (self.running * (1 - self.threshold) > self.best
+                                                            and self.running - IMPROVEMENT_FLOOR > self.best)):
+            self.best, self.last_improved = self.running, self.epoch
+        return self.epoch - self.last_improved >= self.patience and self.epoch >= self.warmup + self.patience
+
+
 class Baseline:
-    """No dendrites: Adam + ReduceLROnPlateau on validation accuracy, up to the epoch cap."""
+    """No dendrites: Adam + ReduceLROnPlateau on validation accuracy, until PAI's rule says it stopped
+    improving (StopRule) or the epoch cap."""
 
     max_dendrites = 0
+    finished = "converged (PAI's stopping rule)"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
         self.scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
+        self.rule = StopRule.of(config)
 
     def prepare(self, model: nn.Module, device: torch.device) -> nn.Module:
         return model.to(device)
@@ -94,7 +135,7 @@ class Baseline:
     def after_epoch(self, model: nn.Module, val_acc: float, train_acc: float) -> tuple[nn.Module, bool, bool]:
         assert self.scheduler is not None
         self.scheduler.step(val_acc)
-        return model, False, False
+        return model, False, self.rule.update(val_acc)
 
     def dendrites(self) -> int:
         return 0
@@ -111,6 +152,8 @@ class Baseline:
 
 class Dendritic:
     """perforatedai decides when to add dendrites and when training is complete."""
+
+    finished = "PAI finished"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
@@ -201,7 +244,8 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Te
 
 def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: Strategy,
           on_epoch: Callable[[EpochRecord], None], precision: Precision) -> TrainResult:
-    """Train until the epoch cap, PAI's completion, or the dendrite budget; return the best model.
+    """Train until the strategy says training is complete (PAI's completion; the baseline's stopping rule),
+    the dendrite budget or the epoch cap; return the best model.
     The model (put there by `strategy.prepare`), data and snapshots live on `precision.device`."""
     device = precision.device
     x, y = tensors(data.train, device)
@@ -210,7 +254,7 @@ def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: 
     optimizer, scaler = strategy.optimizer(model), precision.scaler()
     best: BestModel | None = None
     epochs_run = 0
-    stop_reason, compute_total = "epoch cap", 0.0
+    stop_reason, compute_total = EPOCH_CAP, 0.0
     loop_start = time.perf_counter()
     for epoch in range(1, config["epochs"] + 1):
         started = time.perf_counter()
@@ -230,7 +274,7 @@ def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: 
         epochs_run = epoch
         on_epoch(record)
         if complete:
-            stop_reason = "PAI finished"
+            stop_reason = strategy.finished
             break
         if strategy.dendrites() > strategy.max_dendrites:
             stop_reason = f"dendrite budget reached ({strategy.max_dendrites})"

@@ -10,7 +10,7 @@ import pytest
 
 from analysis import verdict
 from analysis.load import frame, row
-from dendrisweep.contract import TrialRecord
+from dendrisweep.contract import DataInfo, TrialRecord
 from dendrisweep.sweep import SweepSpec, parse_sweep
 
 BASE = 0.80
@@ -134,3 +134,36 @@ def test_without_two_finished_replicates_there_is_no_verdict() -> None:
 
 def test_verdict_seeds_are_fixed_and_fresh() -> None:
     assert verdict.seeds(3) == [1000, 1001, 1002] and verdict.seeds(5)[:3] == verdict.seeds(3)
+
+
+def test_trials_the_epoch_cap_stopped_are_not_candidates_unless_asked() -> None:
+    dendritic, baseline = families(random.Random(7))
+    best = dendritic.df["objective"].idxmax()
+    dendritic.df.loc[best, "stop_reason"] = "epoch cap"
+    capped_run = dendritic.df.loc[best, "run_id"]
+    assert capped_run not in {c.run_id for c in verdict.plan(dendritic, baseline, 2, 0.5)}
+    assert capped_run in {c.run_id for c in verdict.plan(dendritic, baseline, 2, 0.5, include_capped=True)}
+
+
+def test_the_answer_says_its_scope_and_warns_when_the_search_was_not_the_same() -> None:
+    record = TrialRecord(status="finished", versions={"perforatedai": "3.2.9"},
+                         data=DataInfo(source="built-in keywords", digest="d", train=960, val=300, test=240))
+    scope = verdict.scope([record, TrialRecord(status="failed")])
+    assert scope["dendrites"] == ("gradient-descent dendrites (open perforatedai 3.2.9), not Perforated "
+                                  "Backpropagation")
+    assert scope["splits"] == {"train": 960, "validation": 300, "test": 240}
+    fair = verdict.qualify({"statement": "No evidence."}, scope, [])
+    assert fair["statement"] == ("No evidence. Scope: gradient-descent dendrites (open perforatedai 3.2.9), not "
+                                 "Perforated Backpropagation; data: built-in keywords (train 960, validation 300, "
+                                 "test 240 samples).")
+    assert fair["warning"] is None and fair["search_differences"] == [] and fair["scope"] == scope
+    unfair = verdict.qualify({"statement": "No evidence."}, scope, ["run_cap: 4 vs 6"])
+    assert unfair["statement"].endswith("Warning: the two sweeps did not get the same search, so this is not an "
+                                        "equal-effort comparison: run_cap: 4 vs 6.")
+
+
+def test_two_sides_on_different_data_are_flagged() -> None:
+    records = [TrialRecord(status="finished", data=DataInfo(digest=digest)) for digest in ("a", "b")]
+    found = verdict.qualify({"statement": "x"}, verdict.scope(records), [])
+    assert found["search_differences"] == ["the two sides trained on different data"]
+    assert verdict.scope(records)["dendrites"] == "dendrites as the sweeps' program implements them"

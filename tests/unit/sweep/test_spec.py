@@ -11,7 +11,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from dendrisweep.errors import UsageError
 from dendrisweep.sweep.samplers import import_sweeps
 from dendrisweep.sweep.space import decode, grid, search_space, trial_params
-from dendrisweep.sweep.spec import load_sweep, parse_sweep
+from dendrisweep.sweep.spec import differences, load_sweep, ordinary, parse_sweep
 from dendrisweep.sweep.wandb_cloud import agent_command, parse_sweep_path, sweep_command
 from tests.helpers import ROOT
 
@@ -32,12 +32,41 @@ def test_shipped_sweeps_are_valid_wandb_configs_and_registry_checked(path: Path)
     assert spec.method == "bayes" and spec.goal == "maximize" and spec.run_cap
 
 
-def test_dendrite_and_baseline_sweeps_search_the_same_ordinary_settings() -> None:
-    dendritic, baseline = load_sweep(ROOT / "sweeps/kws_dendrites.yaml"), load_sweep(ROOT / "sweeps/kws_baseline.yaml")
-    assert dendritic.parameters["dendrites"].value is True and baseline.parameters["dendrites"].value is False
-    ordinary = {n for n in baseline.parameters if n != "dendrites"}
-    assert ordinary <= set(dendritic.parameters)
-    assert all(baseline.parameters[n] == dendritic.parameters[n] for n in ordinary)
+PAIRS = [("kws_dendrites", "kws_baseline"), ("mobilenet_dendrites", "mobilenet_baseline"),
+         ("quickstart", "quickstart_baseline")]
+
+
+@pytest.mark.parametrize("dendritic, baseline", PAIRS, ids=[p[0] for p in PAIRS])
+def test_each_shipped_pair_searches_the_same_ordinary_space_with_the_same_budget(dendritic: str,
+                                                                               baseline: str) -> None:
+    d, b = load_sweep(ROOT / f"sweeps/{dendritic}.yaml"), load_sweep(ROOT / f"sweeps/{baseline}.yaml")
+    assert d.parameters["dendrites"].value is True and b.parameters["dendrites"].value is False
+    assert differences(d, b) == [] and ordinary(d) == ordinary(b) and d.run_cap == b.run_cap
+    assert "width_multiplier" in ordinary(b) and "n_epochs_to_switch" in ordinary(b)  # size and patience: both
+    assert not d.warnings and not b.warnings  # no shipped config can be stopped by its cap before PAI finishes
+
+
+def test_a_pair_searched_differently_is_named_setting_by_setting() -> None:
+    d = spec_of({"dendrites": {"value": True}, "width_multiplier": {"values": [0.5, 1.0]},
+                 "max_dendrites": {"values": [1, 2]}}, run_cap=4)
+    b = spec_of({"dendrites": {"value": False}, "width_multiplier": {"values": [0.5, 1.0, 2.0]},
+                 "dropout": {"min": 0.0, "max": 0.5}}, run_cap=6)
+    assert differences(d, b) == ["dropout: not searched vs {min: 0.0, max: 0.5}",
+                                 "width_multiplier: {values: [0.5, 1.0]} vs {values: [0.5, 1.0, 2.0]}",
+                                 "run_cap: 4 vs 6"]  # max_dendrites is PAI's own: the dendritic side's alone
+
+
+def test_a_sweep_whose_cap_may_cut_pai_short_is_warned_about_with_its_share_and_worst_config() -> None:
+    spec = spec_of({"epochs": {"value": 100}, "switch_mode": {"value": "fixed"},
+                    "fixed_switch_num": {"values": [10, 30]}, "max_dendrites": {"values": [1, 8]},
+                    "max_dendrite_tries": {"value": 1}})
+    (warning,) = spec.warnings
+    # needs: 1 dendrite: 20 or 60 epochs; 8: 90 or 270 -> one config in four cannot finish
+    assert warning.startswith("2") and "% of this search space may be stopped by the epoch cap" in warning
+    assert "the worst: its fixed schedule can take 270 epochs (max_dendrites=8" in warning
+    assert spec_of({"epochs": {"value": 300}, "max_dendrites": {"values": [1, 2]}}).warnings == []
+    assert spec_of({"dendrites": {"value": False}, "epochs": {"value": 1},
+                    "learning_rate": {"values": [0.1, 0.2]}}).warnings == []  # a baseline has no PAI schedule
 
 
 def spec_of(parameters: dict, **extra: object):  # type: ignore[no-untyped-def]
