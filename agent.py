@@ -3,6 +3,7 @@
     python agent.py sweeps/quickstart.yaml                    # offline, SQLite under runs/quickstart/
     python agent.py sweeps/kws_dendrites.yaml --workers 2 --storage postgresql://user@host/db
     python agent.py sweeps/kws_dendrites.yaml --wandb         # wandb sweep + wandb agent
+    python agent.py sync runs/quickstart --project P          # offline runs -> one W&B sweep
 """
 from dendrisweep.sweep.cli import main
 

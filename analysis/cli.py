@@ -217,7 +217,8 @@ def _regenerate(opts: argparse.Namespace, source: Source, baseline: Source | Non
         raise UsageError(f"--verdict {opts.verdict}: no such file")
     chosen = verdict.read(opts.verdict or Path("reports") / source.name / verdict.VERDICT_FILE, source.name)
     try:
-        comparison = regenerate(source.df, source.maximize, out, baseline.df if baseline else None, chosen)
+        comparison = regenerate(source.df, source.maximize, out, baseline.df if baseline else None, chosen,
+                                project=source.name)
     except ExportError as exc:
         print(f"python -m analysis: export check failed: {exc}", file=sys.stderr)
         return 1

@@ -77,7 +77,7 @@ def _choose(df: pd.DataFrame, maximize: bool, baseline: pd.DataFrame | None,
 
 
 def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.DataFrame | None = None,
-               verdict: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               verdict: Mapping[str, Any] | None = None, *, project: str) -> dict[str, Any]:
     """Run steps 1-6 for the chosen trial of `df` (the verdict's, else the best); returns what
     comparison.json holds."""
     top, base_config, base_source = _choose(df, maximize, baseline, verdict)
@@ -87,7 +87,7 @@ def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.Dat
     configs = {"dendritic": config, "baseline": base_config}
     for name, filename in (("dendritic", "best_config.yaml"), ("baseline", "baseline_config.yaml")):
         (out_dir / filename).write_text(yaml.safe_dump(configs[name], sort_keys=False))  # train_trial.py --config
-    retrained = retrain(configs, out_dir, data_dir)
+    retrained = retrain(configs, out_dir, data_dir, project)
     models = {name: export_and_score(name, record, out_dir, data_dir) for name, record in retrained.items()}
     recorded, regenerated = float(top["best_val_acc"]), float(models["dendritic"]["best_val_acc"])
     recorded_digest = top["data_digest"] if isinstance(top["data_digest"], str) else None

@@ -162,6 +162,7 @@ class Measured:
     macs: int | None
     runs: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # "run id: status: reason"
+    dendrites: int | None = None  # dendrites the replicates' best models kept (median)
 
 
 def _median(values: list[Any]) -> int | None:
@@ -182,7 +183,8 @@ def measure(candidates: Sequence[Candidate], seed_values: Sequence[int],
         measured.append(Measured(
             c, stats.describe(test), stats.describe(objective), test,
             _median([r.params for r in ok]) if ok else c.params, _median([r.macs for r in ok]),
-            [str(r.run_id) for r in ok], [f"{r.run_id}: {r.status}: {r.reason}" for r in done if r not in ok]))
+            [str(r.run_id) for r in ok], [f"{r.run_id}: {r.status}: {r.reason}" for r in done if r not in ok],
+            _median([r.dendrites_added for r in ok])))
     return measured
 
 
@@ -200,7 +202,7 @@ def config_json(m: Measured) -> dict[str, Any]:
             "config": c.config, "sweep_seed": c.sweep_seed, "runs": m.runs, "n": m.test.n,
             "test_acc_mean": _number(m.test.mean),
             "test_acc_sd": _number(m.test.sd), "test_acc_ci": _interval(m.test.ci), "test_acc_values": m.test_values,
-            "params": m.params, "macs": m.macs, "sweep_value": c.recorded,
+            "params": m.params, "macs": m.macs, "dendrites_added": m.dendrites, "sweep_value": c.recorded,
             "replicate_value_mean": _number(m.objective.mean),
             "selection_gap": _number(c.recorded - m.objective.mean), "failed_runs": m.failed}
 
@@ -232,6 +234,8 @@ def headline(d: Measured, b: Measured, c: Mapping[str, Any]) -> str:
     n = f"{d.test.n} seeds each" if d.test.n == b.test.n else f"{d.test.n} and {b.test.n} seeds"
     lo, hi = c["accuracy_diff_ci"]
     sizes = f"{d.params} vs {b.params} parameters" if d.params and b.params else "sizes not reported"
+    if d.dendrites == 0:  # PAI keeps a dendrite only when it improves validation; here none did
+        sizes += " (the dendritic config's best models kept no dendrite: PAI removed those that did not help)"
     scores = (f"the best dendritic config scores {d.test.mean:.2%} test accuracy vs {b.test.mean:.2%} for the "
               f"best baseline")
     if c["significant"]:
@@ -349,7 +353,7 @@ def qualify(verdict: dict[str, Any], scope: Mapping[str, Any], differences: Sequ
     """verdict.json with what its answer rests on: the scope, and a warning when the two sides did not
     get the same search (settings, ranges, budget) or the same data; both end the statement too."""
     splits = {k: v for k, v in scope["splits"].items() if v is not None}
-    sizes = f" ({', '.join(f'{k} {v}' for k, v in splits.items())} samples)" if splits else ""
+    sizes = f"; splits: {', '.join(f'{k} {v}' for k, v in splits.items())} samples" if splits else ""
     statement = f"{verdict['statement']} Scope: {scope['dendrites']}; data: {scope['data'] or 'unreported'}{sizes}."
     unequal = [*differences, *(["the two sides trained on different data"] if len(scope["data_digests"]) > 1 else [])]
     warning = (f"Warning: the two sweeps did not get the same search, so this is not an equal-effort comparison: "

@@ -4,7 +4,7 @@ Three agents (separate processes with their own runs folders, as on three machin
 train_trial.py sweep on one study. Twenty times, one of them is SIGKILLed and restarted at once, at a
 moment of one of three kinds, in turn:
 - mid-trial: its trial has logged an epoch and not finished (the trial gets SIGTERM from the kernel and
-  records itself as killed; the study's trial goes stale and is failed and re-queued by another agent);
+  records itself as stopped; the study's trial goes stale and is failed and re-queued by another agent);
 - mid-write: within 0.1 s of its trial's last output line, while the agent records the trial;
 - at start: 0-3 s after it was started, while it opens the study and claims a trial.
 Afterwards the study must hold exactly the requested number of completed trials, every lost trial
@@ -146,7 +146,7 @@ def chaos(storage: str, opts: argparse.Namespace, scratch: Path) -> list[object]
     for line in agent_error_lines(fleet.folders):
         print(f"agent error ({study}): {line}")
     return [*(kills[m] for m in MOMENTS), *(v for _, v in audit_rows(audit)),
-            f"{own['killed']} / {own['finished']} / {own['none']}",
+            f"{own['stopped']} / {own['finished']} / {own['none']}",
             "yes" if same_params else "NO", len(rows), integrity, len(leftover),
             agent_errors(fleet.folders), f"{wall:.0f}"]
 
@@ -176,7 +176,7 @@ def main() -> None:
             columns.append("PostgreSQL")
             results.append(chaos(opts.postgres, opts, Path(tmp)))
     names = [f"agents SIGKILLed {m}" for m in MOMENTS] + [name for name, _ in audit_rows(Audit())]
-    names += ["lost trials' own result.json: killed / finished (agent died recording it) / none",
+    names += ["lost trials' own result.json: stopped / finished (agent died recording it) / none",
               "retries kept the lost trial's parameters",
               "rows the analysis loader read", "SQLite PRAGMA integrity_check", "trial processes left running",
               "agent errors (tracebacks, error lines)", "wall seconds"]

@@ -20,6 +20,8 @@ _all, __getattr__ = lazy_exports(__name__, {
     "DIVERGED": "dendrisweep.contract",
     "FAILED": "dendrisweep.contract",
     "KILLED": "dendrisweep.contract",
+    "STOPPED": "dendrisweep.contract",
+    "PREEMPTED": "dendrisweep.contract",
     "PRUNED": "dendrisweep.contract",
     "RUNNING": "dendrisweep.contract",
     "QUEUED": "dendrisweep.contract",

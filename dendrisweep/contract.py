@@ -8,7 +8,9 @@ whole in the study, and the analysis flattens it once into a frame row. A new me
 
 A trial's status:
 - written by the trial itself: FINISHED, DIVERGED (the loss became NaN/inf; exit 0 so a sweep goes
-  on), FAILED (any other error), KILLED (SIGTERM reached it);
+  on), FAILED (any other error), STOPPED (its agent or W&B asked it to stop: SIGTERM or SIGINT; exit 0,
+  which W&B's agent does not count as a failure), PREEMPTED (SIGTERM under a cluster scheduler; exit
+  143, so W&B requeues it); KILLED is W&B's state of a run killed outright;
 - decided by the agent: PRUNED (hyperband stopped it), TIMEOUT (--timeout-per-trial), INTERRUPTED
   (the agent was stopped), PREEMPTED (a signal from outside stopped it), LOST (its agent died;
   another agent found its heartbeat gone);
@@ -29,7 +31,7 @@ HISTORY_FILE = "history.jsonl"  # one JSON line per epoch, flushed as it goes
 MODEL_FILE = "best_model.pt"  # state dict + resolved config (weights_only loadable)
 OUT_DIR_ENV = "DENDRISWEEP_OUT_DIR"  # default --out-directory, set by the agent
 
-FINISHED, DIVERGED, FAILED, KILLED = "finished", "diverged", "failed", "killed"
+FINISHED, DIVERGED, FAILED, STOPPED, KILLED = "finished", "diverged", "failed", "stopped", "killed"
 PRUNED, TIMEOUT, INTERRUPTED, PREEMPTED, LOST = "pruned", "timeout", "interrupted", "preempted", "lost"
 RUNNING, QUEUED = "running", "queued"
 FINAL_FAILURES = (DIVERGED, FAILED, TIMEOUT)  # recorded and counted against the budget, never retried

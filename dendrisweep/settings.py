@@ -126,7 +126,8 @@ def _parse_floats(setting: Setting, raw: Any) -> list[float]:
 def _parse_text(setting: Setting, raw: Any) -> str:
     if isinstance(raw, (list, dict)):
         raise _bad(setting, raw, "text")
-    return str(raw).strip()
+    # A sweep's `value: null` is None in W&B's parameter file and "None" in its ${args} macro: unset, not a name.
+    return "" if raw is None or raw == "None" else str(raw).strip()
 
 
 def _parse_device(setting: Setting, raw: Any) -> str:

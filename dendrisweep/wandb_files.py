@@ -35,6 +35,7 @@ class OfflineRun:
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     exit_code: int | None = None  # None: the run never finished (still running, or killed)
+    preempting: bool = False  # the run was marked preempting (run.mark_preempting(): W&B may requeue it)
 
 
 def _check_header(data: bytes) -> None:
@@ -109,6 +110,8 @@ def _apply(run: OfflineRun, payload: bytes, record: Any) -> dict[str, Any] | Non
             run.summary.pop(_key(item), None)
     elif kind == "exit":
         run.exit_code = record.exit.exit_code
+    elif kind == "preempting":
+        run.preempting = True
     return None
 
 

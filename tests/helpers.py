@@ -235,3 +235,85 @@ def p_value(name: str, ours: list[Any], theirs: list[Any]) -> float:
     if name in CONTINUOUS:
         return float(stats.ks_2samp(np.array(ours, float), np.array(theirs, float)).pvalue)
     return _chi2_p(ours, theirs)
+
+
+# --- a stand-in for a W&B server's GraphQL endpoint ------------------------------------------------------------
+
+class StubWandbServer:
+    """A local HTTP stub of W&B's `/graphql` endpoint (a stub, not W&B: no W&B server is reachable here),
+    answering the queries W&B's own client sends for what dendrisweep does with it: the viewer, a sweep's
+    creation (`UpsertSweep`), and an agent's session (`SweepWithRuns`, `CreateAgent`, its heartbeats, which
+    hand out `commands`). Every request is kept, so a test can check exactly what W&B's client asked."""
+
+    def __init__(self, sweep_config: str = "method: random\n", commands: list[list[dict[str, Any]]] | None = None,
+                 entity: str = "stub-entity", sweep_id: str = "sw123") -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict[str, Any]] = []
+        self.sweep_config, self.commands = sweep_config, list(commands or [])
+        self.entity, self.sweep_id = entity, sweep_id
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if self.path != "/graphql":
+                    self.send_response(404)  # W&B's telemetry proxy: absent, so the client turns it off
+                    self.end_headers()
+                    return
+                stub.requests.append(body)
+                out = json.dumps({"data": stub.answer(body.get("query", ""), body.get("variables") or {})}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def do_GET(self) -> None:
+                self.send_response(404)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        project = {"id": "1", "name": variables.get("projectName") or variables.get("project") or "proj",
+                   "entity": {"id": "E1", "name": self.entity}}
+        if "upsertSweep" in query:
+            return {"upsertSweep": {"sweep": {"name": self.sweep_id, "project": project},
+                                    "configValidationWarnings": []}}
+        if "sweep(sweepName" in query:  # SweepWithRuns: what W&B's agent reads first
+            return {"project": {"sweep": {"id": "SW1", "name": self.sweep_id, "method": "random", "state": "RUNNING",
+                                          "description": None, "config": self.sweep_config, "createdAt": None,
+                                          "heartbeatAt": None, "updatedAt": None, "earlyStopJobRunning": False,
+                                          "bestLoss": None, "controller": None, "scheduler": None,
+                                          "runs": {"edges": []}}}}
+        if "createAgent" in query:
+            return {"createAgent": {"agent": {"id": "agent-1"}}}
+        if "agentHeartbeat" in query:
+            commands = self.commands.pop(0) if self.commands else []
+            return {"agentHeartbeat": {"agent": {"id": "agent-1"}, "commands": json.dumps(commands)}}
+        if "viewer" in query:
+            return {"viewer": {"id": "U1", "entity": self.entity, "username": "stub", "email": "stub@example.com",
+                               "flags": "{}", "admin": False, "name": "stub", "deletedAt": None,
+                               "apiKeys": {"edges": []}, "teams": {"edges": []}}}
+        if "serverInfo" in query:
+            return {"serverInfo": {"features": []}}
+        return {}
+
+    def called(self, operation: str) -> list[dict[str, Any]]:
+        """The variables of every request whose query holds `operation`."""
+        return [r.get("variables") or {} for r in self.requests if operation in r.get("query", "")]
+
+    def env(self, home: Path) -> dict[str, str]:
+        """The environment that points W&B's client at this stub, with a key and a home of its own."""
+        home.mkdir(parents=True, exist_ok=True)
+        return {"WANDB_BASE_URL": self.url, "WANDB_API_KEY": "0123456789abcdef0123456789abcdef01234567",
+                "HOME": str(home), "WANDB_CONFIG_DIR": str(home / "config"), "WANDB_MODE": "offline"}
+
+    def close(self) -> None:
+        self.server.shutdown()

@@ -61,7 +61,7 @@ def test_sweep_runs_trials_whose_params_match_their_wandb_config(tmp_path: Path)
     for trial in trials:
         record = records[trial.number]
         run = runs[record.run_id]
-        assert run.exit_code == 0 and run.group == "tiny"
+        assert run.exit_code == 0 and run.group == "tiny" and run.project == "tiny" and not run.sweep_id
         expected = trial_params(spec, trial.params)
         assert {k: run.config[k] for k in expected} == expected
         assert trial.value == run.summary["best_val_acc"] == record.best_val_acc == record.objective
@@ -98,7 +98,7 @@ def test_sigkilled_worker_leaves_a_failed_trial_and_resume_completes_the_budget(
     (orphan,) = trials_dir.iterdir()
     # The trial process dies with its agent and records why.
     _wait_for(lambda: (orphan / "result.json").is_file(), 60)
-    assert json.loads((orphan / "result.json").read_text())["status"] == "killed"
+    assert json.loads((orphan / "result.json").read_text())["status"] == "stopped"
     assert load(runs, "kill").get_trials()[0].state == TrialState.RUNNING
 
     agent(sweep, runs, "--heartbeat", "2")
@@ -153,7 +153,7 @@ def test_pruned_trial_is_stopped_and_recorded(tmp_path: Path) -> None:
     assert result.pruned == 1 and trial.state == TrialState.PRUNED
     assert record_of(trial).status == "pruned" and len(trial.intermediate_values) < 60
     run_result = json.loads((Path(str(record_of(trial).trial_dir)) / "result.json").read_text())
-    assert run_result["status"] == "killed"  # the trial was stopped early and said so
+    assert run_result["status"] == "stopped"  # the trial was stopped early and said so
 
 
 def test_agent_script_reports_a_bad_sweep_in_one_line(tmp_path: Path) -> None:

@@ -42,22 +42,64 @@ def build_parser() -> argparse.ArgumentParser:
                         default=int(os.environ.get("WANDB_AGENT_MAX_INITIAL_FAILURES") or 5), metavar="N",
                         help="stop once N runs failed and failures outnumber successes (default 5)")
     parser.add_argument("--wandb", action="store_true", help="create the sweep on W&B and run `wandb agent`")
-    parser.add_argument("--project", help="W&B project for --wandb")
+    parser.add_argument("--project", help="W&B project of the runs, when the YAML names none (default: the study's "
+                                          "name; with --wandb: W&B's default)")
     parser.add_argument("--entity", help="W&B entity for --wandb")
     return parser
 
 
+def build_sync_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="agent.py sync", allow_abbrev=False,
+                            description="Upload a study's offline W&B runs and make them one W&B sweep, which "
+                                        "`wandb agent` can continue (needs a W&B account).")
+    parser.add_argument("study_dir", type=Path, help="the study's run folder, e.g. runs/kws_dendrites")
+    parser.add_argument("--project", required=True, help="W&B project for the runs and the sweep")
+    parser.add_argument("--entity", help="W&B entity (default: your default entity)")
+    parser.add_argument("--storage", help="the study's storage URL (default: STUDY_DIR/study.db)")
+    parser.add_argument("--study", help="study name (default: STUDY_DIR's name)")
+    parser.add_argument("--skip-upload", action="store_true",
+                        help="the runs are on W&B already (wandb sync): only create the sweep")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
     with cli_errors("agent.py"):
-        opts = build_parser().parse_args(argv)
+        if args[:1] == ["sync"]:
+            return sync_study(build_sync_parser().parse_args(args[1:]))
+        opts = build_parser().parse_args(args)
         spec = load_sweep(opts.sweep)
         for warning in spec.warnings:
             print(f"agent.py: warning: {spec.path}: {warning}", file=sys.stderr)
         if opts.wandb:
             from dendrisweep.sweep.wandb_cloud import run_on_wandb
 
-            return run_on_wandb(spec.path, opts.project or spec.project, opts.entity, opts.count)
+            return run_on_wandb(spec.raw, opts.project or spec.project, opts.entity, opts.count)
         return run_offline(spec, opts)
+
+
+def sync_study(opts: argparse.Namespace) -> int:
+    """The study's offline runs uploaded with `wandb sync`, then one W&B sweep made of them."""
+    from dendrisweep.sweep.storage import default_storage_url, read_trials, stored_record
+    from dendrisweep.sweep.wandb_cloud import agent_command, create_sweep, sweep_url, upload
+    from dendrisweep.wandb_files import find_run_files
+
+    study = opts.study or opts.study_dir.resolve().name
+    attrs, trials = read_trials(opts.storage or default_storage_url(opts.study_dir), study)
+    if "sweep" not in attrs:
+        raise UsageError(f"study {study}: no sweep config recorded (was it made by agent.py?)")
+    run_ids = {r.run_id for r in map(stored_record, trials) if r is not None and r.run_id}
+    runs = find_run_files(opts.study_dir / "wandb")
+    folders = sorted({f.parent for f in runs if f.stem.removeprefix("run-") in run_ids})
+    if not folders:
+        raise UsageError(f"no offline W&B runs of study {study} under {opts.study_dir / 'wandb'}")
+    if not opts.skip_upload:
+        upload(folders, opts.project, opts.entity)
+    synced = [folder.name.rsplit("-", 1)[-1] for folder in folders]  # offline-run-<time>-<run id>
+    sweep = create_sweep(attrs["sweep"], opts.project, opts.entity, synced)
+    print(f"W&B sweep {sweep_url(sweep)} holds the study's {len(synced)} runs")
+    print(f"continue the same search on any machine: {' '.join(agent_command(sweep.path, None)[2:])}")
+    return 0
 
 
 def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
@@ -77,7 +119,7 @@ def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
                            count=opts.count, sampler=opts.sampler, timeout=opts.timeout_per_trial,
                            heartbeat=opts.heartbeat, progress=not opts.no_progress,
                            flapping_guard=not (opts.no_flapping_guard or _env_true("WANDB_AGENT_DISABLE_FLAPPING")),
-                           max_initial_failures=opts.max_initial_failures)
+                           max_initial_failures=opts.max_initial_failures, project=opts.project)
     controller = Controller(options, SweepSource(options))
     try:
         result = controller.run()

@@ -104,6 +104,12 @@ class AgentOptions:
     flapping_guard: bool = True  # stop, as `wandb agent` does, when runs keep failing from the start
     max_initial_failures: int = 5
     flapping_window: float = FLAPPING_WINDOW  # seconds in which FLAPPING_RUNS failed runs stop the agent
+    project: str | None = None  # --project: the W&B project of the runs when the YAML names none
+
+    @property
+    def wandb_project(self) -> str:
+        """Where the runs go: the YAML's project, else --project, else the study's name."""
+        return self.spec.project or self.project or self.study_name
 
     @property
     def objective(self) -> Objective:
@@ -190,7 +196,7 @@ class SweepSource:
     def __init__(self, opts: AgentOptions) -> None:
         # --sampler grid on another method searches that sweep's grid, as `method: grid` would
         self.spec = replace(opts.spec, method="grid") if opts.sampler == "grid" else opts.spec
-        self.group = opts.study_name
+        self.group, self.project = opts.study_name, opts.wandb_project
         self.budget = budget(self.spec, opts.sampler)
         self.space = search_space(self.spec)
 
@@ -205,7 +211,7 @@ class SweepSource:
             if t.settled + t.running + t.waiting >= self.budget and t.waiting == 0:
                 return Pause.WAIT
         trial = study.ask(self.space)
-        return Claim(trial, Job.of(self.spec, trial_params(self.spec, trial.params), self.group))
+        return Claim(trial, Job.of(self.spec, trial_params(self.spec, trial.params), self.group, self.project))
 
     def progress(self, study: optuna.Study, t: Tally) -> tuple[int, int | None]:
         return t.settled, self.budget

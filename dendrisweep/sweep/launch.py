@@ -47,35 +47,34 @@ from dendrisweep.wandb_files import RunFileFollower
 POLL_SECONDS = 0.5
 SETTLE_SECONDS = 30  # after the program exits, W&B's service may take this long to close the run file
 QUIET_SECONDS = 3  # ... unless the file stops growing first (a crashed run never gets its exit record)
-TERM_GRACE_SECONDS = 20
+TERM_GRACE_SECONDS = 30  # the trial wraps up within 25 s of a SIGTERM (trial/run.py EXIT_GRACE_SECONDS)
 STDERR_TAIL_LINES = 20
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the agent dies, even by SIGKILL (Linux)."""
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """In the child: get `signum` when the agent dies, even by SIGKILL (Linux)."""
     if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signum)
 
 
 @dataclass(frozen=True)
 class Job:
     """What one trial runs, as `wandb agent` would run it: the sweep's command and program, the
-    parameters, its W&B group, and whether it is a run of the sweep (W&B's WANDB_SWEEP_ID) or a run
-    of its own (a replicate, a retrained model)."""
+    parameters, and where its W&B run goes (project, group). Offline there is no W&B sweep, so no run
+    carries a sweep id W&B never issued: `agent.py sync` makes the sweep when the runs are uploaded."""
 
     command: tuple[str, ...]
     program: str | None
     params: dict[str, Any]
     group: str
-    project: str | None = None
-    in_sweep: bool = True
+    project: str
     ours: bool = True  # train_trial.py: it finishes its own W&B run, so it may share the agent's W&B service
 
     @classmethod
-    def of(cls, spec: SweepSpec, params: dict[str, Any], group: str, in_sweep: bool = True) -> Job:
-        return cls(tuple(spec.command), spec.program, params, group, spec.project, in_sweep, spec.ours)
+    def of(cls, spec: SweepSpec, params: dict[str, Any], group: str, project: str) -> Job:
+        return cls(tuple(spec.command), spec.program, params, group, project, spec.ours)
 
 
 @dataclass(frozen=True)
@@ -142,13 +141,10 @@ def trial_environment(job: Job, files: TrialFiles, threads: int,
     env = dict(os.environ if base is None else base)
     if not job.ours:
         env.pop("WANDB_SERVICE", None)
-    if job.in_sweep:  # a run of a sweep (run.sweep_id); a replicate or a retrained model is a run of its own
-        env["WANDB_SWEEP_ID"] = files.sweep_id
+    env.pop("WANDB_SWEEP_ID", None)  # an agent's own, under `wandb agent`: not a sweep these runs belong to
     env.update(WANDB_RUN_ID=files.run_id, WANDB_SWEEP_PARAM_PATH=str(files.param_file),
-               WANDB_DIR=str(files.run_dir), WANDB_RUN_GROUP=job.group, WANDB_MODE=env.get("WANDB_MODE", "offline"),
-               **{OUT_DIR_ENV: str(files.run_dir / "trials")})
-    if job.project:
-        env["WANDB_PROJECT"] = job.project
+               WANDB_DIR=str(files.run_dir), WANDB_RUN_GROUP=job.group, WANDB_PROJECT=job.project,
+               WANDB_MODE=env.get("WANDB_MODE", "offline"), **{OUT_DIR_ENV: str(files.run_dir / "trials")})
     env.setdefault("OMP_NUM_THREADS", str(threads))
     return env
 
@@ -235,7 +231,7 @@ def run_trial_process(command: list[str], env: Mapping[str, str], files: TrialFi
     stopped: tuple[str, str] | None = None
     with files.stdout.open("wb") as out, files.stderr.open("wb") as err:
         process = subprocess.Popen(command, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                   preexec_fn=_die_with_parent)
+                                   preexec_fn=die_with_parent)
         while True:
             try:
                 process.wait(POLL_SECONDS)  # returns the moment the trial exits

@@ -23,15 +23,15 @@ TRAIN_TRIAL = Path(__file__).resolve().parents[2] / "train_trial.py"
 GROUP = "regenerate"
 
 
-def retrain(configs: Mapping[str, dict[str, Any]], out_dir: Path, data_dir: Path | None) -> dict[str, TrialRecord]:
+def retrain(configs: Mapping[str, dict[str, Any]], out_dir: Path, data_dir: Path | None,
+            project: str) -> dict[str, TrialRecord]:
     """Train each named config with train_trial.py (on `data_dir`, else the built-in data), all at once,
-    showing epochs as they complete; each in `out_dir/<name>/`. Returns the finished trials' records;
-    a trial that does not finish is a UsageError naming it and its stderr file."""
+    showing epochs as they complete; each in `out_dir/<name>/`, its W&B run in `project`. Returns the
+    finished trials' records; a trial that does not finish is a UsageError naming it and its stderr."""
     threads = max(1, (os.cpu_count() or 1) // len(configs))
     command = (*DEFAULT_COMMAND[:3], *(["--data-directory", str(data_dir)] if data_dir else []))
     lock, stop = threading.Lock(), threading.Event()
-    with tqdm(total=sum(config["epochs"] for config in configs.values()), unit="epoch",
-              desc="retraining " + " + ".join(configs)) as bar:
+    with tqdm(unit="epoch", desc="retraining " + " + ".join(configs)) as bar:  # no total: each ends when done
         def progress(row: dict[str, Any]) -> bool:
             with lock:
                 bar.update(1)
@@ -39,7 +39,7 @@ def retrain(configs: Mapping[str, dict[str, Any]], out_dir: Path, data_dir: Path
 
         def train(name: str) -> tuple[TrialFiles, TrialRecord]:
             files = TrialFiles((out_dir / name).resolve(), GROUP, new_run_id())
-            job = Job(command, str(TRAIN_TRIAL), dict(configs[name]), GROUP, in_sweep=False)
+            job = Job(command, str(TRAIN_TRIAL), dict(configs[name]), GROUP, project)
             started = TrialRecord(run_id=files.run_id, trial_dir=str(files.trial_dir), config=job.params)
             observed = launch(job, files, on_row=progress, stop=stop, threads=threads)
             return files, settle(started, observed, Objective("best_val_acc")).record

@@ -19,6 +19,7 @@ from dendrisweep.contract import (
     PREEMPTED,
     PRUNED,
     RETRIED,
+    STOPPED,
     TrialRecord,
     is_number,
 )
@@ -73,6 +74,8 @@ def status_of(seen: Observed) -> tuple[str, str]:
         return seen.stopped
     if code == 0 and reported is not None and reported.status in (FINISHED, DIVERGED):
         return reported.status, reported.reason
+    if code == 0 and reported is not None and reported.status == STOPPED:  # not by this agent: from outside
+        return PREEMPTED, f"{reported.reason.split(' (')[0]} from outside the agent (preempted)"
     if code == 0 and reported is None:  # a program outside the trial contract: its exit code says it all
         return FINISHED, ""
     if code in _FROM_OUTSIDE:  # a cluster scheduler's preemption: not the trial's fault

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Run as an Edge Impulse learning block: write model.onnx (verified) into --out-directory.")
     run.add_argument("--info-file", "--input-file", dest="info_file", type=Path,
                      help="Edge Impulse's train_input.json (passed by Edge Impulse).")
+    run.add_argument("--preemptible", action="store_true",
+                     help="A SIGTERM is a preemption (as under Slurm, where it is the default): mark the W&B run "
+                          "preempting and exit 143 so W&B requeues it, instead of stopping it.")
     for group_name in ("training", "data", "pai", "deploy"):
         group = parser.add_argument_group(group_name)
         for setting in SETTINGS.values():
@@ -73,7 +76,7 @@ def parse_trial_args(argv: Sequence[str] | None) -> TrialOptions:
     _reject_unknown(extras)
     values = vars(namespace)
     run_keys = ("config", "print_config", "data_directory", "out_directory", "wandb_project", "edge_impulse",
-                "info_file")
+                "info_file", "preemptible")
     run = {key: values.pop(key) for key in run_keys}
     # Absolute now: the trial later runs inside its own folder (PAI writes into the current one).
     out_dir = (run["out_directory"] or Path(os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR)).absolute()
@@ -86,6 +89,7 @@ def parse_trial_args(argv: Sequence[str] | None) -> TrialOptions:
         wandb_project=run["wandb_project"] or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
         edge_impulse=run["edge_impulse"],
         info=read_info_file(run["info_file"]),
+        preemptible=run["preemptible"],
     )
 
 

@@ -18,3 +18,4 @@ class TrialOptions:
     wandb_project: str
     edge_impulse: bool = False  # also write model.onnx + summary into out_directory (the block's output)
     info: dict[str, Any] = field(default_factory=dict)  # Edge Impulse's train_input.json (--info-file)
+    preemptible: bool = False  # a SIGTERM means preemption: mark the W&B run preempting, exit 143 (also: Slurm)

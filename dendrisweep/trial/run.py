@@ -1,12 +1,16 @@
 """One trial, end to end: config -> data -> model -> train -> result.json + best model + W&B run.
 
 Outcomes are recorded, never lost: `finished`; `diverged` (the loss went NaN/inf: exit 0 so a sweep
-goes on); `failed` (any other error: exit 1, reason in the run and in result.json); `killed`
-(SIGTERM, e.g. a pruned or timed-out trial: exit 143). Bad input never gets this far: it is a
-UsageError, one line on stderr and exit 2, before any folder or run is created.
+goes on); `failed` (any other error: exit 1, reason in the run and in result.json); `stopped` (its
+agent's SIGTERM, or W&B's SIGINT when the sweep or the UI stops the run: the best model so far is
+measured and recorded, exit 0, which W&B's agent does not count as a failure); `preempted` (SIGTERM
+under a cluster scheduler, or with --preemptible: the W&B run is marked preempting and the process
+exits 143, so W&B requeues it). Bad input never gets this far: it is a UsageError, one line on stderr
+and exit 2, before any folder or run is created.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -30,9 +34,10 @@ from dendrisweep.contract import (
     FAILED,
     FINISHED,
     HISTORY_FILE,
-    KILLED,
     MODEL_FILE,
+    PREEMPTED,
     RESULT_FILE,
+    STOPPED,
     TRIAL_PREFIX,
     DataInfo,
     TrialRecord,
@@ -47,14 +52,13 @@ from dendrisweep.models import build_model
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.options import TrialOptions
 from dendrisweep.trial.tracking import start_run
-from dendrisweep.trial.trainer import Diverged, EpochRecord, TrainResult, score, strategy_for, train
+from dendrisweep.trial.trainer import Diverged, EpochRecord, Stopped, TrainResult, score, strategy_for, train
 
-KILLED_EXIT_CODE = 128 + signal.SIGTERM
-EXIT_GRACE_SECONDS = 15  # after SIGTERM, wrapping up W&B may take this long; then the process just exits
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived (the sweep pruned or timed out this trial)."""
+PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM  # non-zero: W&B requeues a preempted run, our agent re-runs it
+# After a stop request the process wraps up (test score, checkpoint, W&B) and must be gone within this
+# time even if W&B's service is gone (it dies with a SIGKILLed agent): under W&B's agent, which SIGKILLs
+# 30 s after its SIGTERM (WANDB_AGENT_KILL_DELAY), and under ours (launch.TERM_GRACE_SECONDS).
+EXIT_GRACE_SECONDS = 25
 
 
 def package_versions() -> dict[str, str]:
@@ -133,16 +137,30 @@ class TrialRecorder:
             print(f"warning: could not finish the W&B run ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
-def _terminate_handler(recorder: TrialRecorder) -> Any:
-    """On SIGTERM: record the trial as killed at once, make sure the process ends within a grace
-    period even if W&B's service is gone (it dies with a SIGKILLed agent), then unwind training."""
-    def on_sigterm(signum: int, frame: Any) -> None:
-        recorder.record_now(KILLED, "received SIGTERM")
-        deadline = threading.Timer(EXIT_GRACE_SECONDS, os._exit, (KILLED_EXIT_CODE,))
+def preemptible(options: TrialOptions, env: Mapping[str, str] = os.environ) -> bool:
+    """A SIGTERM means preemption (not a stop) under a cluster scheduler that requeues: Slurm, or --preemptible."""
+    return options.preemptible or "SLURM_JOB_ID" in env
+
+
+def _stop_handler(recorder: TrialRecorder, preempt: bool) -> Any:
+    """On SIGTERM or SIGINT: record the trial at once (stopped, or preempted), make sure the process ends
+    within a grace period even if W&B's service is gone, then unwind training, which keeps the best
+    model measured so far."""
+    def on_signal(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if preempt and signum == signal.SIGTERM:
+            stop = Stopped(PREEMPTED, f"preempted ({name} from the cluster scheduler); W&B requeues it",
+                           PREEMPTED_EXIT_CODE)
+            with contextlib.suppress(Exception):  # W&B offline, or its service gone: the record still says it
+                recorder.run.mark_preempting()
+        else:
+            stop = Stopped(STOPPED, f"stopped by {name} (its agent, or W&B, asked the run to stop)", 0)
+        recorder.record_now(stop.status, stop.reason)
+        deadline = threading.Timer(EXIT_GRACE_SECONDS, os._exit, (stop.exit_code,))
         deadline.daemon = True
         deadline.start()
-        raise Terminated("received SIGTERM")
-    return on_sigterm
+        raise stop
+    return on_signal
 
 
 def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, precision: device.Precision) -> int:
@@ -157,7 +175,8 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
     recorder = TrialRecorder(trial_dir, start_run(options.wandb_project, config, run_id, wandb_dir),
                              config, data)
     recorder.record = replace(recorder.record, device=str(where), device_name=device.name(where))
-    previous_handler = signal.signal(signal.SIGTERM, _terminate_handler(recorder))
+    handler = _stop_handler(recorder, preemptible(options))
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
     status, reason, measured, exit_code = FAILED, "", {}, 1
     try:
         with pai.working_directory(trial_dir):
@@ -169,14 +188,16 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
             best = result.best.model if where.type == "cpu" else checkpoint.load(trial_dir / MODEL_FILE)[0]
             inference = strategy.inference_model(best)
             measured.update(_sizes(inference, data))
+            if result.stopped is not None:  # the best model so far is measured and kept; nothing is shipped
+                raise result.stopped
             if options.edge_impulse:
                 write_block_output(options.out_directory, best, inference, data,
                                    replace(recorder.record, **measured), options.info, config["int8_tolerance_pp"])
         status, exit_code = FINISHED, 0
     except Diverged as exc:
         status, reason, exit_code = DIVERGED, str(exc), 0
-    except Terminated as exc:
-        status, reason, exit_code = KILLED, str(exc), KILLED_EXIT_CODE
+    except Stopped as stop:
+        status, reason, exit_code = stop.status, stop.reason, stop.exit_code
     except ExportError as exc:  # the block's model.onnx would not behave like the trained model
         reason = f"ExportError: {exc}"
         print(f"train_trial.py: error: {exc}", file=sys.stderr)
@@ -184,7 +205,8 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
         reason = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         recorder.finish(status, reason, measured, exit_code)
     print(f"trial {run_id}: {status}" + (f" ({reason})" if reason else "") + f" -> {trial_dir}", flush=True)
     return exit_code

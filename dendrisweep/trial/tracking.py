@@ -1,35 +1,45 @@
-"""Weights & Biases logging for a trial: offline unless a key is configured, never the key itself.
+"""Weights & Biases logging for a trial: online wherever wandb itself finds credentials, offline
+otherwise, never the key itself.
 
-Runs go to `$WANDB_DIR/wandb/` (or ./wandb/) as usual; offline runs can be uploaded later with
-`wandb sync`. The run's config is the resolved setting dict and nothing else, so no secret from
-the environment can end up in it.
+Runs go to `$WANDB_DIR/wandb/` (or ./wandb/) as usual; offline runs can be uploaded later. The run's
+config is the resolved setting dict and nothing else, so no secret from the environment can end up
+in it.
 """
 from __future__ import annotations
 
-import netrc
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, cast
-from urllib.parse import urlparse
+from typing import Any, Literal
 
 DEFAULT_PROJECT = "dendrisweep"
+Mode = Literal["online", "offline", "disabled"]
 
 
-def api_key_configured(env: Mapping[str, str] = os.environ) -> bool:
-    """True when W&B could authenticate: WANDB_API_KEY or a netrc entry for the W&B host."""
-    if env.get("WANDB_API_KEY"):
-        return True
-    host = urlparse(env.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+def wandb_has_credentials() -> bool:
+    """Whether wandb would find credentials for its server, by its own resolution (WANDB_API_KEY,
+    WANDB_IDENTITY_TOKEN_FILE, $NETRC, ~/.netrc or ~/_netrc keyed by host and port, the key `wandb login
+    --host` stored), asked without prompting, contacting the server or writing anything (wandb 0.31)."""
+    from wandb.errors import AuthenticationError
+    from wandb.sdk import wandb_setup
+    from wandb.sdk.lib import wbauth
+
+    settings = wandb_setup._setup(start_service=False).settings  # env and settings files, no service
     try:
-        return netrc.netrc().authenticators(host) is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
+        found = wbauth.authenticate_session(host=settings.base_url, source="train_trial.py", prompt=False,
+                                            update_session=False)
+    except AuthenticationError:  # configured but malformed: wandb.init names the problem, we do not guess
+        return True
+    return found is not None
 
 
-def wandb_mode(env: Mapping[str, str] = os.environ) -> str:
-    """WANDB_MODE when set; otherwise online only with a configured key, offline without one."""
-    return env.get("WANDB_MODE") or ("online" if api_key_configured(env) else "offline")
+def wandb_mode(env: Mapping[str, str] = os.environ) -> Mode | None:
+    """The mode to ask wandb for: None (wandb decides: WANDB_MODE, else online) wherever it would find
+    credentials, so a trial under `wandb agent` logs to the sweep whatever the server; offline only
+    without any (wandb.init would otherwise stop a process without a terminal on the missing key)."""
+    if env.get("WANDB_MODE") or wandb_has_credentials():
+        return None
+    return "offline"
 
 
 def start_run(project: str, config: Mapping[str, Any], run_id: str, wandb_dir: Path,
@@ -40,4 +50,4 @@ def start_run(project: str, config: Mapping[str, Any], run_id: str, wandb_dir: P
     wandb_dir.mkdir(parents=True, exist_ok=True)
     return wandb.init(project=project, config=dict(config), id=run_id, name=run_id,
                       dir=str(wandb_dir), job_type=job_type,
-                      mode=cast(Literal["online", "offline", "disabled"], wandb_mode()))
+                      mode=wandb_mode())

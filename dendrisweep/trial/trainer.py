@@ -31,6 +31,15 @@ class Diverged(Exception):
     """The loss stopped being a finite number; the trial ends as `diverged`, not `failed`."""
 
 
+class Stopped(BaseException):
+    """The run was asked to stop (its agent's SIGTERM, W&B's SIGINT): training ends at once and keeps the
+    best model measured so far. A BaseException, so no `except Exception` on the way swallows it."""
+
+    def __init__(self, status: str, reason: str, exit_code: int) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.exit_code = status, reason, exit_code
+
+
 @dataclass(frozen=True)
 class EpochRecord:
     """What one epoch produced; logged to W&B under these keys."""
@@ -71,6 +80,7 @@ class TrainResult:
     stop_reason: str
     loop_seconds: float
     compute_seconds: float
+    stopped: Stopped | None = None  # set when a stop request ended training
 
 
 IMPROVEMENT_FLOOR = 1e-5  # PAI's raw improvement threshold: a gain smaller than this never counts
@@ -256,31 +266,37 @@ def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: 
     epochs_run = 0
     stop_reason, compute_total = EPOCH_CAP, 0.0
     loop_start = time.perf_counter()
-    for epoch in range(1, config["epochs"] + 1):
-        started = time.perf_counter()
-        train_loss, train_acc = _train_epoch(model, optimizer, x, y, config, generator, epoch, precision, scaler)
-        val_loss, val_acc = evaluate(model, val_x, val_y, precision)
-        compute = time.perf_counter() - started
-        if not math.isfinite(val_loss):
-            raise Diverged(f"validation loss became {val_loss} at epoch {epoch}")
-        dendrites, params = strategy.dendrites(), strategy.count_params(model)
-        lr = optimizer.param_groups[0]["lr"]
-        if best is None or val_acc > best.val_acc:
-            best = BestModel(strategy.snapshot(model), epoch, val_acc, val_loss, dendrites, params)
-        model, restructured, complete = strategy.after_epoch(model, val_acc, train_acc)
-        compute_total += compute
-        record = EpochRecord(epoch, train_loss, train_acc, val_loss, val_acc, best.val_acc, lr, params,
-                             dendrites, time.perf_counter() - started, compute)
-        epochs_run = epoch
-        on_epoch(record)
-        if complete:
-            stop_reason = strategy.finished
-            break
-        if strategy.dendrites() > strategy.max_dendrites:
-            stop_reason = f"dendrite budget reached ({strategy.max_dendrites})"
-            break
-        if restructured:  # PAI rebuilt the model with new dendrites: keep it on the device
-            model = model.to(device)
-            optimizer = strategy.optimizer(model)
+    stopped: Stopped | None = None
+    try:
+        for epoch in range(1, config["epochs"] + 1):
+            started = time.perf_counter()
+            train_loss, train_acc = _train_epoch(model, optimizer, x, y, config, generator, epoch, precision, scaler)
+            val_loss, val_acc = evaluate(model, val_x, val_y, precision)
+            compute = time.perf_counter() - started
+            if not math.isfinite(val_loss):
+                raise Diverged(f"validation loss became {val_loss} at epoch {epoch}")
+            dendrites, params = strategy.dendrites(), strategy.count_params(model)
+            lr = optimizer.param_groups[0]["lr"]
+            if best is None or val_acc > best.val_acc:
+                best = BestModel(strategy.snapshot(model), epoch, val_acc, val_loss, dendrites, params)
+            model, restructured, complete = strategy.after_epoch(model, val_acc, train_acc)
+            compute_total += compute
+            record = EpochRecord(epoch, train_loss, train_acc, val_loss, val_acc, best.val_acc, lr, params,
+                                 dendrites, time.perf_counter() - started, compute)
+            epochs_run = epoch
+            on_epoch(record)
+            if complete:
+                stop_reason = strategy.finished
+                break
+            if strategy.dendrites() > strategy.max_dendrites:
+                stop_reason = f"dendrite budget reached ({strategy.max_dendrites})"
+                break
+            if restructured:  # PAI rebuilt the model with new dendrites: keep it on the device
+                model = model.to(device)
+                optimizer = strategy.optimizer(model)
+    except Stopped as stop:
+        if best is None:  # nothing measured yet: nothing to keep
+            raise
+        stopped, stop_reason = stop, stop.reason
     assert best is not None
-    return TrainResult(best, epochs_run, stop_reason, time.perf_counter() - loop_start, compute_total)
+    return TrainResult(best, epochs_run, stop_reason, time.perf_counter() - loop_start, compute_total, stopped)

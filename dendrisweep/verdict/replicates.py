@@ -5,7 +5,7 @@ share the work through PostgreSQL). Each replicate is a queued trial carrying it
 attribute (`job`: key, family, W&B group, parameters); workers claim them under the budget lock, run
 them exactly as sweep trials run, and record them the same way. Asking again for replicates already
 settled runs nothing: a killed verdict resumes where it stopped, and asking for more seeds runs only
-the new ones. Replicates are not sweep runs: no WANDB_SWEEP_ID, one W&B group per config.
+the new ones. Replicates go to the dendritic sweep's W&B project, one W&B group per config.
 """
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ def _job_key(trial: FrozenTrial) -> str | None:
 class ReplicateSource:
     """Claims the given replicates, each once: the pending ones in order, then any queued again."""
 
-    def __init__(self, specs: Mapping[str, SweepSpec], replicates: Sequence[Replicate]) -> None:
-        self.specs = dict(specs)
+    def __init__(self, specs: Mapping[str, SweepSpec], replicates: Sequence[Replicate], project: str) -> None:
+        self.specs, self.project = dict(specs), project
         self.replicates = {r.key: r for r in replicates}
 
     def _by_key(self, study: optuna.Study) -> dict[str, list[FrozenTrial]]:
@@ -64,7 +64,7 @@ class ReplicateSource:
             study.enqueue_trial({}, user_attrs={JOB_ATTR: asdict(self.replicates[pending[0]])})
         trial = study.ask()
         job = Replicate(**trial.user_attrs[JOB_ATTR])
-        return Claim(trial, Job.of(self.specs[job.family], dict(job.params), job.group, in_sweep=False))
+        return Claim(trial, Job.of(self.specs[job.family], dict(job.params), job.group, self.project))
 
     def progress(self, study: optuna.Study, t: Tally) -> tuple[int, int | None]:
         by_key = self._by_key(study)
@@ -102,7 +102,7 @@ def run_replicates(opts: AgentOptions, specs: Mapping[str, SweepSpec],
                    replicates: Sequence[Replicate]) -> dict[str, TrialRecord]:
     """Run every replicate not yet settled in the study `opts` names (workers, GPUs, heartbeats as an
     agent's), then return the settled records by key."""
-    controller = Controller(replicate_options(opts), ReplicateSource(specs, replicates))
+    controller = Controller(replicate_options(opts), ReplicateSource(specs, replicates, opts.wandb_project))
     controller.run()
     if controller.flapping is not None:
         raise ReplicatesFailing(f"the replicates keep failing ({controller.flapping}); their stderr is in "

@@ -148,3 +148,15 @@ def test_lookup_accepts_every_spelling_and_suggests() -> None:
 def test_registry_defaults_are_valid_values() -> None:
     for setting in SETTINGS.values():
         assert setting.coerce(setting.default) == setting.default, setting.name
+
+
+def test_a_sweeps_value_null_is_unset_not_the_text_none(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """W&B writes `value: null` to the parameter file as null and renders it "None" in ${args}."""
+    assert print_config(capsys, "--pretrained_weights=None")["pretrained_weights"] == ""
+    param_file = tmp_path / "params.yaml"
+    param_file.write_text("wandb_version: 1\npretrained_weights:\n  value: null\n")
+    monkeypatch.setenv("WANDB_SWEEP_PARAM_PATH", str(param_file))
+    assert print_config(capsys)["pretrained_weights"] == ""
+    code, _, err = trial_cli(capsys, "--print-config", "--epochs=None")
+    assert code == 2 and "epochs: expected an integer, got 'None'" in err

@@ -154,8 +154,8 @@ def test_the_answer_says_its_scope_and_warns_when_the_search_was_not_the_same() 
     assert scope["splits"] == {"train": 960, "validation": 300, "test": 240}
     fair = verdict.qualify({"statement": "No evidence."}, scope, [])
     assert fair["statement"] == ("No evidence. Scope: gradient-descent dendrites (open perforatedai 3.2.9), not "
-                                 "Perforated Backpropagation; data: built-in keywords (train 960, validation 300, "
-                                 "test 240 samples).")
+                                 "Perforated Backpropagation; data: built-in keywords; splits: train 960, validation "
+                                 "300, test 240 samples.")
     assert fair["warning"] is None and fair["search_differences"] == [] and fair["scope"] == scope
     unfair = verdict.qualify({"statement": "No evidence."}, scope, ["run_cap: 4 vs 6"])
     assert unfair["statement"].endswith("Warning: the two sweeps did not get the same search, so this is not an "
@@ -167,3 +167,16 @@ def test_two_sides_on_different_data_are_flagged() -> None:
     found = verdict.qualify({"statement": "x"}, verdict.scope(records), [])
     assert found["search_differences"] == ["the two sides trained on different data"]
     assert verdict.scope(records)["dendrites"] == "dendrites as the sweeps' program implements them"
+
+
+def test_a_dendritic_pick_whose_models_kept_no_dendrite_says_so() -> None:
+    rng = random.Random(8)
+    dendritic, baseline = families(rng)
+    candidates = verdict.plan(dendritic, baseline, 1, 0.5)
+    records = replicate_records(candidates, verdict.seeds(3), rng, 0.0)
+    for record in records.values():
+        record.dendrites_added = 0
+    found = verdict.decide(verdict.measure(candidates, verdict.seeds(3), records), True, 3, 0.5)
+    assert "the dendritic config's best models kept no dendrite: PAI removed those that did not help" in str(
+        found["statement"])
+    assert found["dendritic"]["dendrites_added"] == 0  # type: ignore[index]

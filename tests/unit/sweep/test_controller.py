@@ -82,7 +82,7 @@ def test_each_job_is_the_sweeps_command_and_a_run_of_the_sweep(tmp_path: Path) -
     run(tmp_path, sweep(run_cap=1, project="proj"), launcher)
     ((job, files),) = launcher.jobs
     assert job.command == ("${env}", "${interpreter}", "${program}", "${args}") and job.program == "train.py"
-    assert job.in_sweep and job.group == "s" and job.project == "proj" and not job.ours
+    assert job.group == "s" and job.project == "proj" and not job.ours
     assert files.sweep_id == "s" and files.run_dir == (tmp_path / "runs").resolve()
 
 
@@ -185,3 +185,14 @@ def test_the_budget_decides_between_a_claim_a_wait_and_done(tmp_path: Path, tall
     study = optuna.create_study()
     claim = SweepSource(opts).next(study, tally)
     assert claim is expected if isinstance(expected, Pause) else isinstance(claim, Claim)
+
+
+@pytest.mark.parametrize("yaml_project, flag, expected", [("yaml", "flag", "yaml"), (None, "flag", "flag"),
+                                                          (None, None, "s")])
+def test_runs_go_to_the_yamls_project_else_the_flags_else_the_studys_name(tmp_path: Path, yaml_project: str | None,
+                                                                          flag: str | None, expected: str) -> None:
+    spec = sweep(run_cap=1, **({"project": yaml_project} if yaml_project else {}))
+    launcher = FakeLauncher()
+    run(tmp_path, spec, launcher, project=flag)
+    ((job, _),) = launcher.jobs
+    assert job.project == expected

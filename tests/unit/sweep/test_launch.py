@@ -12,7 +12,7 @@ PARAMS = {"max_dendrites": 2, "dendrites": True, "find_best_lr": False, "improve
 
 def job(**overrides: object) -> Job:
     fields = {"command": tuple(DEFAULT_COMMAND), "program": "train_trial.py", "params": PARAMS, "group": "study",
-              **overrides}
+              "project": "proj", **overrides}
     return Job(**fields)  # type: ignore[arg-type]
 
 
@@ -37,19 +37,20 @@ def test_a_command_without_program_runs_as_it_stands(tmp_path: Path) -> None:
     assert command[:2] == ["python", "train.py"] and "--max_dendrites=2" in command
 
 
-def test_a_sweep_run_gets_what_wandb_agent_sets(tmp_path: Path) -> None:
+def test_a_run_gets_what_wandb_agent_sets_but_no_sweep_id_w_and_b_never_issued(tmp_path: Path) -> None:
     files = TrialFiles(tmp_path, "study", "abc12345")
-    env = trial_environment(job(project="proj"), files, threads=3, base={"WANDB_SERVICE": "x", "PATH": "/bin"})
-    assert env["WANDB_SWEEP_ID"] == "study" and env["WANDB_RUN_ID"] == "abc12345"
+    env = trial_environment(job(), files, threads=3,
+                            base={"WANDB_SERVICE": "x", "PATH": "/bin", "WANDB_SWEEP_ID": "agents-own"})
+    assert "WANDB_SWEEP_ID" not in env and env["WANDB_RUN_ID"] == "abc12345"
     assert env["WANDB_SWEEP_PARAM_PATH"] == str(tmp_path / "wandb" / "sweep-study" / "config-abc12345.yaml")
     assert env["WANDB_PROJECT"] == "proj" and env["WANDB_RUN_GROUP"] == "study" and env["WANDB_MODE"] == "offline"
     assert env["DENDRISWEEP_OUT_DIR"] == str(tmp_path / "trials") and env["OMP_NUM_THREADS"] == "3"
     assert env["WANDB_SERVICE"] == "x"  # train_trial.py finishes its own run: it may share the agent's service
 
 
-def test_a_run_of_its_own_has_no_sweep_id_and_another_program_its_own_wandb_service(tmp_path: Path) -> None:
+def test_another_program_gets_its_own_wandb_service_and_the_users_settings_win(tmp_path: Path) -> None:
     files = TrialFiles(tmp_path, "study", "r")
-    env = trial_environment(job(in_sweep=False, ours=False), files, threads=1,
+    env = trial_environment(job(ours=False), files, threads=1,
                             base={"WANDB_SERVICE": "x", "WANDB_MODE": "online", "OMP_NUM_THREADS": "8"})
-    assert "WANDB_SWEEP_ID" not in env and "WANDB_SERVICE" not in env and "WANDB_PROJECT" not in env
+    assert "WANDB_SERVICE" not in env
     assert env["WANDB_MODE"] == "online" and env["OMP_NUM_THREADS"] == "8"  # the user's own settings win

@@ -113,3 +113,14 @@ def test_impute_needs_a_logged_value_and_a_failure() -> None:
     assert settle(STARTED, Observed(1), Objective("best_val_acc", True, "latest")).tell == Tell.FAIL
     stopped = Observed(143, stopped=("timeout", "timed out after 3s"))
     assert settle(STARTED, stopped, Objective("best_val_acc", True, "latest"), logged=[0.5]).tell == Tell.FAIL
+
+
+def test_a_trial_that_stopped_itself_on_a_signal_from_outside_the_agent_runs_again() -> None:
+    """train_trial.py records `stopped` and exits 0 on SIGTERM (W&B's agent must not count it as failed);
+    under our agent a stop it did not ask for is a preemption."""
+    seen = Observed(0, reported=reported("stopped", "stopped by SIGTERM (its agent, or W&B, asked the run to stop)",
+                                         best_val_acc=0.7))
+    settled = settle(STARTED, seen, ACCURACY)
+    assert settled.record.status == "preempted" and settled.retry and settled.tell == Tell.FAIL
+    assert settled.record.reason == "stopped by SIGTERM from outside the agent (preempted)"
+    assert settled.record.best_val_acc == 0.7  # what it measured before it stopped is kept

@@ -12,7 +12,7 @@ from dendrisweep.errors import UsageError
 from dendrisweep.sweep.samplers import import_sweeps
 from dendrisweep.sweep.space import decode, grid, search_space, trial_params
 from dendrisweep.sweep.spec import differences, load_sweep, ordinary, parse_sweep
-from dendrisweep.sweep.wandb_cloud import agent_command, parse_sweep_path, sweep_command
+from dendrisweep.sweep.wandb_cloud import agent_command
 from tests.helpers import ROOT
 
 SHIPPED = sorted((ROOT / "sweeps").glob("*.yaml"))
@@ -119,13 +119,9 @@ def test_hyperband_translation() -> None:
     assert spec.hyperband is not None and (spec.hyperband.min_iter, spec.hyperband.max_iter) == (3, 27)
 
 
-def test_wandb_path_commands_pass_the_yaml_untouched() -> None:
-    yaml_path = ROOT / "sweeps" / "quickstart.yaml"
-    assert sweep_command(yaml_path, "proj", None)[-3:] == ["--project", "proj", str(yaml_path)]
-    assert agent_command("me/proj/ab12cd34", 5)[-3:] == ["--count", "5", "me/proj/ab12cd34"]
-    output = ("wandb: Created sweep with ID: ab12cd34\n"
-              "wandb: Run sweep agent with: \x1b[33mwandb agent me/proj/ab12cd34\x1b[0m")
-    assert parse_sweep_path(output) == "me/proj/ab12cd34"
+def test_wandbs_own_agent_runs_the_sweep_by_its_path() -> None:
+    assert agent_command("me/proj/ab12cd34", 5)[1:] == ["-m", "wandb", "agent", "--count", "5", "me/proj/ab12cd34"]
+    assert agent_command("me/proj/ab12cd34", None)[-2:] == ["agent", "me/proj/ab12cd34"]
 
 
 BAD_SWEEPS = {

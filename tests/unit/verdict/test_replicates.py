@@ -32,18 +32,18 @@ def scored(job: Job, n: int) -> Observed:
 def replicate(tmp_path: Path, wanted: list[Replicate], launcher: FakeLauncher) -> Controller:
     opts = AgentOptions(spec=SPEC, study_name="dend-verdict", storage_url=f"sqlite:///{tmp_path / 'v.db'}",
                         run_dir=tmp_path / "runs", workers=2, progress=False)
-    controller = Controller(replicate_options(opts), ReplicateSource({"dendritic": SPEC, "baseline": SPEC}, wanted),
-                            launcher)
+    source = ReplicateSource({"dendritic": SPEC, "baseline": SPEC}, wanted, opts.wandb_project)
+    controller = Controller(replicate_options(opts), source, launcher)
     controller.run()
     return controller
 
 
-def test_each_replicate_runs_once_as_a_run_of_its_own_in_its_configs_group(tmp_path: Path) -> None:
+def test_each_replicate_runs_once_in_its_configs_group(tmp_path: Path) -> None:
     launcher = FakeLauncher(scored)
     wanted = replicates(range(1000, 1003)) + replicates(range(1000, 1003), "baseline")
     controller = replicate(tmp_path, wanted, launcher)
-    jobs = sorted((job.group, job.params["seed"], job.in_sweep) for job, _ in launcher.jobs)
-    assert jobs == sorted((r.group, r.params["seed"], False) for r in wanted)
+    jobs = sorted((job.group, job.params["seed"], job.project) for job, _ in launcher.jobs)
+    assert jobs == sorted((r.group, r.params["seed"], "dend-verdict") for r in wanted)
     records = settled_replicates(controller.open().get_trials(), [r.key for r in wanted])
     assert set(records) == {r.key for r in wanted}
     assert records["dendritic-abc-seed1001"].objective == 0.8 + 1001 / 10_000
