@@ -234,8 +234,9 @@ def headline(d: Measured, b: Measured, c: Mapping[str, Any]) -> str:
     n = f"{d.test.n} seeds each" if d.test.n == b.test.n else f"{d.test.n} and {b.test.n} seeds"
     lo, hi = c["accuracy_diff_ci"]
     sizes = f"{d.params} vs {b.params} parameters" if d.params and b.params else "sizes not reported"
-    if d.dendrites == 0:  # PAI keeps a dendrite only when it improves validation; here none did
-        sizes += " (the dendritic config's best models kept no dendrite: PAI removed those that did not help)"
+    if d.dendrites == 0:  # PAI keeps a dendrite only when it improves validation: most replicates kept none
+        sizes += (" (the dendritic config's replicates kept a median of 0 dendrites: PAI removes a dendrite that "
+                  "does not improve validation)")
     scores = (f"the best dendritic config scores {d.test.mean:.2%} test accuracy vs {b.test.mean:.2%} for the "
               f"best baseline")
     if c["significant"]:

@@ -177,6 +177,6 @@ def test_a_dendritic_pick_whose_models_kept_no_dendrite_says_so() -> None:
     for record in records.values():
         record.dendrites_added = 0
     found = verdict.decide(verdict.measure(candidates, verdict.seeds(3), records), True, 3, 0.5)
-    assert "the dendritic config's best models kept no dendrite: PAI removed those that did not help" in str(
-        found["statement"])
+    assert ("the dendritic config's replicates kept a median of 0 dendrites: PAI removes a dendrite that does not "
+            "improve validation") in str(found["statement"])
     assert found["dendritic"]["dendrites_added"] == 0  # type: ignore[index]
