@@ -29,25 +29,30 @@ def stub() -> Iterator[StubWandbServer]:
     server.close()
 
 
-def offline_study(root: Path) -> tuple[Path, dict[str, object]]:
+SWEEP = {"program": STAND_IN, "method": "random", "metric": {"name": "loss", "goal": "minimize"}, "run_cap": 3,
+         "parameters": {"learning_rate": {"min": 0.001, "max": 0.1}}}
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small study agent.py ran offline, as a user would sync it later."""
-    sweep = {"program": STAND_IN, "method": "random", "metric": {"name": "loss", "goal": "minimize"},
-             "run_cap": 3, "parameters": {"learning_rate": {"min": 0.001, "max": 0.1}}}
-    (root / "tiny.yaml").write_text(yaml.safe_dump(sweep))
-    done = run_script("agent.py", str(root / "tiny.yaml"), "--runs-dir", str(root / "runs"), "--no-progress")
+    root = tmp_path_factory.mktemp("offline")
+    (root / "tiny.yaml").write_text(yaml.safe_dump(SWEEP))
+    done = run_script("agent.py", str(root / "tiny.yaml"), "--runs-dir", str(root / "runs"), "--no-progress",
+                      env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
     assert done.returncode == 0, done.stderr[-2000:]
-    return root / "runs" / "tiny", sweep
+    return root / "runs" / "tiny"
 
 
-def test_offline_runs_carry_a_real_project_and_the_study_as_group_and_no_sweep_id(tmp_path: Path) -> None:
+def test_offline_runs_carry_a_real_project_and_the_study_as_group_and_no_sweep_id(study_dir: Path) -> None:
     """What `wandb sync` reads: the runs' own records (read with W&B's protobuf definitions)."""
-    study_dir, _ = offline_study(tmp_path)
     runs = [read_run_file(f) for f in find_run_files(study_dir / "wandb")]
     assert len(runs) == 3 and all(r.project == "tiny" and r.group == "tiny" and r.sweep_id == "" for r in runs)
 
 
-def test_sync_makes_one_wandb_sweep_of_the_studys_runs(tmp_path: Path, stub: StubWandbServer) -> None:
-    study_dir, sweep = offline_study(tmp_path)
+def test_sync_makes_one_wandb_sweep_of_the_studys_runs(study_dir: Path, tmp_path: Path,
+                                                       stub: StubWandbServer) -> None:
+    sweep = SWEEP
     run_ids = sorted(f.stem.removeprefix("run-") for f in find_run_files(study_dir / "wandb"))
     done = run_script("agent.py", "sync", str(study_dir), "--project", "proj", "--skip-upload",
                       env=stub.env(tmp_path / "home"))

@@ -19,7 +19,6 @@ from dendrisweep.contract import OUT_DIR_ENV
 from dendrisweep.edge_impulse.runtime import read_info_file
 from dendrisweep.errors import ArgumentParser, UsageError, cli_errors
 from dendrisweep.files import require_weights
-from dendrisweep.schedule import cap_falls_short
 from dendrisweep.settings import SETTINGS, lookup
 from dendrisweep.trial.options import TrialOptions
 from dendrisweep.trial.tracking import DEFAULT_PROJECT
@@ -113,10 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dendrisweep.trial.run import run_trial
 
         precision = device.Precision(device.resolve(config["device"]), config["amp"])  # no such GPU: exit 2 here
-        short = cap_falls_short(config)
-        if short is not None:  # small caps stay allowed (tests, demonstrations); the result will say "epoch cap"
-            print(f"train_trial.py: warning: the epoch cap may stop this trial before PAI finishes: {short}",
-                  file=sys.stderr)
         return run_trial(config, data, options, precision)
 
 

@@ -49,6 +49,7 @@ from dendrisweep.errors import ExportError, UsageError
 from dendrisweep.files import write_atomic
 from dendrisweep.measure import count_macs, count_parameters
 from dendrisweep.models import build_model
+from dendrisweep.schedule import cap_falls_short
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.options import TrialOptions
 from dendrisweep.trial.tracking import start_run
@@ -170,7 +171,11 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
     torch.manual_seed(config["seed"])
     model = build_model(config, data.shape)  # a bad shape is still a UsageError here
     run_id = os.environ.get("WANDB_RUN_ID") or new_run_id()
-    trial_dir = _make_trial_dir(options.out_directory, run_id)
+    trial_dir = _make_trial_dir(options.out_directory, run_id)  # the last check of the input: bad ones end above
+    short = cap_falls_short(config)
+    if short is not None:  # small caps stay allowed (tests, demonstrations); the result will say "epoch cap"
+        print(f"train_trial.py: warning: the epoch cap may stop this trial before PAI finishes: {short}",
+              file=sys.stderr)
     wandb_dir = Path(os.environ.get("WANDB_DIR") or ".").resolve()
     recorder = TrialRecorder(trial_dir, start_run(options.wandb_project, config, run_id, wandb_dir),
                              config, data)
