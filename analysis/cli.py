@@ -68,12 +68,32 @@ def build_parser() -> argparse.ArgumentParser:
     verdict.add_argument("--no-progress", action="store_true", help="no progress bar")
     verdict.add_argument("--include-capped", action="store_true",
                          help="let trials the epoch cap stopped before training was complete be candidates")
+    verdict.add_argument("--min-effect", type=positive(float), default=0.10, metavar="ER",
+                         help="the smallest error reduction worth finding, as a fraction (default 0.10): power and "
+                              "the seeds needed are planned for it")
+    verdict.add_argument("--schedule", type=_schedule, metavar="N,N,...",
+                         help="declared looks, e.g. 5,10,20: run with --seeds 5, later 10, later 20; each look is "
+                              "tested at its O'Brien-Fleming level, so adding seeds after a look stays valid")
+    verdict.add_argument("--resample-split", action="store_true",
+                         help="each replicate draws its own data split (train_trial.py's data_seed), so the "
+                              "interval covers new splits too, where the data allows it")
     regenerate = commands.add_parser("regenerate", help="retrain, export and verify the best model and its "
                                                         "baseline (default artifacts/<sweep>)")
     _add_sources(regenerate)
     regenerate.add_argument("--verdict", type=Path, help="verdict.json whose choice to regenerate (default "
                                                          "reports/<sweep>/verdict.json when it exists)")
     return parser
+
+
+def _schedule(text: str) -> list[int]:
+    """--schedule: increasing seed counts, at least 2 each."""
+    try:
+        looks = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--schedule: expected seed counts such as 5,10,20, got {text!r}") from None
+    if len(looks) < 2 or looks != sorted(set(looks)) or looks[0] < 2:
+        raise UsageError(f"--schedule: expected at least two increasing seed counts of 2 or more, got {text!r}")
+    return looks
 
 
 def _study_source(storage: str, study_name: str, spec: SweepSpec | None = None) -> Source:
@@ -188,8 +208,11 @@ def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) 
     assert source.storage is not None
     out = _report_dir(opts, source)
     gpus = tuple(opts.gpus or ())
+    if opts.schedule and opts.seeds not in opts.schedule:
+        raise UsageError(f"--seeds {opts.seeds} is not a look of --schedule {','.join(map(str, opts.schedule))}")
     request = verdict.Request(opts.top, opts.seeds, opts.within_pp, opts.workers or len(gpus) or 1, gpus,
-                              opts.heartbeat, opts.timeout_per_trial, not opts.no_progress, opts.include_capped)
+                              opts.heartbeat, opts.timeout_per_trial, not opts.no_progress, opts.include_capped,
+                              opts.min_effect, tuple(opts.schedule or ()), opts.resample_split)
     try:
         found = verdict.run(families[0], families[1], source.storage, opts.runs_dir, out, request)
     except verdict.NoVerdict as exc:

@@ -80,25 +80,30 @@ def importance_bars(importances: dict[str, float]) -> bytes:
     return _png(fig)
 
 
-def verdict_chart(configs: list[dict[str, Any]], chosen: set[str]) -> bytes:
-    """Every re-run config: mean test accuracy and its 95 % interval against parameters, both families;
-    the two configs the verdict compares are ringed."""
+def verdict_chart(configs: list[dict[str, Any]], chosen: set[tuple[str, bool]]) -> bytes:
+    """Every re-run config: each seed's test accuracy (dots), the mean and its 95 % interval against
+    parameters, both families; an estimate on fresh seeds sits just right of its choice round; the two
+    the verdict compares are ringed."""
     fig, ax = plt.subplots(figsize=(7, 4))
     colours = {"dendritic": "tab:orange", "baseline": "tab:gray"}
     labelled: set[str] = set()
     for config in configs:
         if config["test_acc_mean"] is None or config["params"] is None:
             continue
-        family, x, mean = config["family"], float(config["params"]), config["test_acc_mean"]
+        family, mean = config["family"], config["test_acc_mean"]
+        x = float(config["params"]) * (1.12 if config["fresh_seeds"] else 1.0)
+        colour = colours.get(family, "tab:blue")
+        values = config["test_acc_values"]
+        ax.scatter([x * 1.03] * len(values), values, s=9, color=colour, alpha=0.5, linewidths=0)
         ci = config["test_acc_ci"] or [mean, mean]
         ax.errorbar(x, mean, yerr=[[mean - ci[0]], [ci[1] - mean]], fmt="o" if family == "dendritic" else "s",
-                    color=colours.get(family, "tab:blue"), capsize=4, ms=7,
-                    label=f"{family} (mean, 95% CI)" if family not in labelled else None)
+                    color=colour, capsize=4, ms=7, mfc="white" if config["fresh_seeds"] else colour,
+                    label=f"{family} (mean, 95% CI; hollow: fresh seeds)" if family not in labelled else None)
         labelled.add(family)
-        if config["run_id"] in chosen:
+        if (config["run_id"], config["fresh_seeds"]) in chosen:
             ax.plot(x, mean, "o", ms=15, mfc="none", mec="black")
     ax.set_xscale("log")
     ax.margins(x=0.12)  # keep the end points (and their rings) off the frame
     ax.set(xlabel="parameters", ylabel="test accuracy (replicates)", title="Re-run configs: accuracy vs size")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8, frameon=False)
     return _png(fig)

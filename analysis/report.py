@@ -120,16 +120,25 @@ def verdict_section(verdict: dict[str, Any]) -> Section:
     """The answer first: the verdict's sentences, every re-run config, and the chart of them."""
     text = [verdict["statement"]]
     text += [verdict[key]["statement"] for key in ("equal_params", "compression") if verdict.get(key)]
-    text.append(f"How: {verdict['seeds']} fresh seeds per config (seeds {verdict['seed_values'][0]}-"
-                f"{verdict['seed_values'][-1]}; the data split fixed); {verdict['method']}. 'sweep value' is what the "
-                "sweep recorded for the trial, 'replicate mean' the same metric over the re-runs: the gap is how much "
-                "the sweep's pick was flattered by its luck.")
-    rows = [{"config": c["label"], "chosen because": c["chosen_because"], "params": c["params"], "MACs": c["macs"],
+    low, high = verdict["prob_dendritic_better_ci"]
+    text.append(f"P(a dendritic seed beats a baseline seed) = {verdict['prob_dendritic_better']:.2f}, 95% CI "
+                f"[{low:.2f}, {high:.2f}] (0.5: neither is better). Power for the declared effect (a "
+                f"{verdict['min_effect']:.0%} error reduction) at these seeds: {verdict['power']:.2f}.")
+    fresh = sorted({s for c in verdict["configs"] if c["fresh_seeds"] for s in c["seed_values"]})
+    choice = sorted(set(verdict["seed_values"]) - set(fresh))
+    text.append(f"How: {verdict['seeds']} seeds per config (the choice: seeds {choice[0]}-{choice[-1]}"
+                + (f"; the picks again on fresh seeds {fresh[0]}-{fresh[-1]}" if fresh else "")
+                + f"; the data split fixed); {verdict['method']}. 'sweep value' is what the sweep recorded for the "
+                  "trial, 'replicate mean' the same metric over the re-runs: the gap is how much the sweep's pick was "
+                  "flattered by its luck. The chart shows every seed (dots) beside the means and intervals.")
+    rows = [{"config": c["label"], "round": "estimate (fresh seeds)" if c["fresh_seeds"] else "choice",
+             "chosen because": c["chosen_because"], "params": c["params"], "MACs": c["macs"],
              "seeds": c["n"], "test acc mean": c["test_acc_mean"], "test acc sd": c["test_acc_sd"],
              "95% CI": "" if c["test_acc_ci"] is None else f"[{c['test_acc_ci'][0]:.4f}, {c['test_acc_ci'][1]:.4f}]",
+             "per-seed test acc": " ".join(f"{v:.4f}" for v in c["test_acc_values"]),
              "sweep value": c["sweep_value"], "replicate mean": c["replicate_value_mean"],
              "failed": len(c["failed_runs"])} for c in verdict["configs"]]
-    chosen = {verdict["dendritic"]["run_id"], verdict["baseline"]["run_id"]}
+    chosen = {(verdict[side]["run_id"], verdict[side]["fresh_seeds"]) for side in ("dendritic", "baseline")}
     return Section("Verdict: do dendrites help?", text, pd.DataFrame(rows),
                    {"verdict": plots.verdict_chart(verdict["configs"], chosen)})
 

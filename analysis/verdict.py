@@ -2,36 +2,47 @@
 
 One sweep trial per side is mostly noise, and the best of many noisy trials is flattered by its
 selection (the winner's curse). So:
-1. plan: the top-K configs of each sweep by the sweep's metric, plus the configs the questions need:
-   for each dendritic one, the best baseline with at least as many parameters (is it the dendrites or
-   just size?), and the smallest dendritic config near the best baseline on validation (compression);
-2. replicate: every config re-trained with the same N fresh seeds (weight init and batch order; the
-   data split stays fixed), run by the library (dendrisweep.verdict) through the agent's own loop;
-3. decide: per family the config with the best replicate mean of the sweep's (validation) metric,
-   then the two compared on the held-out test split, which chose nothing (analysis/stats.py);
-4. verdict.json, whose `statement` never claims a winner its interval does not support.
+1. plan: the top K configs of each sweep by the sweep's metric (the same K on both sides: the headline's
+   candidates), plus the configs the secondary questions need: for each dendritic one the best baseline
+   with at least as many parameters (is it the dendrites or just size?), and up to K dendritic configs
+   smaller than the best baseline and near it on validation (compression);
+2. choose: every planned config re-trained with N seeds (1000, 1001, ...: weight init and batch order;
+   the data split stays fixed), run by the library (dendrisweep.verdict) through the agent's own loop;
+   per family the candidate with the best mean of the sweep's validation metric;
+3. estimate: a pick made among several is re-trained with N fresh seeds (2000, ...), so its estimate is
+   not flattered by its own choice; every comparison is on the held-out test split;
+4. decide (analysis/stats.py): the difference with both sources of noise, seeds and test examples
+   (paired: both sides scored the same examples), its interval and p at the schedule's level; the error
+   reduction from the same interval; P(dendritic > baseline); power for a declared effect. The headline
+   is the primary claim; equal size and compression are secondary (Holm), compression tested in a fixed
+   sequence from the largest smaller config down;
+5. verdict.json, whose `statement` never claims a winner its interval does not support.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis import stats
 from analysis.load import META
-from analysis.rank import finished, row_config, smallest_within
-from dendrisweep import EPOCH_CAP, FINISHED, DataInfo, TrialRecord, is_number
+from analysis.rank import finished, row_config
+from dendrisweep import EPOCH_CAP, FINISHED, DataInfo, TrialRecord, is_number, unpack
 from dendrisweep.sweep import SweepSpec, differences, nest
 from dendrisweep.verdict import Replicate
 
 DENDRITIC, BASELINE = "dendritic", "baseline"
-FIRST_SEED = 1000  # replicate seeds: 1000, 1001, ... (sweep trials use the `seed` setting, 0 by default)
+FIRST_SEED = 1000  # the choice's seeds: 1000, 1001, ... (sweep trials use the `seed` setting, 0 by default)
+FRESH_SEED = 2000  # the estimate's seeds, when the choice was among several: 2000, 2001, ...
+MIN_EFFECT = 0.10  # the smallest error reduction worth finding, unless declared otherwise (--min-effect)
 VERDICT_FILE = "verdict.json"
 
 
@@ -57,14 +68,15 @@ class Candidate:
     params: int | None
     config: dict[str, Any]  # without the seed
     sweep_seed: Any  # the seed the sweep trial had (regenerate retrains with it)
+    headline: bool = False  # one of its family's top K: a candidate for the headline comparison
 
     @property
     def label(self) -> str:
         return f"{self.family} trial {self.trial if self.trial is not None else self.run_id}"
 
 
-def seeds(n: int) -> list[int]:
-    return list(range(FIRST_SEED, FIRST_SEED + n))
+def seeds(n: int, first: int = FIRST_SEED) -> list[int]:
+    return list(range(first, first + n))
 
 
 def _missing(value: Any) -> bool:
@@ -101,15 +113,18 @@ def plan(dendritic: Family, baseline: Family, top: int, within_pp: float,
     maximize = dendritic.spec.maximize
     chosen: dict[str, Candidate] = {}
 
-    def add(family: Family, row: pd.Series, why: str) -> Candidate:
+    def add(family: Family, row: pd.Series, why: str, headline: bool = False) -> Candidate:
         config = trial_config(row, family.spec)
         key = family.name + _key(config)
-        if key not in chosen:
+        if key not in chosen or (headline and not chosen[key].headline):
             params = None if _missing(row["params"]) else int(row["params"])
             seed = row.get("seed")
+            previous = chosen.get(key)
             chosen[key] = Candidate(family.name, None if _missing(row["trial"]) else int(row["trial"]),
-                                    str(row["run_id"]), why, float(row["objective"]), params, config,
-                                    None if _missing(seed) else (seed.item() if hasattr(seed, "item") else seed))
+                                    str(row["run_id"]), previous.why if previous else why, float(row["objective"]),
+                                    params, config,
+                                    None if _missing(seed) else (seed.item() if hasattr(seed, "item") else seed),
+                                    headline or (previous is not None and previous.headline))
         return chosen[key]
 
     def ranked(family: Family) -> pd.DataFrame:
@@ -121,7 +136,7 @@ def plan(dendritic: Family, baseline: Family, top: int, within_pp: float,
         for _, row in ranked(family).iterrows():
             if len(picked) == top:
                 break
-            candidate = add(family, row, f"top {len(picked) + 1} of its sweep")
+            candidate = add(family, row, f"top {len(picked) + 1} of its sweep", headline=True)
             if candidate not in picked:  # a config the sweep ran twice counts once
                 picked.append(candidate)
         tops[family.name] = picked
@@ -132,37 +147,59 @@ def plan(dendritic: Family, baseline: Family, top: int, within_pp: float,
         larger = base[(base["params"] >= candidate.params).fillna(False)]
         if not larger.empty:
             add(baseline, larger.iloc[0], f"best baseline with >= the parameters of {candidate.label}")
-    if not base.empty and not base["best_val_acc"].isna().all():  # compression: small, yet close to it
-        best_baseline = float(base.iloc[0]["best_val_acc"])
-        small = smallest_within(eligible(dendritic.df, include_capped), best_baseline, within_pp)
-        if small is not None:
-            add(dendritic, small, f"smallest within {within_pp:g} pp of the best baseline in the sweep")
+    if not base.empty and not base["best_val_acc"].isna().all() and not _missing(base.iloc[0]["params"]):
+        for row in _compression_ladder(eligible(dendritic.df, include_capped), base.iloc[0], within_pp, top):
+            add(dendritic, row, f"smaller than the best baseline, within {within_pp:g} pp of it in the sweep")
     return list(chosen.values())
+
+
+def _compression_ladder(dendritic: pd.DataFrame, best_baseline: pd.Series, within_pp: float,
+                        count: int) -> list[pd.Series]:
+    """Up to `count` dendritic trials with fewer parameters than the best baseline and within `within_pp` of it
+    on validation, from the largest to the smallest size (the order compression is tested in)."""
+    pool = dendritic.dropna(subset=["params", "best_val_acc"])
+    pool = pool[(pool["params"] < best_baseline["params"])
+                & (pool["best_val_acc"] >= float(best_baseline["best_val_acc"]) - within_pp / 100)]
+    sizes = pool.sort_values(["params", "best_val_acc"], ascending=[False, False]).drop_duplicates("params")
+    if sizes.empty:
+        return []
+    picks = sorted({round(i * (len(sizes) - 1) / max(1, count - 1)) for i in range(min(count, len(sizes)))})
+    return [sizes.iloc[i] for i in picks]
 
 
 def replicate_key(candidate: Candidate, seed: int) -> str:
     return f"{candidate.family}-{candidate.run_id}-seed{seed}"
 
 
-def replicates(candidates: Sequence[Candidate], seed_values: Sequence[int], study: str) -> list[Replicate]:
-    """Every candidate with every seed; one W&B group per config."""
-    return [Replicate(replicate_key(c, s), c.family, f"{study}:{c.family}-{c.run_id}", {**c.config, "seed": s})
+def replicates(candidates: Sequence[Candidate], seed_values: Sequence[int], study: str,
+               resample_split: bool = False) -> list[Replicate]:
+    """Every candidate with every seed; one W&B group per config. `resample_split`: each replicate also
+    draws its own data split (train_trial.py's data_seed), for data where a new split is possible."""
+    return [Replicate(replicate_key(c, s), c.family, f"{study}:{c.family}-{c.run_id}",
+                      {**c.config, "seed": s, **({"data_seed": s} if resample_split else {})})
             for c in candidates for s in seed_values]
 
 
 @dataclass
 class Measured:
-    """A candidate's replicates as they came back."""
+    """A candidate's replicates on one set of seeds, as they came back."""
 
     candidate: Candidate
+    seeds: list[int]  # of the replicates that finished
     test: stats.Sample
     objective: stats.Sample  # the sweep's metric over the replicates
-    test_values: list[float]
+    outcomes: stats.Outcomes  # per-seed test accuracies, and per-example correctness when the trials saved it
     params: int | None
     macs: int | None
     runs: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # "run id: status: reason"
     dendrites: int | None = None  # dendrites the replicates' best models kept (median)
+    fresh: bool = False  # measured on fresh seeds, after its choice
+    objective_values: list[float] = field(default_factory=list)
+
+    @property
+    def test_values(self) -> list[float]:
+        return [float(v) for v in self.outcomes.accuracies]
 
 
 def _median(values: list[Any]) -> int | None:
@@ -170,21 +207,37 @@ def _median(values: list[Any]) -> int | None:
     return int(numbers[len(numbers) // 2]) if numbers else None
 
 
-def measure(candidates: Sequence[Candidate], seed_values: Sequence[int],
-            records: Mapping[str, TrialRecord]) -> list[Measured]:
-    """Each candidate's settled replicates (`records`, by replicate key): finished ones measured, the
-    others listed with their reason."""
+def _correctness(records: Sequence[TrialRecord]) -> tuple[np.ndarray | None, str]:
+    """Seeds x examples, 0/1, and the split's identity, when every replicate saved its predictions on one and
+    the same split (else None: with another split per replicate, --resample-split, examples cannot pair)."""
+    splits = {(r.data.digest, r.test_labels) for r in records}
+    if not records or any(r.test_predictions is None for r in records) or len(splits) != 1:
+        return None, ""
+    digest, labels = splits.pop()
+    if labels is None:
+        return None, ""
+    truth = unpack(labels)
+    correct = np.stack([unpack(str(r.test_predictions)) == truth for r in records]).astype(float)
+    return correct, f"{digest}:{hashlib.sha256(labels.encode()).hexdigest()[:16]}"
+
+
+def measure(candidates: Sequence[Candidate], seed_values: Sequence[int], records: Mapping[str, TrialRecord],
+            fresh: bool = False) -> list[Measured]:
+    """Each candidate's settled replicates (`records`, by replicate key) on `seed_values`: finished ones
+    measured, the others listed with their reason."""
     measured = []
     for c in candidates:
-        done = [records[key] for key in (replicate_key(c, s) for s in seed_values) if key in records]
-        ok = [r for r in done if r.status == FINISHED and is_number(r.test_acc)]
-        test = [float(r.test_acc) for r in ok if r.test_acc is not None]
-        objective = [float(r.objective) for r in ok if r.objective is not None]
+        done = {s: records[replicate_key(c, s)] for s in seed_values if replicate_key(c, s) in records}
+        ok = {s: r for s, r in done.items() if r.status == FINISHED and is_number(r.test_acc)}
+        test = [float(r.test_acc) for r in ok.values() if r.test_acc is not None]
+        objective = [float(r.objective) for r in ok.values() if r.objective is not None]
         measured.append(Measured(
-            c, stats.describe(test), stats.describe(objective), test,
-            _median([r.params for r in ok]) if ok else c.params, _median([r.macs for r in ok]),
-            [str(r.run_id) for r in ok], [f"{r.run_id}: {r.status}: {r.reason}" for r in done if r not in ok],
-            _median([r.dendrites_added for r in ok])))
+            c, list(ok), stats.describe(test), stats.describe(objective),
+            stats.Outcomes.of(test, *_correctness(list(ok.values()))),
+            _median([r.params for r in ok.values()]) if ok else c.params, _median([r.macs for r in ok.values()]),
+            [str(r.run_id) for r in ok.values()],
+            [f"{r.run_id}: {r.status}: {r.reason}" for s, r in done.items() if s not in ok],
+            _median([r.dendrites_added for r in ok.values()]), fresh, objective))
     return measured
 
 
@@ -199,35 +252,72 @@ def _number(value: float) -> float | None:
 def config_json(m: Measured) -> dict[str, Any]:
     c = m.candidate
     return {"label": c.label, "family": c.family, "trial": c.trial, "run_id": c.run_id, "chosen_because": c.why,
-            "config": c.config, "sweep_seed": c.sweep_seed, "runs": m.runs, "n": m.test.n,
-            "test_acc_mean": _number(m.test.mean),
-            "test_acc_sd": _number(m.test.sd), "test_acc_ci": _interval(m.test.ci), "test_acc_values": m.test_values,
-            "params": m.params, "macs": m.macs, "dendrites_added": m.dendrites, "sweep_value": c.recorded,
-            "replicate_value_mean": _number(m.objective.mean),
-            "selection_gap": _number(c.recorded - m.objective.mean), "failed_runs": m.failed}
+            "config": c.config, "sweep_seed": c.sweep_seed, "runs": m.runs, "n": m.test.n, "seed_values": m.seeds,
+            "fresh_seeds": m.fresh, "test_acc_mean": _number(m.test.mean), "test_acc_sd": _number(m.test.sd),
+            "test_acc_ci": _interval(m.test.ci), "test_acc_values": m.test_values,
+            "val_values": m.objective_values, "params": m.params, "macs": m.macs,
+            "dendrites_added": m.dendrites, "sweep_value": c.recorded,
+            "replicate_value_mean": _number(m.objective.mean), "selection_gap": _number(c.recorded - m.objective.mean),
+            "failed_runs": m.failed}
 
 
-def compare(d: Measured, b: Measured) -> dict[str, Any]:
-    """Dendritic vs baseline on test accuracy: difference (pp), error reduction, p-value, seeds needed."""
-    diff = stats.welch(d.test_values, b.test_values)
-    reduction, reduction_ci = stats.error_reduction(d.test_values, b.test_values)
-    return {"baseline": b.candidate.label, "accuracy_diff_pp": diff.diff * 100,
-            "accuracy_diff_ci": _interval(diff.ci, 100), "p_value": diff.p_value,
-            "significant": diff.p_value < stats.ALPHA, "error_reduction": reduction,
-            "error_reduction_ci": list(reduction_ci) if reduction_ci else None,
-            "seeds_to_resolve": None if diff.p_value < stats.ALPHA else
-            stats.seeds_to_resolve(diff.diff, d.test.sd, b.test.sd)}
-
-
-def _best(measured: Sequence[Measured], maximize: bool) -> Measured | None:
+def choose(measured: Sequence[Measured], maximize: bool) -> Measured | None:
+    """The replicated config with the best mean of the sweep's (validation) metric, among those with two
+    finished replicates."""
     usable = [m for m in measured if m.test.n >= 2 and math.isfinite(m.objective.mean)]
     if not usable:
         return None
     return (max if maximize else min)(usable, key=lambda m: m.objective.mean)
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What a verdict is held to: the declared effect, the level of this look, whether it is exploratory."""
+
+    min_effect: float = MIN_EFFECT  # an error reduction
+    alpha: float = stats.ALPHA  # this look's level (O'Brien-Fleming spending under a declared schedule)
+    exploratory: str | None = None  # why p-values are not a valid test here (an undeclared later look)
+    resample_split: bool = False  # every seed drew its own split: the seeds' spread carries the examples' noise
+
+
+def compare(d: Measured, b: Measured, rules: Rules = Rules()) -> dict[str, Any]:
+    """Dendritic vs baseline on test accuracy: the difference (pp) with both sources of noise, the error
+    reduction from the same interval, P(dendritic > baseline), power for the declared effect."""
+    diff = stats.compare(d.outcomes, b.outcomes)
+    reduction, reduction_ci = stats.error_reduction(diff, b.test.mean)
+    superior, superior_ci = stats.probability_of_superiority(d.test_values, b.test_values)
+    err_b = 1 - b.test.mean
+    seed_var = (d.test.sd ** 2 if d.test.n > 1 else 0.0) + (b.test.sd ** 2 if b.test.n > 1 else 0.0)
+    n = min(d.test.n, b.test.n)
+    delta = rules.min_effect * err_b
+    return {"baseline": b.candidate.label, "accuracy_diff_pp": diff.diff * 100,
+            "accuracy_diff_ci": _interval(diff.ci, 100), "p_value": diff.p_value,
+            "significant": diff.significant(rules.alpha) and rules.exploratory is None, "spread": diff.spread,
+            "population": stats.TASK if rules.resample_split else diff.population, "test_examples": diff.examples,
+            "error_reduction": reduction,
+            "error_reduction_ci": list(reduction_ci) if reduction_ci else None,
+            "prob_dendritic_better": superior, "prob_dendritic_better_ci": list(superior_ci),
+            "min_effect": rules.min_effect, "power": stats.power(delta, seed_var, diff.example_var, n),
+            "detectable_error_reduction": stats.detectable(seed_var, diff.example_var, n) / err_b if err_b > 0
+            else None, "seeds_to_resolve": stats.seeds_needed(delta, seed_var, diff.example_var),
+            "lower_bound_pp": diff.lower_bound() * 100, "one_sided_p": _one_sided(diff)}
+
+
+def _one_sided(diff: stats.Difference, margin: float = 0.0) -> float:
+    """p of `a - b <= -margin` (non-inferiority by `margin`)."""
+    if diff.se == 0:
+        return 0.0 if diff.diff > -margin else 1.0
+    from scipy import stats as scipy_stats
+
+    return float(scipy_stats.t.sf((diff.diff + margin) / diff.se, diff.df))
+
+
 def _pp(value: float) -> str:
     return f"{0.0 if abs(value) < 0.005 else value:+.2f}"  # never "-0.00"
+
+
+WHERE = {stats.TASK: "on this task (new seeds and new test examples)",
+         stats.SPLIT: "on this data set's test split (new seeds; the split's own noise not counted)"}
 
 
 def headline(d: Measured, b: Measured, c: Mapping[str, Any]) -> str:
@@ -239,102 +329,187 @@ def headline(d: Measured, b: Measured, c: Mapping[str, Any]) -> str:
                   "does not improve validation)")
     scores = (f"the best dendritic config scores {d.test.mean:.2%} test accuracy vs {b.test.mean:.2%} for the "
               f"best baseline")
+    interval = f"{_pp(c['accuracy_diff_pp'])} pp, 95% CI [{_pp(lo)}, {_pp(hi)}] {WHERE[c['population']]}"
     if c["significant"]:
         reduction = ""
         if c["error_reduction"] is not None:
             rlo, rhi = c["error_reduction_ci"]
             reduction = f"; error reduction {c['error_reduction']:.0%}, 95% CI [{rlo:.0%}, {rhi:.0%}]"
         word = "help" if c["accuracy_diff_pp"] > 0 else "hurt"
-        return (f"Dendrites {word}: {scores} ({_pp(c['accuracy_diff_pp'])} pp, 95% CI [{_pp(lo)}, {_pp(hi)}]"
-                f"{reduction}; Welch p = {c['p_value']:.2g}; {n}), with {sizes}.")
+        return f"Dendrites {word}: {scores} ({interval}{reduction}; p = {c['p_value']:.2g}; {n}), with {sizes}."
+    why = "" if c["spread"] else " (no seed varied, so no spread to test against)"
+    return (f"No evidence of a difference at {n}: {scores} ({interval}, p = {c['p_value']:.2g}{why}), with "
+            f"{sizes}; {power_sentence(c)}.")
+
+
+def power_sentence(c: Mapping[str, Any]) -> str:
+    """What the seeds used could find, and what the declared effect would need, under the measured spread."""
+    effect = f"a {c['min_effect']:.0%} error reduction"
+    detectable = c["detectable_error_reduction"]
+    found = ("" if detectable is None else
+             f"at these seeds a difference is found (80% power) from an error reduction of about {detectable:.0%}"
+             if detectable < 1 else "at these seeds not even removing every error would be found reliably")
     needed = c["seeds_to_resolve"]
-    if needed:
-        resolve = f"about {needed} seeds per config would resolve a difference of this size (80% power)"
-    elif abs(c["accuracy_diff_pp"]) < 1e-9:
-        resolve = "the observed difference is zero, so no number of seeds would resolve it"
-    else:
-        resolve = f"a difference this small would need more than {stats.MAX_SEEDS:,} seeds per config"
-    return (f"No evidence of a difference at {n}: {scores} ({_pp(c['accuracy_diff_pp'])} pp, 95% CI "
-            f"[{_pp(lo)}, {_pp(hi)}], Welch p = {c['p_value']:.2g}), with {sizes}; {resolve}.")
+    plan = (f"{effect} (the declared effect) needs about {needed} seeds per config" if needed else
+            f"no number of seeds finds {effect} on this test split: its own noise is too large")
+    return "; ".join(part for part in (found, plan) if part)
 
 
-def _equal_params(d: Measured, baselines: Sequence[Measured], headline_baseline: Measured,
-                  maximize: bool) -> dict[str, Any] | None:
+def _equal_params(d: Measured, equal: Measured | None, headline_baseline: Measured,
+                  rules: Rules) -> dict[str, Any] | None:
+    """The dendritic pick against the best baseline with at least as many parameters (`equal`)."""
     if d.params is None:
         return None
-    larger = [m for m in baselines if m.params is not None and m.params >= d.params]
-    b = _best(larger, maximize)
-    if b is None:
+    if equal is None:
         return {"statement": f"The baseline sweep has no replicated config with at least {d.params} parameters."}
-    c = compare(d, b)
-    if b is headline_baseline:
-        return {**c, "baseline_config": config_json(b),
-                "statement": f"At equal size: the best baseline already has at least as many parameters ({b.params}), "
-                             "so the comparison above is the equal-size one."}
-    lo, hi = c["accuracy_diff_ci"]
-    verb = ("beats" if c["accuracy_diff_pp"] > 0 else "trails") if c["significant"] else "is indistinguishable from"
-    c["statement"] = (f"At equal size: the dendritic config {verb} the best baseline with at least as many parameters "
-                      f"({b.candidate.label}, {b.params} parameters, {b.test.mean:.2%}): {_pp(c['accuracy_diff_pp'])} "
-                      f"pp, 95% CI [{_pp(lo)}, {_pp(hi)}], Welch p = {c['p_value']:.2g}.")
-    return {**c, "baseline_config": config_json(b)}
+    c = compare(d, equal, rules)
+    if equal.candidate == headline_baseline.candidate:
+        return {**c, "baseline_config": config_json(equal), "same_as_headline": True,
+                "statement": f"At equal size: the best baseline already has at least as many parameters "
+                             f"({equal.params}), so the comparison above is the equal-size one."}
+    return {**c, "baseline_config": config_json(equal), "same_as_headline": False}
 
 
-def _compression(dendritic: Sequence[Measured], b: Measured, within_pp: float) -> dict[str, Any]:
-    """The smallest dendritic config not worse than the best baseline by more than `within_pp` (one-sided
-    95 % Welch bound), with fewer parameters than it."""
-    fits = []
-    for d in dendritic:
-        if d.test.n < 2 or d.params is None or b.params is None or d.params >= b.params:
-            continue
-        bound = stats.welch(d.test_values, b.test_values).lower_bound() * 100
-        if bound >= -within_pp:
-            fits.append((d, bound))
-    if not fits:
-        return {"within_pp": within_pp, "config": None,
+def _compression(dendritic: Sequence[Measured], b: Measured, within_pp: float, rules: Rules) -> dict[str, Any]:
+    """Fixed-sequence non-inferiority: the dendritic configs with fewer parameters than the best baseline, from
+    the largest down, each tested for `not worse than it by more than within_pp` (one-sided) at the level,
+    stopping at the first that fails; the claim is the smallest that passed."""
+    ladder = sorted((d for d in dendritic if d.test.n >= 2 and d.params is not None and b.params is not None
+                     and d.params < b.params), key=lambda d: -(d.params or 0))
+    passed: list[tuple[Measured, float, float]] = []
+    for d in ladder:
+        diff = stats.compare(d.outcomes, b.outcomes)
+        p = _one_sided(diff, within_pp / 100)
+        if p >= rules.alpha or not diff.spread:
+            break
+        passed.append((d, diff.lower_bound() * 100, p))
+    tested = [m.candidate.label for m in ladder[:len(passed) + 1]]
+    if not passed:
+        return {"within_pp": within_pp, "config": None, "tested": tested, "p_value": None,
                 "statement": f"No dendritic config with fewer parameters than the best baseline was shown to be "
-                             f"within {within_pp:g} pp of it (one-sided 95% bound)."}
-    d, bound = min(fits, key=lambda fit: fit[0].params or 0)
+                             f"within {within_pp:g} pp of it (one-sided 95% bound, tested from the largest down)."}
+    d, bound, _ = passed[-1]
     assert d.params is not None and b.params is not None
     params_cut = 1 - d.params / b.params
     macs_cut = 1 - d.macs / b.macs if d.macs and b.macs else None
     return {"within_pp": within_pp, "config": config_json(d), "params_reduction": params_cut,
             "macs_reduction": macs_cut, "accuracy_diff_pp": (d.test.mean - b.test.mean) * 100,
-            "accuracy_diff_lower_bound_pp": bound,
+            "accuracy_diff_lower_bound_pp": bound, "tested": tested,
+            "p_value": max(p for _, _, p in passed),  # the sequence's: every step up to this one had to pass
             "statement": f"Compression: {d.candidate.label} has {params_cut:.0%} fewer parameters"
                          + (f" and {macs_cut:.0%} fewer MACs" if macs_cut is not None else "")
                          + f" than the best baseline, and is not worse by more than {within_pp:g} pp (one-sided 95% "
-                           f"bound {_pp(bound)} pp)."}
+                           f"bound {_pp(bound)} pp; tested from the largest smaller config down)."}
+
+
+def _secondary(equal: dict[str, Any] | None, compression: dict[str, Any]) -> None:
+    """Equal size and compression are secondary claims: Holm-adjusted together, so the two cannot both ride
+    on one lucky draw. Writes each one's verdict and its statement."""
+    equal_p = equal["p_value"] if equal and "p_value" in equal and not equal.get("same_as_headline") else None
+    held = stats.holm([equal_p, compression.get("p_value")])
+    if equal_p is not None and equal is not None:
+        equal["significant"] = bool(held[0]) and equal["spread"]
+        lo, hi = equal["accuracy_diff_ci"]
+        b = equal["baseline_config"]
+        verb = ("beats" if equal["accuracy_diff_pp"] > 0 else "trails") if equal["significant"] else \
+            "is indistinguishable from"
+        equal["statement"] = (f"At equal size: the dendritic config {verb} the best baseline with at least as many "
+                              f"parameters ({b['label']}, {b['params']} parameters, {b['test_acc_mean']:.2%}): "
+                              f"{_pp(equal['accuracy_diff_pp'])} pp, 95% CI [{_pp(lo)}, {_pp(hi)}], p = "
+                              f"{equal['p_value']:.2g} (Holm-adjusted with compression: "
+                              f"{'holds' if equal['significant'] else 'no claim'}).")
+    if compression.get("p_value") is not None:
+        compression["holds"] = bool(held[1])
+        if not held[1]:
+            compression["statement"] += " It does not hold once adjusted for the equal-size claim (Holm)."
 
 
 class NoVerdict(Exception):
     """Too few replicates finished to compare anything; the message says which."""
 
 
-def decide(measured: Sequence[Measured], maximize: bool, n_seeds: int, within_pp: float) -> dict[str, Any]:
-    """verdict.json's content from the replicates."""
-    families = {name: [m for m in measured if m.candidate.family == name] for name in (DENDRITIC, BASELINE)}
-    best = {name: _best(group, maximize) for name, group in families.items()}
-    for name, chosen in best.items():
+EQUAL = "equal_size"  # the pick for the equal-size question: the best baseline at least as large as the dendritic
+
+
+def picks(measured: Sequence[Measured], maximize: bool) -> dict[str, tuple[Measured, int]]:
+    """Per question, the config chosen on the choice's seeds and how many it was chosen among: each family's
+    best headline candidate (the same K on both sides), and the best baseline at least as large as the
+    dendritic pick. A family with nothing usable is a NoVerdict naming why."""
+    found: dict[str, tuple[Measured, int]] = {}
+    for name in (DENDRITIC, BASELINE):
+        options = [m for m in measured if m.candidate.family == name and m.candidate.headline]
+        chosen = choose(options, maximize)
         if chosen is None:
-            failures = [f for m in families[name] for f in m.failed]
+            failures = [f for m in options for f in m.failed]
             raise NoVerdict(f"no {name} config has 2 finished replicates with a test accuracy"
                             + (f" (failed: {'; '.join(failures[:3])})" if failures else ""))
-    d, b = best[DENDRITIC], best[BASELINE]
-    assert d is not None and b is not None
-    c = compare(d, b)
+        found[name] = (chosen, len([m for m in options if m.test.n >= 2]))
+    d = found[DENDRITIC][0]
+    larger = [m for m in measured if m.candidate.family == BASELINE and m.params is not None and d.params is not None
+              and m.params >= d.params]
+    equal = choose(larger, maximize)
+    if equal is not None:
+        found[EQUAL] = (equal, len([m for m in larger if m.test.n >= 2]))
+    return found
+
+
+def decide(estimates: Mapping[str, Measured], measured: Sequence[Measured], n_seeds: int, within_pp: float,
+           rules: Rules = Rules()) -> dict[str, Any]:
+    """verdict.json's content from `estimates` (per question, the pick as measured for the comparison: on fresh
+    seeds when it was chosen among several) and `measured` (every config on the choice's seeds)."""
+    d, b = estimates[DENDRITIC], estimates[BASELINE]
+    c = compare(d, b, rules)
+    equal = _equal_params(d, estimates.get(EQUAL), b, rules)
+    compression = _compression([m for m in measured if m.candidate.family == DENDRITIC], b, within_pp, rules)
+    _secondary(equal, compression)
+    later = {id(m): m for m in estimates.values() if not any(m is x for x in measured)}  # the second round's
     return {
         "statement": headline(d, b, c),
         **{k: c[k] for k in ("error_reduction", "error_reduction_ci", "accuracy_diff_pp", "accuracy_diff_ci",
-                             "p_value", "significant", "seeds_to_resolve")},
-        "seeds": n_seeds, "seed_values": seeds(n_seeds), "alpha": stats.ALPHA,
-        "method": ("per family, the config with the best replicate mean of the sweep's validation metric; compared "
-                   "on the held-out test split: Welch's t for the accuracy difference (95% interval, two-sided p), a "
-                   f"percentile bootstrap ({stats.BOOTSTRAP_SAMPLES} resamples of seeds) for the error reduction"),
+                             "p_value", "significant", "seeds_to_resolve", "population", "test_examples",
+                             "prob_dendritic_better", "prob_dendritic_better_ci", "min_effect", "power",
+                             "detectable_error_reduction")},
+        "seeds": n_seeds, "seed_values": sorted({s for m in [*measured, *later.values()] for s in m.seeds}),
+        "alpha": rules.alpha, "exploratory": rules.exploratory,
+        "method": ("per family, the top configs re-trained with the same seeds and the one with the best mean of "
+                   "the sweep's validation metric chosen; a pick made among several re-trained with fresh seeds; "
+                   "compared on the held-out test split, the interval counting the seeds' spread (Welch) and, "
+                   "when the trials saved their predictions, the test examples' (paired); the error reduction "
+                   "from the same interval; equal size and compression secondary (Holm), compression tested in a "
+                   "fixed sequence"),
         DENDRITIC: config_json(d), BASELINE: config_json(b),
-        "equal_params": _equal_params(d, families[BASELINE], b, maximize),
-        "compression": _compression(families[DENDRITIC], b, within_pp),
-        "configs": [config_json(m) for m in measured],
+        "equal_params": equal, "compression": compression,
+        "configs": [config_json(m) for m in [*measured, *later.values()]],
     }
+
+
+Replicator = Callable[[Sequence[Candidate], Sequence[int]], Mapping[str, TrialRecord]]
+
+
+def evaluate(candidates: Sequence[Candidate], replicate: Replicator, choice_seeds: int, seeds_each: int,
+             maximize: bool) -> tuple[dict[str, Measured], list[Measured], dict[str, TrialRecord]]:
+    """The two rounds: every candidate replicated on `choice_seeds` seeds and the picks chosen on them; then
+    each pick measured on `seeds_each` seeds, fresh ones (2000, ...) when it was chosen among several (its
+    choice flatters it), else its own choice seeds extended. Returns the estimates per question, every
+    candidate as measured for the choice, and every record by replicate key. A declared schedule keeps the
+    choice at its first look and grows only the estimates, as analysis/simulate.py does."""
+    records = dict(replicate(candidates, seeds(choice_seeds)))
+    measured = measure(candidates, seeds(choice_seeds), records)
+    chosen = picks(measured, maximize)
+    unique = {m.candidate.label: m.candidate for m, _ in chosen.values()}
+    fresh = list(dict.fromkeys(m.candidate.label for m, among in chosen.values() if among > 1))
+    extended = [c for label, c in unique.items() if label not in fresh and seeds_each > choice_seeds]
+    again: dict[str, Measured] = {}
+    for group, values, is_fresh in ((extended, seeds(seeds_each), False),
+                                    ([unique[label] for label in fresh], seeds(seeds_each, FRESH_SEED), True)):
+        if group:
+            records.update(replicate(group, values))
+            again.update({m.candidate.label: m for m in measure(group, values, records, fresh=is_fresh)})
+    estimates = {question: again.get(m.candidate.label, m) for question, (m, _) in chosen.items()}
+    for question, m in estimates.items():
+        if m.test.n < 2:
+            raise NoVerdict(f"the {question} pick has fewer than 2 finished replicates ({'; '.join(m.failed[:3])})")
+    return estimates, measured, records
 
 
 def scope(records: Iterable[TrialRecord]) -> dict[str, Any]:
@@ -376,31 +551,62 @@ class Request:
     timeout: float | None = None
     progress: bool = True
     include_capped: bool = False  # let trials the epoch cap stopped be candidates
+    min_effect: float = MIN_EFFECT  # the smallest error reduction worth finding (power is planned for it)
+    schedule: tuple[int, ...] = ()  # declared looks (seeds), e.g. (5, 10, 20): O'Brien-Fleming levels per look
+    resample_split: bool = False  # each replicate draws its own data split (data_seed = its seed)
+
+
+def rules(request: Request, previous: Mapping[str, Any] | None) -> tuple[Rules, dict[str, Any]]:
+    """The level this look is tested at, and the looks so far: a declared schedule (now, or at the first
+    look) gives each look its O'Brien-Fleming level; a later look at more seeds without one is exploratory,
+    because stopping at the first significant look would inflate the false-positive rate."""
+    earlier = (previous or {}).get("looks") or []
+    declared = list(request.schedule) or list(((previous or {}).get("schedule") or {}).get("looks") or [])
+    looks = [*earlier, request.seeds] if not earlier or earlier[-1] != request.seeds else list(earlier)
+    levels = stats.spending(declared) if declared else []
+    level, exploratory = stats.ALPHA, None
+    if declared and request.seeds in declared:
+        level = levels[declared.index(request.seeds)]
+    elif declared:
+        exploratory = f"{request.seeds} seeds is not a look of the declared schedule {declared}"
+    elif len(looks) > 1:
+        exploratory = (f"a later look ({' -> '.join(map(str, looks))} seeds) without a declared schedule: its p-value "
+                       "is not a valid test (declare the looks up front, e.g. --schedule 5,10,20)")
+    return (Rules(request.min_effect, level, exploratory, request.resample_split),
+            {"looks": looks, "schedule": {"looks": declared, "levels": levels} if declared else None})
 
 
 def run(dendritic: Family, baseline: Family, storage_url: str, runs_dir: Path, out_dir: Path,
         request: Request) -> dict[str, Any]:
-    """Plan, replicate (resuming whatever already ran), decide, and write verdict.json."""
+    """Plan, replicate for the choice, choose, replicate the picks afresh, decide, write verdict.json (resuming
+    whatever already ran: a replicate settled in the study is never run again)."""
     from dendrisweep import make_dir
     from dendrisweep.sweep import AgentOptions, redact
     from dendrisweep.verdict import ReplicatesFailing, run_replicates
 
     study = f"{dendritic.study}-verdict"
-    candidates = plan(dendritic, baseline, request.top, request.within_pp, request.include_capped)
-    seed_values = seeds(request.seeds)
     opts = AgentOptions(spec=dendritic.spec, study_name=study, storage_url=storage_url,
                         run_dir=make_dir(runs_dir / study, "the replicates' run folder"), workers=request.workers,
                         gpus=request.gpus, timeout=request.timeout, heartbeat=request.heartbeat,
                         progress=request.progress)
-    try:
-        records = run_replicates(opts, {DENDRITIC: dendritic.spec, BASELINE: baseline.spec},
-                                 replicates(candidates, seed_values, study))
-    except ReplicatesFailing as exc:
-        raise NoVerdict(str(exc)) from None
-    verdict = qualify(decide(measure(candidates, seed_values, records), dendritic.spec.maximize, request.seeds,
-                             request.within_pp), scope(records.values()), differences(dendritic.spec, baseline.spec))
-    verdict["studies"] = {DENDRITIC: dendritic.study, BASELINE: baseline.study, "replicates": study,
-                          "storage": redact(storage_url), "replicate_runs": str(opts.run_dir)}
+    specs = {DENDRITIC: dendritic.spec, BASELINE: baseline.spec}
+
+    def replicate(candidates: Sequence[Candidate], seed_values: Sequence[int]) -> dict[str, TrialRecord]:
+        try:
+            return run_replicates(opts, specs, replicates(candidates, seed_values, study, request.resample_split))
+        except ReplicatesFailing as exc:
+            raise NoVerdict(str(exc)) from None
+
+    candidates = plan(dendritic, baseline, request.top, request.within_pp, request.include_capped)
+    held, looks = rules(request, read(out_dir / VERDICT_FILE, dendritic.study))
+    choice = (looks["schedule"] or {}).get("looks", [request.seeds])[0]
+    estimates, measured, records = evaluate(candidates, replicate, choice, request.seeds, dendritic.spec.maximize)
+    verdict = qualify(decide(estimates, measured, request.seeds, request.within_pp, held), scope(records.values()),
+                      differences(dendritic.spec, baseline.spec))
+    if held.exploratory:
+        verdict["statement"] = f"Exploratory ({held.exploratory}). {verdict['statement']}"
+    verdict.update(looks, studies={DENDRITIC: dendritic.study, BASELINE: baseline.study, "replicates": study,
+                                   "storage": redact(storage_url), "replicate_runs": str(opts.run_dir)})
     write(verdict, out_dir)
     return verdict
 

@@ -92,24 +92,27 @@ def main() -> None:
 
 
 def report(trials: list[Any], verdict: dict[str, Any], wall: float, workers: int) -> None:
-    by_config: dict[str, list[Any]] = defaultdict(list)
-    for trial in trials:
-        by_config[trial.user_attrs["job"]["group"].split(":", 1)[1]].append(stored_record(trial))
-    labels = {f"{c['family']}-{c['run_id']}": c for c in verdict["configs"]}
-    print(f"\n{'config':<34} {'params':>7} {'replicates':>10} {'trial s (mean)':>15} {'agent s (mean)':>15} "
-          f"{'epochs (mean)':>13}  {'how they stopped':<34} {'test acc mean [95% CI]':>28}")
-    for group, members in by_config.items():
-        config = labels[group]
+    """Per re-run config and round (the choice's seeds, or fresh seeds for a pick), its replicates' numbers."""
+    entries = verdict["configs"]
+    round_of = {run: i for i, c in enumerate(entries) for run in c["runs"]}
+    by_config: dict[int, list[Any]] = defaultdict(list)
+    records = [stored_record(trial) for trial in trials]
+    for record in records:
+        if record.run_id in round_of:
+            by_config[round_of[record.run_id]].append(record)
+    print(f"\n{'config':<34} {'round':<6} {'params':>7} {'replicates':>10} {'trial s (mean)':>15} "
+          f"{'agent s (mean)':>15} {'epochs (mean)':>13}  {'how they stopped':<34} {'test acc mean [95% CI]':>28}")
+    for index, members in by_config.items():
+        config = entries[index]
         ci = config["test_acc_ci"] or [float("nan")] * 2
         stops = ", ".join(f"{n} {reason}" for reason, n in Counter(r.stop_reason for r in members).most_common())
-        print(f"{config['label']:<34} {config['params'] or 0:>7} {len(members):>10} "
-              f"{statistics.mean(r.wall_seconds for r in members):>15.1f} "
+        print(f"{config['label']:<34} {'fresh' if config['fresh_seeds'] else 'choice':<6} {config['params'] or 0:>7} "
+              f"{len(members):>10} {statistics.mean(r.wall_seconds for r in members):>15.1f} "
               f"{statistics.mean(r.agent_seconds for r in members):>15.1f} "
               f"{statistics.mean(r.epochs_run or 0 for r in members):>13.1f}  {stops:<34} "
               f"{config['test_acc_mean']:>10.4f} [{ci[0]:.4f}, {ci[1]:.4f}]")
-    records = [r for members in by_config.values() for r in members]
-    training = sum(r.wall_seconds for r in records) / workers
-    agent = sum(r.agent_seconds for r in records) / workers
+    training = sum(r.wall_seconds or 0 for r in records) / workers
+    agent = sum(r.agent_seconds or 0 for r in records) / workers
     print(f"\nverdict wall time {wall:.1f} s on {workers} workers; replicate processes / workers {agent:.1f} s "
           f"(their training loops and scoring: {training:.1f} s)")
     print(f"verdict machinery beyond the replicates: {wall - agent:.1f} s = {(wall - agent) / agent:.1%} "

@@ -26,6 +26,8 @@ _all, __getattr__ = lazy_exports(__name__, {
     "RUNNING": "dendrisweep.contract",
     "QUEUED": "dendrisweep.contract",
     "is_number": "dendrisweep.contract",
+    "pack": "dendrisweep.contract",
+    "unpack": "dendrisweep.contract",
     # settings and configs
     "SETTINGS": "dendrisweep.settings",
     "resolve_config": "dendrisweep.config:resolve",

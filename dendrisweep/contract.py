@@ -18,6 +18,7 @@ A trial's status:
 """
 from __future__ import annotations
 
+import base64
 import math
 import secrets
 import string
@@ -86,6 +87,10 @@ class TrialRecord:
     dendrites_added: int | None = _metric()  # what PAI really added (the setting `dendrites` is the switch)
     epochs_run: int | None = _metric()  # the setting `epochs` is the cap
     best_epoch: int | None = None
+    # the best model's class for each held-out example, and the true ones, in the split's order (pack()):
+    # the verdict counts the test examples' own noise with them, paired across the trials that share a split
+    test_predictions: str | None = None
+    test_labels: str | None = None
     stop_reason: str = ""  # "PAI finished", "converged (...)" (the baseline), "dendrite budget reached (N)", EPOCH_CAP
     wall_seconds: float | None = None
     train_seconds: float | None = None
@@ -138,8 +143,10 @@ class TrialRecord:
         return record
 
     def summary(self) -> dict[str, Any]:
-        """The record as the run's W&B summary: flat (the config is the run's config, versions stay local)."""
-        flat = {k: v for k, v in self.to_json().items() if k not in ("config", "data", "versions")}
+        """The record as the run's W&B summary: flat (the config is the run's config; versions and the
+        per-example predictions stay local)."""
+        local = ("config", "data", "versions", "test_predictions", "test_labels")
+        flat = {k: v for k, v in self.to_json().items() if k not in local}
         return {**flat, "data_digest": self.data.digest, "data_source": self.data.source}
 
     # -- reading ----------------------------------------------------------------------------------
@@ -155,6 +162,20 @@ _FIELDS = {f.name for f in fields(TrialRecord)} - {"extra"}
 _DATA_KEYS = {f.name for f in fields(DataInfo)}
 _OMIT_EMPTY = ("stderr_tail", "versions", "extra")
 RESULT_METRICS = tuple(f.name for f in fields(TrialRecord) if f.metadata.get("metric"))
+
+
+def pack(classes: Any) -> str:
+    """Class indices (any integer array) as compact text: base64 of little-endian int16."""
+    import numpy as np
+
+    return base64.b64encode(np.asarray(classes, dtype="<i2").tobytes()).decode("ascii")
+
+
+def unpack(text: str) -> Any:
+    """pack()'s text back to an int array."""
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(text), dtype="<i2").astype(np.int64)
 
 
 def is_number(value: Any) -> TypeGuard[int | float]:

@@ -206,6 +206,8 @@ def test_verdict_end_to_end_with_train_trial(sweeps: Path, verdict: Path) -> Non
     assert {"statement", "error_reduction", "error_reduction_ci", "accuracy_diff_pp", "accuracy_diff_ci", "p_value",
             "seeds", "dendritic", "baseline", "equal_params", "compression"} <= set(found)
     assert found["seeds"] == 2 and found["statement"]
+    # the trials saved their predictions on the 240 test examples: the interval covers new examples too
+    assert found["population"] == "task" and found["test_examples"] == 240 and "on this task" in found["statement"]
     assert found["dendritic"]["config"]["dendrites"] is True and found["baseline"]["config"]["dendrites"] is False
     # what the answer rests on: real perforatedai's dendrites, the built-in data, and the two searches' differences
     assert found["scope"]["perforatedai"] == "3.2.9" and found["scope"]["splits"]["test"] == 240
@@ -223,6 +225,7 @@ def test_verdict_end_to_end_with_train_trial(sweeps: Path, verdict: Path) -> Non
         assert run.config["seed"] in found["seed_values"]
         assert {k: v for k, v in run.config.items() if k != "seed"} == config["config"]
         assert run.summary["test_acc"] in config["test_acc_values"]
+        assert "test_predictions" not in run.summary  # per-example outcomes stay in the study
     report = (verdict / "report.md").read_text()
     assert report.index("## Verdict") < report.index("## Summary") and found["statement"] in report
 

@@ -1,7 +1,9 @@
 """The verdict against a known truth: tests/programs/noisy_trial.py scores 0.80 (+ EFFECT with dendrites)
-plus seeded noise, so we know what the verdict should say. The same code path as a real verdict: the
-real agent made the two sweeps, replicates run through the agent's controller, statistics on what they
-recorded. The real thing with train_trial.py is in test_analysis.py."""
+with a seeded run quality shared by validation and test, on a fixed split whose predictions it saves,
+so we know what the verdict should say (its rates, by simulation: tests/unit/analysis/test_calibration.py).
+The same code path as a real verdict: the real agent made the two sweeps, replicates run through the
+agent's controller, statistics on what they recorded. The real thing with train_trial.py is in
+test_analysis.py."""
 from __future__ import annotations
 
 import json
@@ -26,8 +28,11 @@ from tests.helpers import ROOT, offline_wandb_env
 
 NOISY = ROOT / "tests" / "programs" / "noisy_trial.py"
 VERDICT_KEYS = {"statement", "error_reduction", "error_reduction_ci", "accuracy_diff_pp", "accuracy_diff_ci", "p_value",
-                "seeds", "dendritic", "baseline", "equal_params", "compression"}
-SIDE_KEYS = {"config", "test_acc_mean", "test_acc_sd", "test_acc_ci", "params", "macs", "runs"}
+                "seeds", "dendritic", "baseline", "equal_params", "compression", "population", "min_effect", "power",
+                "detectable_error_reduction", "seeds_to_resolve", "prob_dendritic_better", "prob_dendritic_better_ci",
+                "schedule", "looks", "alpha", "exploratory"}
+SIDE_KEYS = {"config", "test_acc_mean", "test_acc_sd", "test_acc_ci", "test_acc_values", "params", "macs", "runs",
+             "fresh_seeds", "seed_values"}
 
 
 def noisy_sweep(path: Path, dendrites: bool) -> Path:
@@ -70,18 +75,24 @@ def test_a_known_effect_is_inside_the_interval_and_flagged(sweeps: Path, tmp_pat
     monkeypatch.setenv("NOISY_TRIAL_EFFECT", "0.05")
     monkeypatch.setenv("NOISY_TRIAL_FAIL_SEED", "1004")  # one seed crashes: recorded, the verdict goes on
     root = fresh_copy(sweeps, tmp_path)
-    assert analysis(verdict_args(sweeps, root, "--top", "2", "--seeds", "5", "--workers", "4")) == 0
+    assert analysis(verdict_args(sweeps, root, "--top", "3", "--seeds", "5", "--workers", "4")) == 0
     found = json.loads((root / "out" / "verdict.json").read_text())
     assert set(found) >= VERDICT_KEYS and set(found["dendritic"]) >= SIDE_KEYS and set(found["baseline"]) >= SIDE_KEYS
     low, high = found["accuracy_diff_ci"]
     assert low <= 5.0 <= high and low > 0 and found["p_value"] < 0.05 and found["significant"]
-    assert found["statement"].startswith("Dendrites help:") and "4 seeds each" in found["statement"]
+    assert found["population"] == "task" and "on this task" in found["statement"]
+    # chosen among 3 on seeds 1000-1004, estimated on 2000-2004 (which chose nothing: all 5 finished)
+    assert found["statement"].startswith("Dendrites help:") and "5 seeds each" in found["statement"]
+    for side in ("dendritic", "baseline"):
+        assert found[side]["fresh_seeds"] and found[side]["seed_values"] == list(range(2000, 2005))
+        assert len(found[side]["test_acc_values"]) == 5
     err_low, err_high = found["error_reduction_ci"]  # truth: (0.20 - 0.15) / 0.20 = 25 %
     assert err_low <= 0.25 <= err_high
     assert found["dendritic"]["config"]["dendrites"] is True and found["baseline"]["config"]["dendrites"] is False
     assert "seed" not in found["dendritic"]["config"] and found["seeds"] == 5
-    for config in found["configs"]:  # every config: 4 finished seeds, the crashed one named with its reason
-        assert config["n"] == 4 and len(config["runs"]) == 4 and len(config["failed_runs"]) == 1
+    assert sum(c["fresh_seeds"] for c in found["configs"]) >= 2
+    for config in (c for c in found["configs"] if not c["fresh_seeds"]):  # the choice's round: 4 finished seeds,
+        assert config["n"] == 4 and len(config["runs"]) == 4 and len(config["failed_runs"]) == 1  # the crash named
         assert "scripted crash" in config["failed_runs"][0] or "exit code 1" in config["failed_runs"][0]
         assert config["selection_gap"] == pytest.approx(config["sweep_value"] - config["replicate_value_mean"])
     # equal size: the best dendritic config (params 1000 or 2000) against a baseline at least as large
@@ -129,18 +140,35 @@ def test_a_killed_verdict_resumes_without_rerunning_finished_replicates(sweeps: 
     assert all(after[job] == 1 for job in before), (before, after)
 
 
-def test_more_seeds_later_run_only_the_new_ones(sweeps: Path, tmp_path: Path) -> None:
+def test_a_declared_schedule_adds_seeds_at_its_looks_and_runs_only_the_new_ones(sweeps: Path, tmp_path: Path) -> None:
+    root = fresh_copy(sweeps, tmp_path)
+    assert analysis(verdict_args(sweeps, root, "--top", "2", "--seeds", "2", "--schedule", "2,3",
+                                 "--workers", "4")) == 0
+    two = _complete_by_job(storage(root, "dend"), "dend-verdict")
+    assert analysis(verdict_args(sweeps, root, "--top", "2", "--seeds", "3", "--workers", "4")) == 0  # remembered
+    three = _complete_by_job(storage(root, "dend"), "dend-verdict")
+    assert set(three.values()) == {1} and set(two) < set(three)  # nothing ran twice
+    found = json.loads((root / "out" / "verdict.json").read_text())
+    assert found["looks"] == [2, 3] and found["schedule"]["looks"] == [2, 3] and found["exploratory"] is None
+    assert found["alpha"] == pytest.approx(found["schedule"]["levels"][1]) and sum(found["schedule"]["levels"]) == \
+        pytest.approx(0.05)
+    assert found["dendritic"]["n"] == 3 and not found["statement"].startswith("Exploratory")
+
+
+def test_more_seeds_without_a_schedule_are_exploratory(sweeps: Path, tmp_path: Path) -> None:
     root = fresh_copy(sweeps, tmp_path)
     assert analysis(verdict_args(sweeps, root, "--top", "1", "--seeds", "2", "--workers", "4")) == 0
-    two = _complete_by_job(storage(root, "dend"), "dend-verdict")
     assert analysis(verdict_args(sweeps, root, "--top", "1", "--seeds", "3", "--workers", "4")) == 0
-    three = _complete_by_job(storage(root, "dend"), "dend-verdict")
-    assert set(three.values()) == {1} and len(three) == len(two) * 3 // 2 and set(two) < set(three)
+    found = json.loads((root / "out" / "verdict.json").read_text())
+    assert found["looks"] == [2, 3] and found["statement"].startswith("Exploratory (a later look (2 -> 3 seeds)")
+    assert not found["significant"]
 
 
 @pytest.mark.parametrize("args, message", [
     (["--seeds", "1"], "--seeds: at least 2"),
     (["--top", "0"], "expected a positive number"),
+    (["--schedule", "5,3"], "--schedule: expected at least two increasing seed counts"),
+    (["--schedule", "3,6", "--seeds", "5"], "--seeds 5 is not a look of --schedule 3,6"),
 ])
 def test_verdict_bad_input_is_one_line(sweeps: Path, tmp_path: Path, args: list[str], message: str,
                                        capsys: pytest.CaptureFixture[str]) -> None:

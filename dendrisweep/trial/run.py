@@ -42,6 +42,7 @@ from dendrisweep.contract import (
     DataInfo,
     TrialRecord,
     new_run_id,
+    pack,
 )
 from dendrisweep.data import Dataset
 from dendrisweep.edge_impulse.runtime import write_block_output
@@ -53,7 +54,16 @@ from dendrisweep.schedule import cap_falls_short
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.options import TrialOptions
 from dendrisweep.trial.tracking import start_run
-from dendrisweep.trial.trainer import Diverged, EpochRecord, Stopped, TrainResult, score, strategy_for, train
+from dendrisweep.trial.trainer import (
+    Diverged,
+    EpochRecord,
+    Stopped,
+    TrainResult,
+    predict,
+    score,
+    strategy_for,
+    train,
+)
 
 PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM  # non-zero: W&B requeues a preempted run, our agent re-runs it
 # After a stop request the process wraps up (test score, checkpoint, W&B) and must be gone within this
@@ -84,11 +94,14 @@ def _measured(result: TrainResult, data: Dataset) -> dict[str, Any]:
     """The final numbers of a finished trial (all about the best model, not the last one), scored on
     the device it trained on."""
     best = result.best
-    test_loss, test_acc = score(best.model, data.test) if data.test is not None else (None, None)
-    return {"best_val_acc": best.val_acc, "best_epoch": best.epoch, "val_loss": best.val_loss, "test_acc": test_acc,
-            "test_loss": test_loss, "params": best.params, "dendrites_added": best.dendrites,
-            "epochs_run": result.epochs_run, "stop_reason": result.stop_reason, "train_seconds": result.loop_seconds,
-            "compute_seconds": result.compute_seconds}
+    measured = {"best_val_acc": best.val_acc, "best_epoch": best.epoch, "val_loss": best.val_loss,
+                "params": best.params, "dendrites_added": best.dendrites, "epochs_run": result.epochs_run,
+                "stop_reason": result.stop_reason, "train_seconds": result.loop_seconds,
+                "compute_seconds": result.compute_seconds}
+    if data.test is not None:
+        measured["test_loss"], measured["test_acc"] = score(best.model, data.test)
+        measured["test_predictions"], measured["test_labels"] = pack(predict(best.model, data.test)), pack(data.test.y)
+    return measured
 
 
 def _sizes(inference: nn.Module, data: Dataset) -> dict[str, Any]:

@@ -222,6 +222,15 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return loss_sum / len(y), correct / len(y)
 
 
+def predict(model: nn.Module, split: LabelledArrays) -> Any:
+    """The model's class for each example of a split (a numpy array), in eval mode, where the model is."""
+    model.eval()
+    x = torch.from_numpy(split.x).to(next(model.parameters()).device)
+    with torch.no_grad():
+        return torch.cat([model(_on_cpu_layout(x[i:i + EVAL_BATCH])).argmax(dim=1).cpu()
+                          for i in range(0, len(x), EVAL_BATCH)]).numpy()
+
+
 def score(model: nn.Module, split: LabelledArrays) -> tuple[float, float]:
     """(loss, accuracy) of a model on a split, where the model is."""
     return evaluate(model, *tensors(split, next(model.parameters()).device))

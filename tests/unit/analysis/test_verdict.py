@@ -3,14 +3,16 @@ in process on simulated trials whose truth is known."""
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from analysis import verdict
+from analysis import stats, verdict
 from analysis.load import frame, row
-from dendrisweep.contract import DataInfo, TrialRecord
+from dendrisweep.contract import DataInfo, TrialRecord, pack
 from dendrisweep.sweep import SweepSpec, parse_sweep
 
 BASE = 0.80
@@ -43,31 +45,47 @@ def families(rng: random.Random, effect: float = 0.0) -> tuple[verdict.Family, v
             verdict.Family(verdict.BASELINE, "base", sweep_frame(False, rng), noisy_spec("base", False)))
 
 
-def replicate_records(candidates: list[verdict.Candidate], seeds: list[int], rng: random.Random, effect: float,
-                      failing_seed: int | None = None) -> dict[str, TrialRecord]:
-    """What the replicates would record: truth + fresh noise on validation and test, per seed."""
-    records = {}
-    for c in candidates:
-        for seed in seeds:
-            key = verdict.replicate_key(c, seed)
-            if seed == failing_seed:
-                records[key] = TrialRecord(run_id=key, status="failed", reason="exit code 1: scripted crash")
-                continue
-            truth = BASE + (effect if c.config["dendrites"] else 0.0)
-            val, test = truth + rng.gauss(0, 0.01), truth + rng.gauss(0, 0.01)
-            records[key] = TrialRecord(run_id=key, status="finished", config={**c.config, "seed": seed},
-                                       best_val_acc=val, test_acc=test, objective=val, params=params_of(c.config),
-                                       macs=10 * params_of(c.config))
-    return records
+EXAMPLES = 200  # the simulated test split
 
 
-def simulated_verdict(rng: random.Random, effect: float, n_seeds: int, top: int = 1,
-                      failing_seed: int | None = None) -> dict[str, object]:
+class Replicates:
+    """What the replicates would record: per seed a run quality shared by validation and test (a lucky seed is
+    lucky on both, so choosing on validation flatters the test), each of the split's examples right with the
+    config's truth plus that quality; the predictions saved as a trial saves them."""
+
+    def __init__(self, rng: random.Random, effect: float, failing_seed: int | None = None) -> None:
+        self.rng, self.effect, self.failing_seed = rng, effect, failing_seed
+        self.labels = [rng.randrange(4) for _ in range(EXAMPLES)]
+        self.asked: list[int] = []
+
+    def __call__(self, candidates: Sequence[verdict.Candidate], seeds: Sequence[int]) -> dict[str, TrialRecord]:
+        records = {}
+        for c in candidates:
+            for seed in seeds:
+                self.asked.append(seed)
+                key = verdict.replicate_key(c, seed)
+                if seed == self.failing_seed:
+                    records[key] = TrialRecord(run_id=key, status="failed", reason="exit code 1: scripted crash")
+                    continue
+                truth = BASE + (self.effect if c.config["dendrites"] else 0.0) + self.rng.gauss(0, 0.01)
+                val = truth + self.rng.gauss(0, 0.01)
+                predictions = [label if self.rng.random() < truth else (label + 1) % 4 for label in self.labels]
+                test = sum(p == label for p, label in zip(predictions, self.labels, strict=True)) / EXAMPLES
+                records[key] = TrialRecord(run_id=key, status="finished", config={**c.config, "seed": seed},
+                                           best_val_acc=val, test_acc=test, objective=val,
+                                           params=params_of(c.config), macs=10 * params_of(c.config),
+                                           test_predictions=pack(predictions), test_labels=pack(self.labels),
+                                           data=DataInfo(digest="split"))
+        return records
+
+
+def simulated_verdict(rng: random.Random, effect: float, n_seeds: int, top: int = 1, failing_seed: int | None = None,
+                      rules: verdict.Rules | None = None) -> dict[str, object]:
     dendritic, baseline = families(rng, effect)
     candidates = verdict.plan(dendritic, baseline, top, within_pp=0.5)
-    seeds = verdict.seeds(n_seeds)
-    measured = verdict.measure(candidates, seeds, replicate_records(candidates, seeds, rng, effect, failing_seed))
-    return verdict.decide(measured, maximize=True, n_seeds=n_seeds, within_pp=0.5)
+    estimates, measured, _ = verdict.evaluate(candidates, Replicates(rng, effect, failing_seed), n_seeds, n_seeds,
+                                              maximize=True)
+    return verdict.decide(estimates, measured, n_seeds, 0.5, rules or verdict.Rules())
 
 
 def test_plan_takes_the_top_configs_of_each_sweep_and_what_the_questions_need() -> None:
@@ -101,39 +119,95 @@ def test_replicates_are_every_config_with_every_seed_grouped_by_config() -> None
         1000, 1001, 1002}
 
 
-def test_a_known_effect_is_inside_the_interval_and_flagged() -> None:
-    found = simulated_verdict(random.Random(4), effect=0.05, n_seeds=5, top=2, failing_seed=1004)
+def test_a_known_effect_is_found_with_its_interval_on_fresh_seeds() -> None:
+    found = simulated_verdict(random.Random(4), effect=0.08, n_seeds=5, top=2, failing_seed=1004)
     low, high = found["accuracy_diff_ci"]  # type: ignore[misc]
-    assert low <= 5.0 <= high and low > 0 and found["significant"]
-    assert str(found["statement"]).startswith("Dendrites help:") and "4 seeds each" in str(found["statement"])
-    for config in found["configs"]:  # type: ignore[attr-defined]
+    assert low <= 8.0 <= high and low > 0 and found["significant"] and found["population"] == "task"
+    assert str(found["statement"]).startswith("Dendrites help:") and "5 seeds each" in str(found["statement"])
+    for side in (verdict.DENDRITIC, verdict.BASELINE):  # chosen among 2: estimated on seeds that chose nothing
+        pick = found[side]
+        assert pick["fresh_seeds"] and pick["seed_values"] == verdict.seeds(5, verdict.FRESH_SEED)  # type: ignore[index]
+    choice = [c for c in found["configs"] if not c["fresh_seeds"]]  # type: ignore[attr-defined]
+    for config in choice:  # the choice's round lost seed 1004 and says why
         assert config["n"] == 4 and len(config["failed_runs"]) == 1 and "scripted crash" in config["failed_runs"][0]
         assert config["selection_gap"] == pytest.approx(config["sweep_value"] - config["replicate_value_mean"])
 
 
-def test_with_no_true_effect_the_verdict_rarely_claims_one() -> None:
-    """20 independent repeats (fresh noise each) at alpha 0.05: at most 2 false claims."""
+def test_a_pick_that_was_the_only_candidate_is_not_replicated_again() -> None:
     rng = random.Random(5)
-    found = [simulated_verdict(rng, effect=0.0, n_seeds=3) for _ in range(20)]
-    assert sum(bool(f["significant"]) for f in found) <= 2
-    quiet = next(f for f in found if not f["significant"])
-    statement = str(quiet["statement"])
-    assert statement.startswith("No evidence of a difference at 3 seeds each:")
-    assert f"about {quiet['seeds_to_resolve']} seeds per config would resolve" in statement
+    dendritic, baseline = families(rng)
+    candidates = [c for c in verdict.plan(dendritic, baseline, 1, 0.5) if c.headline]
+    replicate = Replicates(rng, 0.0)
+    estimates, _, _ = verdict.evaluate(candidates, replicate, 3, 3, maximize=True)
+    assert sorted(set(replicate.asked)) == verdict.seeds(3) and not estimates[verdict.DENDRITIC].fresh
+
+
+def test_both_families_get_the_same_number_of_headline_candidates() -> None:
+    dendritic, baseline = families(random.Random(6))
+    candidates = verdict.plan(dendritic, baseline, top=3, within_pp=0.5)
+    assert [sum(c.headline for c in candidates if c.family == name) for name in (verdict.DENDRITIC,
+                                                                                 verdict.BASELINE)] == [3, 3]
+
+
+def test_with_no_true_effect_the_statement_claims_nothing_and_says_what_more_seeds_would_find() -> None:
+    found = simulated_verdict(random.Random(7), effect=0.0, n_seeds=3)
+    statement = str(found["statement"])
+    assert not found["significant"] and statement.startswith("No evidence of a difference at 3 seeds each:")
+    assert "on this task (new seeds and new test examples)" in statement
+    assert "a 10% error reduction (the declared effect) needs about" in statement or "no number of seeds" in statement
     assert "help" not in statement and "hurt" not in statement
+    low, high = found["error_reduction_ci"]  # type: ignore[misc]
+    assert low < 0 < high  # the two intervals agree
+    assert 0 < found["power"] < 1 and found["min_effect"] == verdict.MIN_EFFECT  # type: ignore[operator]
 
 
 def test_without_two_finished_replicates_there_is_no_verdict() -> None:
-    rng = random.Random(6)
+    rng = random.Random(8)
     dendritic, baseline = families(rng)
     candidates = verdict.plan(dendritic, baseline, 1, 0.5)
-    records = replicate_records(candidates, verdict.seeds(2), rng, 0.0, failing_seed=1001)
     with pytest.raises(verdict.NoVerdict, match="no dendritic config has 2 finished replicates.*scripted crash"):
-        verdict.decide(verdict.measure(candidates, verdict.seeds(2), records), True, 2, 0.5)
+        verdict.evaluate(candidates, Replicates(rng, 0.0, failing_seed=1001), 2, 2, maximize=True)
 
 
-def test_verdict_seeds_are_fixed_and_fresh() -> None:
+def measured(family: str, params: int, accuracies: list[float], label: str = "") -> verdict.Measured:
+    candidate = verdict.Candidate(family, None, label or f"{family}{params}", "test", 0.8, params, {}, 0)
+    return verdict.Measured(candidate, verdict.seeds(len(accuracies)), stats.describe(accuracies),
+                            stats.describe(accuracies), stats.Outcomes.of(accuracies), params, None)
+
+
+def test_compression_is_tested_from_the_largest_smaller_config_down_and_stops_at_the_first_failure() -> None:
+    best_baseline = measured(verdict.BASELINE, 1000, [0.90, 0.91, 0.90, 0.91, 0.90])
+    ladder = [measured(verdict.DENDRITIC, 900, [0.91, 0.92, 0.91, 0.92, 0.91]),  # passes
+              measured(verdict.DENDRITIC, 500, [0.80, 0.82, 0.81, 0.80, 0.82]),  # fails: the sequence stops
+              measured(verdict.DENDRITIC, 100, [0.91, 0.92, 0.91, 0.92, 0.91])]  # would pass, never tested
+    found = verdict._compression(ladder, best_baseline, 0.5, verdict.Rules())
+    assert found["config"]["params"] == 900 and found["tested"] == [m.candidate.label for m in ladder[:2]]
+
+
+def test_a_schedule_tests_each_look_at_its_level_and_an_undeclared_look_is_exploratory() -> None:
+    levels = stats.spending([5, 10, 20])
+    first, looks = verdict.rules(verdict.Request(seeds=5, schedule=(5, 10, 20)), None)
+    assert first.alpha == pytest.approx(levels[0]) and first.exploratory is None
+    second, _ = verdict.rules(verdict.Request(seeds=10), {"studies": {}, **looks})  # the schedule is remembered
+    assert second.alpha == pytest.approx(levels[1]) and second.exploratory is None
+    unplanned, looks = verdict.rules(verdict.Request(seeds=10), {"looks": [5], "schedule": None})
+    assert looks["looks"] == [5, 10] and unplanned.exploratory and "--schedule" in unplanned.exploratory
+    found = simulated_verdict(random.Random(4), effect=0.08, n_seeds=5, top=2, rules=unplanned)
+    assert not found["significant"]  # an exploratory look claims nothing, however small its p
+
+
+def test_no_seed_varying_is_no_claim() -> None:
+    d, b = measured(verdict.DENDRITIC, 10, [0.91] * 4), measured(verdict.BASELINE, 10, [0.90] * 4)
+    found = verdict.compare(d, b)
+    assert not found["significant"] and not found["spread"] and found["accuracy_diff_ci"][0] < 1.0 < \
+        found["accuracy_diff_ci"][1]
+    assert "no seed varied" in verdict.headline(d, b, found)
+    assert "on this data set's test split" in verdict.headline(d, b, found)  # no per-example outcomes
+
+
+def test_verdict_seeds_are_fixed_and_the_estimates_are_apart_from_the_choices() -> None:
     assert verdict.seeds(3) == [1000, 1001, 1002] and verdict.seeds(5)[:3] == verdict.seeds(3)
+    assert not set(verdict.seeds(500)) & set(verdict.seeds(500, verdict.FRESH_SEED))
 
 
 def test_trials_the_epoch_cap_stopped_are_not_candidates_unless_asked() -> None:
@@ -170,13 +244,38 @@ def test_two_sides_on_different_data_are_flagged() -> None:
 
 
 def test_a_dendritic_pick_whose_models_kept_no_dendrite_says_so() -> None:
-    rng = random.Random(8)
+    rng = random.Random(9)
     dendritic, baseline = families(rng)
     candidates = verdict.plan(dendritic, baseline, 1, 0.5)
-    records = replicate_records(candidates, verdict.seeds(3), rng, 0.0)
-    for record in records.values():
-        record.dendrites_added = 0
-    found = verdict.decide(verdict.measure(candidates, verdict.seeds(3), records), True, 3, 0.5)
+    simulate = Replicates(rng, 0.0)
+
+    def without_dendrites(cs: Sequence[verdict.Candidate], seeds: Sequence[int]) -> dict[str, TrialRecord]:
+        return {key: replace(record, dendrites_added=0) for key, record in simulate(cs, seeds).items()}
+
+    estimates, measured_, _ = verdict.evaluate(candidates, without_dendrites, 3, 3, maximize=True)
+    found = verdict.decide(estimates, measured_, 3, 0.5)
     assert ("the dendritic config's replicates kept a median of 0 dendrites: PAI removes a dendrite that does not "
             "improve validation") in str(found["statement"])
     assert found["dendritic"]["dendrites_added"] == 0  # type: ignore[index]
+
+
+def test_the_power_sentence_plans_for_the_declared_effect_and_never_promises_the_impossible() -> None:
+    planned = {"min_effect": 0.1, "detectable_error_reduction": 0.35, "seeds_to_resolve": 40}
+    assert verdict.power_sentence(planned) == ("at these seeds a difference is found (80% power) from an error "
+                                               "reduction of about 35%; a 10% error reduction (the declared effect) "
+                                               "needs about 40 seeds per config")
+    hopeless = {"min_effect": 0.1, "detectable_error_reduction": 1.4, "seeds_to_resolve": None}
+    assert verdict.power_sentence(hopeless) == ("at these seeds not even removing every error would be found "
+                                                "reliably; no number of seeds finds a 10% error reduction on this "
+                                                "test split: its own noise is too large")
+
+
+def test_a_resampled_split_gives_each_replicate_its_own_split_and_covers_the_task() -> None:
+    dendritic, baseline = families(random.Random(10))
+    candidates = verdict.plan(dendritic, baseline, 1, 0.5)
+    runs = verdict.replicates(candidates, verdict.seeds(2), "dend-verdict", resample_split=True)
+    assert all(r.params["data_seed"] == r.params["seed"] for r in runs)
+    d = measured(verdict.DENDRITIC, 10, [0.91, 0.93, 0.92])
+    b = measured(verdict.BASELINE, 10, [0.90, 0.91, 0.92])
+    assert verdict.compare(d, b)["population"] == "split"  # one split, no per-example outcomes
+    assert verdict.compare(d, b, verdict.Rules(resample_split=True))["population"] == "task"
