@@ -14,12 +14,15 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "read_study": "analysis.load",
     "from_offline_runs": "analysis.load",
     "from_wandb_sweep": "analysis.load",
+    "open_source": "analysis.load",
+    "learning_curves": "analysis.load",
     # rankings
     "finished": "analysis.rank",
     "best": "analysis.rank",
     "pareto_front": "analysis.rank",
     "smallest_within": "analysis.rank",
     "importance": "analysis.rank",
+    "direction": "analysis.rank",
     "row_config": "analysis.rank",
     # outputs
     "build_sections": "analysis.report",

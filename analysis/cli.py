@@ -4,14 +4,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from dendrisweep import ArgumentParser, ExportError, UsageError, cli_errors, make_dir, positive
-from dendrisweep.sweep import DEFAULT_RUNS_DIR, SweepSpec, parse_gpus
+from dendrisweep.sweep import DEFAULT_RUNS_DIR, SweepSpec, default_storage_url, parse_gpus
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Source:
     maximize: bool
     spec: SweepSpec | None = None  # the sweep that made a study (None: W&B runs)
     storage: str | None = None  # the study's storage URL
+    wandb_config: dict[str, Any] | None = None  # a W&B sweep's own config (the verdict re-runs its program)
 
 
 def _add_sources(parser: argparse.ArgumentParser) -> None:
@@ -33,10 +34,15 @@ def _add_sources(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", help="study name in --storage")
     parser.add_argument("--wandb-dir", type=Path, help="W&B folder of offline runs (wandb/offline-run-*)")
     parser.add_argument("--wandb-sweep", help="ENTITY/PROJECT/SWEEP_ID on W&B (cached as parquet)")
+    parser.add_argument("--metric", help="W&B sources: the objective (default: the W&B sweep's own metric; "
+                                         "best_val_acc for --wandb-dir)")
+    parser.add_argument("--goal", choices=("maximize", "minimize"), help="W&B sources: the metric's goal (default: "
+                                                                          "the W&B sweep's own; maximize)")
     parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, help="agent.py's runs folder")
     parser.add_argument("--baseline", type=Path, help="baseline sweep YAML (e.g. sweeps/kws_baseline.yaml)")
     parser.add_argument("--baseline-study", help="baseline study name (in --baseline-storage or --storage)")
     parser.add_argument("--baseline-storage", help="storage URL of --baseline-study")
+    parser.add_argument("--baseline-wandb-sweep", metavar="ENTITY/PROJECT/ID", help="the baseline sweep on W&B")
     parser.add_argument("--out", type=Path, help="output folder")
 
 
@@ -74,15 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     verdict.add_argument("--schedule", type=_schedule, metavar="N,N,...",
                          help="declared looks, e.g. 5,10,20: run with --seeds 5, later 10, later 20; each look is "
                               "tested at its O'Brien-Fleming level, so adding seeds after a look stays valid")
+    _add_data_directory(verdict)
     verdict.add_argument("--resample-split", action="store_true",
                          help="each replicate draws its own data split (train_trial.py's data_seed), so the "
                               "interval covers new splits too, where the data allows it")
     regenerate = commands.add_parser("regenerate", help="retrain, export and verify the best model and its "
                                                         "baseline (default artifacts/<sweep>)")
     _add_sources(regenerate)
+    _add_data_directory(regenerate)
     regenerate.add_argument("--verdict", type=Path, help="verdict.json whose choice to regenerate (default "
                                                          "reports/<sweep>/verdict.json when it exists)")
     return parser
+
+
+def _add_data_directory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-directory", type=Path, metavar="DIR",
+                        help="train on this folder (default: the folder the sweep recorded, when this machine has "
+                             "it); it must hold the data the sweep trained on (checked by digest)")
 
 
 def _schedule(text: str) -> list[int]:
@@ -133,15 +147,26 @@ def resolve_source(opts: argparse.Namespace) -> Source:
         if not (opts.storage and opts.study):
             raise UsageError("--storage and --study go together")
         return _study_source(opts.storage, opts.study)
+    if (opts.metric or opts.goal) and not (opts.wandb_dir or opts.wandb_sweep):
+        raise UsageError("--metric and --goal are for W&B sources; a study is analysed on its sweep's own metric")
     if opts.wandb_dir:
-        offline = load.from_offline_runs(opts.wandb_dir)
-        return Source(opts.wandb_dir.resolve().parent.name, offline, "best_val_acc", True)
-    name = opts.wandb_sweep.strip("/").split("/")[-1]
-    cache = opts.runs_dir / "wandb-sweeps" / f"{opts.wandb_sweep.strip('/').replace('/', '_')}.parquet"
-    return Source(name, load.from_wandb_sweep(opts.wandb_sweep, cache), "best_val_acc", True)
+        metric = opts.metric or "best_val_acc"
+        offline = load.from_offline_runs(opts.wandb_dir, metric)
+        return Source(opts.wandb_dir.resolve().parent.name, offline, metric, opts.goal != "minimize")
+    return _wandb_source(opts.wandb_sweep, opts)
+
+
+def _wandb_source(path: str, opts: argparse.Namespace) -> Source:
+    from analysis import load
+
+    df, sweep = load.from_wandb_sweep(path, opts.runs_dir / "wandb-sweeps", opts.metric)
+    maximize = sweep["maximize"] if opts.goal is None else opts.goal == "maximize"
+    return Source(load.sweep_path(path)[2], df, sweep["metric"], maximize, wandb_config=sweep["sweep"])
 
 
 def resolve_baseline(opts: argparse.Namespace) -> Source | None:
+    if opts.baseline_wandb_sweep:
+        return _wandb_source(opts.baseline_wandb_sweep, opts)
     if opts.baseline:
         return _sweep_study(opts.baseline, opts.runs_dir)
     if opts.baseline_study:
@@ -198,14 +223,12 @@ def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) 
     families = []
     for name, side in ((verdict.DENDRITIC, source), (verdict.BASELINE, baseline)):
         if side is None:
-            raise UsageError("verdict needs a baseline sweep: --baseline BASELINE.yaml (or --baseline-study NAME)")
-        if side.spec is None or side.storage is None:
-            raise UsageError(f"verdict re-runs trials, so the {name} side must be a study agent.py made (a sweep YAML "
-                             "or --storage/--study), not W&B runs")
-        families.append(verdict.Family(name, side.name, side.df, side.spec))
+            raise UsageError("verdict needs a baseline sweep: --baseline BASELINE.yaml (or --baseline-study NAME, "
+                             "--baseline-wandb-sweep ENTITY/PROJECT/ID)")
+        families.append(verdict.Family(name, side.name, side.df, _replicable(side, opts.data_directory)))
     if opts.seeds < 2:
         raise UsageError("--seeds: at least 2 (an interval needs a spread)")
-    assert source.storage is not None
+    storage = source.storage or default_storage_url(make_dir(opts.runs_dir / source.name, "the verdict's study folder"))
     out = _report_dir(opts, source)
     gpus = tuple(opts.gpus or ())
     if opts.schedule and opts.seeds not in opts.schedule:
@@ -214,7 +237,7 @@ def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) 
                               opts.heartbeat, opts.timeout_per_trial, not opts.no_progress, opts.include_capped,
                               opts.min_effect, tuple(opts.schedule or ()), opts.resample_split)
     try:
-        found = verdict.run(families[0], families[1], source.storage, opts.runs_dir, out, request)
+        found = verdict.run(families[0], families[1], storage, opts.runs_dir, out, request)
     except verdict.NoVerdict as exc:
         print(f"python -m analysis: no verdict: {exc}", file=sys.stderr)
         return 1
@@ -231,6 +254,31 @@ def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) 
     return 0
 
 
+def _replicable(side: Source, data_directory: Path | None) -> SweepSpec:
+    """The sweep that re-runs a side's configs: the study's own, or a W&B sweep's config (its program, on
+    this machine); on data proven by digest to be the sweep's when it is not the sweep's own folder."""
+    from analysis.rank import best, recorded_data, row_config
+    from dendrisweep import resolve_data
+    from dendrisweep.sweep import parse_sweep
+
+    spec = side.spec or (parse_sweep(side.wandb_config, Path(f"{side.name}.yaml")) if side.wandb_config else None)
+    if spec is None:
+        raise UsageError(f"verdict re-runs trials, so {side.name} must be a study agent.py made (a sweep YAML, "
+                         "--storage/--study) or a W&B sweep (--wandb-sweep), not a folder of runs")
+    if data_directory is None and side.spec is not None:
+        return spec  # the study's own command names its data
+    if not spec.ours:
+        if data_directory is not None:
+            raise UsageError(f"--data-directory: {side.name} runs {spec.program}, not train_trial.py; its command "
+                             "names its data")
+        return spec
+    top = best(side.df, side.maximize)
+    if top is None:
+        raise UsageError(f"{side.name}: no finished trial to re-run")
+    folder = resolve_data(data_directory, *recorded_data(top), row_config(top))
+    return replace(spec, command=[*spec.command, *(["--data-directory", str(folder)] if folder else [])])
+
+
 def _regenerate(opts: argparse.Namespace, source: Source, baseline: Source | None) -> int:
     from analysis import verdict
     from analysis.regenerate import regenerate
@@ -241,7 +289,7 @@ def _regenerate(opts: argparse.Namespace, source: Source, baseline: Source | Non
     chosen = verdict.read(opts.verdict or Path("reports") / source.name / verdict.VERDICT_FILE, source.name)
     try:
         comparison = regenerate(source.df, source.maximize, out, baseline.df if baseline else None, chosen,
-                                project=source.name)
+                                project=source.name, data_dir=opts.data_directory)
     except ExportError as exc:
         print(f"python -m analysis: export check failed: {exc}", file=sys.stderr)
         return 1

@@ -3,13 +3,15 @@
 Every source holds the same TrialRecord of each trial, and `row` flattens it, once: the local Optuna
 study agent.py keeps (any storage URL; the record the agent stored), W&B offline run folders (read
 straight from their run files, no server: the record as the run's summary) and a W&B sweep in the
-cloud (fetched once, then cached as parquet). Columns: the META columns below, then every registry
-setting (another program's sweep: its own parameters).
+cloud (read with W&B's public API, cached as parquet while the sweep is unchanged). Columns: the
+META columns below, then every registry setting (another program's sweep: its own parameters).
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import pandas as pd
 from dendrisweep import (
     FAILED,
     FINISHED,
+    HISTORY_FILE,
     KILLED,
     PRUNED,
     QUEUED,
@@ -127,12 +130,16 @@ def from_offline_runs(folder: str | Path, metric: str = "best_val_acc") -> pd.Da
 
 _WANDB_STATES = {"finished": FINISHED, "failed": FAILED, "crashed": FAILED, "killed": KILLED, "running": RUNNING,
                  "pending": QUEUED}  # W&B's run states -> ours
+_SWEEP_DONE = {"FINISHED", "CANCELED", "CRASHED", "FAILED"}  # W&B sweep states that take no more runs
+RUNS_PER_PAGE = 10  # W&B's own Sweep.runs page size: larger pages of full runs time out on big sweeps (#1894, #1907)
 
 
 def from_wandb_records(records: Iterable[Mapping[str, Any]], metric: str = "best_val_acc") -> pd.DataFrame:
-    """Rows from W&B API run records: {id, state, config, summary} (the shape `wandb.Api().runs` gives)."""
+    """Rows from W&B API run records: {id, state, config, summary} (the shape `wandb.Api().runs` gives).
+    A run W&B listed twice (its pages shift while a sweep runs, wandb#6614) is one row: its last listing."""
+    unique = {run.get("id"): run for run in records}
     rows = []
-    for run in records:
+    for run in unique.values():
         config = {k: (v.get("value") if isinstance(v, dict) and "value" in v else v)
                   for k, v in (run.get("config") or {}).items() if not k.startswith("_")}
         summary = dict(run.get("summary") or {})
@@ -142,35 +149,153 @@ def from_wandb_records(records: Iterable[Mapping[str, Any]], metric: str = "best
     return frame(rows)
 
 
-def _write_cache(df: pd.DataFrame, cache: Path) -> None:
-    """Parquet, with mixed-type columns (lists, bools next to NA) stored as JSON text."""
+def _write_cache(df: pd.DataFrame, cache: Path, key: Mapping[str, Any] | None = None) -> None:
+    """Parquet, with mixed-type columns (lists, bools next to NA) stored as JSON text, and the sweep's key."""
     cache.parent.mkdir(parents=True, exist_ok=True)
     encoded = df.copy()
     mixed = [str(c) for c in encoded.columns if pd.api.types.is_object_dtype(encoded[c])]
     for column in mixed:
         encoded[column] = encoded[column].map(lambda v: json.dumps(None if v is pd.NA else v))
-    encoded.attrs["json_columns"] = mixed  # pandas keeps attrs in the parquet metadata
-    encoded.to_parquet(cache)
+    encoded.attrs = {"json_columns": mixed, "key": dict(key or {})}  # pandas keeps attrs in the parquet metadata
+    partial = cache.with_suffix(".partial")
+    encoded.to_parquet(partial)
+    partial.replace(cache)  # a reader never sees half a cache
 
 
-def _read_cache(cache: Path) -> pd.DataFrame:
+def _read_cache(cache: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     df = pd.read_parquet(cache)
-    for column in df.attrs.pop("json_columns", []):
+    for column in df.attrs.get("json_columns", []):
         df[column] = df[column].map(json.loads).astype(object)
-    return df
+    key = df.attrs.get("key") or {}
+    df.attrs = {}
+    return df, key
 
 
-def from_wandb_sweep(path: str, cache: Path, metric: str = "best_val_acc") -> pd.DataFrame:
-    """ENTITY/PROJECT/SWEEP_ID from W&B, all runs in one paged query; a second call reads `cache`."""
-    if cache.is_file():
-        return _read_cache(cache)
-    parts = path.strip("/").split("/")
-    if len(parts) != 3:
-        raise UsageError(f"W&B sweep path {path!r}: expected ENTITY/PROJECT/SWEEP_ID")
+def sweep_path(path: str) -> tuple[str, str, str]:
+    """ENTITY/PROJECT/SWEEP_ID (a sweep's URL path works too: .../sweeps/ID)."""
+    parts = [p for p in path.strip("/").split("/") if p != "sweeps"]
+    if len(parts) != 3 or not all(parts):
+        raise UsageError(f"W&B sweep {path!r}: expected ENTITY/PROJECT/SWEEP_ID")
+    return parts[0], parts[1], parts[2]
+
+
+@contextmanager
+def _wandb_errors(path: str) -> Iterator[None]:
+    """W&B's refusals and network failures as one line (its message names the host, never the key)."""
     import wandb
 
-    entity, project, sweep_id = parts
-    runs = wandb.Api(timeout=60).runs(f"{entity}/{project}", filters={"sweep": sweep_id}, per_page=500, lazy=False)
-    records = [{"id": r.id, "state": r.state, "config": dict(r.config), "summary": dict(r.summary)} for r in runs]
-    _write_cache(from_wandb_records(records, metric), cache)
+    try:
+        yield
+    except wandb.errors.Error as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise UsageError(f"W&B could not read sweep {path}: {first}") from None
+
+
+def from_wandb_sweep(path: str, cache_dir: Path, metric: str | None = None,
+                     timeout: int = 60) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """(frame, the sweep: config, metric, maximize, state, ...) of ENTITY/PROJECT/SWEEP_ID, read with W&B's
+    public API. The objective is the sweep's own metric (or `metric`). A sweep that may still change is
+    read again on every call; an ended one once: its cache under `cache_dir` is used while W&B reports the
+    same state, last update and run count (one request) and the metric is the same."""
+    import wandb
+
+    entity, project, sweep_id = sweep_path(path)
+    cache = cache_dir / f"{entity}_{project}_{sweep_id}.parquet"
+    with _wandb_errors(path):
+        api = wandb.Api(timeout=timeout)
+        try:
+            sweep = api.sweep(f"{entity}/{project}/{sweep_id}")
+        except wandb.errors.CommError as error:
+            if isinstance(error.exc, ValueError):  # the public API's "Could not find sweep": no such sweep
+                raise UsageError(f"W&B sweep {path} not found (or not visible to this W&B login)") from None
+            raise
+        config = sweep.config or {}
+        declared = config.get("metric") or {}
+        metric = metric or declared.get("name", "best_val_acc")
+        goal = declared.get("goal", "maximize") if metric == declared.get("name") else "maximize"
+        key = {"sweep": config, "metric": metric, "maximize": goal == "maximize", "state": sweep.state,
+               "updated_at": getattr(sweep, "updated_at", None), "run_count": getattr(sweep, "run_count", None)}
+        if cache.is_file():
+            df, cached = _read_cache(cache)
+            if cached == key and key["state"] in _SWEEP_DONE:
+                return df, key
+        runs = api.runs(f"{entity}/{project}", filters={"$and": [{"sweep": sweep_id}]}, order="+created_at",
+                        per_page=RUNS_PER_PAGE, lazy=False)
+        records = [{"id": r.id, "state": r.state, "config": dict(r.config), "summary": dict(r.summary)} for r in runs]
+    _write_cache(from_wandb_records(records, key["metric"]), cache, key)
     return _read_cache(cache)
+
+
+# --- any source by one name (the notebook's) ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Trials:
+    """A sweep's trials, and the metric its sweep optimised."""
+
+    name: str
+    df: pd.DataFrame
+    metric: str
+    maximize: bool
+    wandb_sweep: str | None = None  # ENTITY/PROJECT/ID when the trials came from W&B's cloud
+
+
+def _metric(sweep: Mapping[str, Any]) -> tuple[str, bool]:
+    declared = sweep.get("metric") or {}
+    return declared.get("name", "best_val_acc"), declared.get("goal", "maximize") == "maximize"
+
+
+def open_source(name: str, runs_dir: Path = Path("runs")) -> Trials:
+    """Trials by one name: agent.py's study folder (holding study.db) or a sweep YAML (its study in
+    `runs_dir`), a storage URL with `#STUDY`, a folder of W&B offline runs, or a W&B sweep
+    ENTITY/PROJECT/ID (cached in `runs_dir`/wandb-sweeps)."""
+    from dendrisweep.sweep import default_storage_url, load_sweep
+
+    if "://" in name:
+        url, _, study = name.rpartition("#")
+        if not url or not study:
+            raise UsageError(f"{name}: a storage URL names its study after #, e.g. postgresql://host/db#kws")
+        df, attrs = read_study(url, study)
+        return Trials(study, df, *_metric(attrs.get("sweep") or {}))
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        path = runs_dir / load_sweep(path).name
+    if (path / "study.db").is_file():
+        df, attrs = read_study(default_storage_url(path), path.name)
+        return Trials(path.name, df, *_metric(attrs.get("sweep") or {}))
+    if path.is_dir():  # W&B offline runs; agent.py's study beside them knows the sweep's metric
+        beside = path.parent
+        if (beside / "study.db").is_file():
+            metric, maximize = _metric(read_study(default_storage_url(beside), beside.name)[1].get("sweep") or {})
+            return Trials(beside.name, from_offline_runs(path, metric), metric, maximize)
+        return Trials(path.name, from_offline_runs(path), "best_val_acc", True)
+    df, sweep = from_wandb_sweep(name, runs_dir / "wandb-sweeps")
+    return Trials(sweep_path(name)[2], df, sweep["metric"], sweep["maximize"], name)
+
+
+def learning_curves(df: pd.DataFrame, run_ids: Iterable[str], key: str = "val/acc",
+                    wandb_sweep: str | None = None) -> dict[str, pd.Series]:
+    """`key` per epoch of some runs: from each trial's own history.jsonl where this machine has it, else
+    from W&B's sampled history of the run (two requests a run). A run with neither is left out."""
+    curves: dict[str, pd.Series] = {}
+    rows = df.set_index("run_id")
+    for run_id in run_ids:
+        history = Path(str(rows.at[run_id, "run_dir"])) / HISTORY_FILE if run_id in rows.index else None
+        if history is not None and history.is_file():
+            lines = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+        elif wandb_sweep is not None:
+            lines = _wandb_history(wandb_sweep, run_id, key)
+        else:
+            continue
+        points = [(line.get("epoch", i + 1), line[key]) for i, line in enumerate(lines) if line.get(key) is not None]
+        if points:
+            curves[run_id] = pd.Series(dict(points), name=key)
+    return curves
+
+
+def _wandb_history(sweep: str, run_id: str, key: str) -> list[dict[str, Any]]:
+    import wandb
+
+    entity, project, _ = sweep_path(sweep)
+    with _wandb_errors(sweep):
+        run = wandb.Api(timeout=60).run(f"{entity}/{project}/{run_id}")
+        return list(run.history(keys=[key], x_axis="epoch", pandas=False))

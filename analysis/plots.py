@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from analysis.rank import finished, pareto_front
@@ -72,11 +74,74 @@ def pareto(df: pd.DataFrame, cost: str, baseline: pd.DataFrame | None = None) ->
     return _png(fig)
 
 
-def importance_bars(importances: dict[str, float]) -> bytes:
-    fig, ax = plt.subplots(figsize=(6, 0.4 * len(importances) + 1.2))
+def importance_bars(importances: dict[str, float], signs: dict[str, float] | None = None) -> bytes:
+    """fANOVA importance per setting; with `signs` (rank.direction), coloured by which way it helps."""
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(importances) + 1.6))
     names = list(importances)[::-1]
-    ax.barh(names, [importances[n] for n in names])
-    ax.set(xlabel="fANOVA importance", title="Which settings mattered")
+    signs = signs or {}
+    rhos = {n: signs[n] for n in names if n in signs and not math.isnan(signs[n])}  # NaN: a category
+    colours = ["tab:gray" if n not in rhos else "tab:green" if rhos[n] > 0 else "tab:red" for n in names]
+    ax.barh(names, [importances[n] for n in names], color=colours)
+    for y, name in enumerate(names):
+        rho = rhos.get(name)
+        if rho is not None:
+            ax.annotate(f"{rho:+.2f}", (importances[name], y), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize=8)
+    label = "fANOVA importance"
+    if signs:
+        label += "\ngreen: more scored better, red: worse (rho);\ngray: a choice"
+    ax.set(xlabel=label, title="Which settings mattered")
+    return _png(fig)
+
+
+PARALLEL_AXES = 8  # settings drawn at most (pass them most important first): more is unreadable
+
+
+def parallel_coordinates(df: pd.DataFrame, settings: list[str], metric: str, maximize: bool) -> bytes:
+    """One line per finished trial across its swept settings to its objective, coloured by the objective
+    (the view W&B opens a sweep with); ranges over 100x on a log axis, categories evenly spaced."""
+    done = finished(df).sort_values("objective", ascending=maximize)  # the best drawn last, on top
+    settings = settings[:PARALLEL_AXES]
+    axes = [*settings, "objective"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(axes)), 4.2))
+    scaled, ticks = {}, {}
+    for name in axes:
+        values = done[name]
+        if values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).all():
+            x = values.astype(float)
+            log = bool(x.min() > 0 and x.max() / x.min() >= 100)
+            x = np.log10(x) if log else x
+            low, high = float(x.min()), float(x.max())
+            scaled[name] = (x - low) / (high - low) if high > low else x * 0 + 0.5
+            shown = (10 ** low, 10 ** high) if log else (low, high)
+            ticks[name] = [(0.0, f"{shown[0]:.3g}"), (1.0, f"{shown[1]:.3g}")]
+        else:
+            labels = sorted(values.map(str).unique())
+            codes = {label: i / max(len(labels) - 1, 1) for i, label in enumerate(labels)}
+            scaled[name] = values.map(str).map(codes).astype(float)
+            ticks[name] = [(code, label) for label, code in codes.items()]
+    colours = plt.get_cmap("viridis")(scaled["objective"].to_numpy())
+    for i in range(len(done)):
+        ax.plot(range(len(axes)), [scaled[n].iloc[i] for n in axes], color=colours[i], alpha=0.6, lw=1)
+    for position, name in enumerate(axes):
+        ax.axvline(position, color="black", lw=0.6)
+        for y, label in ticks[name]:
+            ax.annotate(label, (position, y), xytext=(3, 0), textcoords="offset points", fontsize=7, va="center")
+    ax.set_xticks(range(len(axes)), [*settings, metric], rotation=20, ha="right")
+    ax.set_yticks([])
+    ax.set(title=f"Parallel coordinates ({len(done)} finished trials; colour: {metric}, "
+                 f"{'higher' if maximize else 'lower'} is better)")
+    return _png(fig)
+
+
+def learning_curves(curves: dict[str, pd.Series], key: str = "val/acc") -> bytes:
+    """Per-epoch curves of some runs (load.learning_curves), one line each."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for label, curve in curves.items():
+        ax.plot(curve.index.astype(float), curve.to_numpy(dtype=float), marker=".", label=label)
+    ax.set(xlabel="epoch", ylabel=key, title="Learning curves")
+    if curves:
+        ax.legend(fontsize=8, loc="lower right")
     return _png(fig)
 
 

@@ -95,6 +95,19 @@ def importance(df: pd.DataFrame, maximize: bool = True) -> dict[str, float]:
         return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
 
 
+def direction(df: pd.DataFrame, maximize: bool = True) -> dict[str, float]:
+    """Spearman correlation of each numeric swept setting with the objective, signed so that positive means
+    "more of it scored better" (minimised metrics flipped); a choice among categories has none (NaN)."""
+    pool = finished(df)
+    signs = {}
+    for name in swept_settings(df):
+        values = pool[name]
+        numeric = values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).all()
+        rho = values.astype(float).corr(pool["objective"].astype(float), method="spearman") if numeric else math.nan
+        signs[name] = float(rho) * (1 if maximize else -1)
+    return signs
+
+
 def _kind(values: pd.Series) -> str:
     """A parameter outside the registry: numbers are ranges, anything else is a choice."""
     numbers = values.dropna()
@@ -111,3 +124,9 @@ def row_config(row: pd.Series) -> dict[str, Any]:
         missing = value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
         config[name] = setting.default if missing else setting.coerce(value.item() if hasattr(value, "item") else value)
     return config
+
+
+def recorded_data(row: pd.Series) -> tuple[str | None, str | None]:
+    """(source, digest) of the data a trial trained on, as its record says (None: not recorded)."""
+    return tuple(v if isinstance(v, str) and v else None  # type: ignore[return-value]
+                 for v in (row.get("data_source"), row.get("data_digest")))

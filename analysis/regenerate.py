@@ -24,8 +24,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from analysis.rank import best, row_config
-from dendrisweep import MODEL_FILE, TrialRecord, UsageError
+from analysis.rank import best, recorded_data, row_config
+from dendrisweep import MODEL_FILE, TrialRecord, UsageError, resolve_data
 from dendrisweep.deploy import Names, deploy_checkpoint
 from dendrisweep.sweep import retrain
 
@@ -33,11 +33,6 @@ REPRODUCE_PP = 0.5
 COMPARED = ("best_val_acc", "test_acc", "onnx_acc", "onnx_int8_acc", "tflite_acc", "tflite_int8_acc", "params",
             "macs", "onnx_bytes", "onnx_int8_bytes", "tflite_bytes", "tflite_int8_bytes", "arena_bytes",
             "onnx_latency_ms", "onnx_int8_latency_ms", "tflite_int8_latency_ms", "dendrites_added", "max_prob_diff")
-
-
-def _data_directory(row: pd.Series) -> Path | None:
-    source = row.get("data_source")
-    return Path(source) if isinstance(source, str) and Path(source).is_dir() else None
 
 
 def export_and_score(name: str, record: TrialRecord, out_dir: Path, data_dir: Path | None) -> dict[str, Any]:
@@ -77,20 +72,22 @@ def _choose(df: pd.DataFrame, maximize: bool, baseline: pd.DataFrame | None,
 
 
 def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.DataFrame | None = None,
-               verdict: Mapping[str, Any] | None = None, *, project: str) -> dict[str, Any]:
-    """Run steps 1-6 for the chosen trial of `df` (the verdict's, else the best); returns what
-    comparison.json holds."""
+               verdict: Mapping[str, Any] | None = None, *, project: str,
+               data_dir: Path | None = None) -> dict[str, Any]:
+    """Run steps 1-6 for the chosen trial of `df` (the verdict's, else the best) on the data it trained on
+    (`data_dir`, else its recorded folder or the built-in data; checked by digest before anything trains);
+    returns what comparison.json holds."""
     top, base_config, base_source = _choose(df, maximize, baseline, verdict)
     config = row_config(top)
+    recorded_source, recorded_digest = recorded_data(top)
+    data_dir = resolve_data(data_dir, recorded_source, recorded_digest, config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data_dir = _data_directory(top)
     configs = {"dendritic": config, "baseline": base_config}
     for name, filename in (("dendritic", "best_config.yaml"), ("baseline", "baseline_config.yaml")):
         (out_dir / filename).write_text(yaml.safe_dump(configs[name], sort_keys=False))  # train_trial.py --config
     retrained = retrain(configs, out_dir, data_dir, project)
     models = {name: export_and_score(name, record, out_dir, data_dir) for name, record in retrained.items()}
     recorded, regenerated = float(top["best_val_acc"]), float(models["dendritic"]["best_val_acc"])
-    recorded_digest = top["data_digest"] if isinstance(top["data_digest"], str) else None
     comparison = {
         **models,
         "reproduction": {"trial": None if pd.isna(top["trial"]) else int(top["trial"]), "run_id": top["run_id"],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from analysis import plots
-from analysis.rank import best, finished, importance, pareto_front, smallest_within, swept_settings
+from analysis.rank import best, direction, finished, importance, pareto_front, smallest_within, swept_settings
 from dendrisweep import EPOCH_CAP, FINISHED, QUEUED, RUNNING
 
 SHOWN = ["trial", "run_id", "state", "objective", "best_val_acc", "test_acc", "params", "macs", "dendrites_added"]
@@ -93,8 +94,8 @@ def build_sections(df: pd.DataFrame, metric: str, maximize: bool, baseline: pd.D
         compression.text.append("Give a baseline sweep (--baseline sweeps/kws_baseline.yaml) to answer this.")
     compression.table = _table(pareto_front(df, "params"), settings)
     compression.text.append("Pareto front, accuracy vs parameters:")
-    compression.figures = {"pareto_params": plots.pareto(df, "params", baseline),
-                           "pareto_macs": plots.pareto(df, "macs", baseline)}
+    compression.figures = {f"pareto_{cost}": plots.pareto(df, cost, baseline) for cost in ("params", "macs")
+                           if not finished(df).dropna(subset=[cost, "best_val_acc"]).empty}  # what trials report
     sections.append(compression)
 
     pictures = _drivers(df, metric, maximize, settings)
@@ -110,9 +111,16 @@ def _drivers(df: pd.DataFrame, metric: str, maximize: bool, settings: list[str])
     pictures = Section("What drove accuracy" if metric == "best_val_acc" else f"What drove {metric}",
                        figures={"history": plots.history(df, metric, maximize)})
     importances = importance(df, maximize)
+    if len(settings) >= 2 and not finished(df).empty:  # the most important settings first
+        ordered = [*importances, *(s for s in settings if s not in importances)]
+        pictures.figures["parallel_coordinates"] = plots.parallel_coordinates(df, ordered, metric, maximize)
     if importances:
-        pictures.figures["importance"] = plots.importance_bars(importances)
-        pictures.text.append("Importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
+        signs = direction(df, maximize)
+        pictures.figures["importance"] = plots.importance_bars(importances, signs)
+        pictures.text.append("Importance (fANOVA; Spearman rho with the objective, + when more scored better): "
+                             + ", ".join(f"{k} {v:.2f}" + ("" if math.isnan(signs.get(k, math.nan))
+                                                           else f" ({signs[k]:+.2f})")
+                                         for k, v in importances.items()))
     return pictures
 
 

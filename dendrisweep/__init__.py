@@ -14,6 +14,7 @@ _all, __getattr__ = lazy_exports(__name__, {
     "TrialRecord": "dendrisweep.contract",
     "DataInfo": "dendrisweep.contract",
     "MODEL_FILE": "dendrisweep.contract",
+    "HISTORY_FILE": "dendrisweep.contract",
     "RESULT_METRICS": "dendrisweep.contract",
     "EPOCH_CAP": "dendrisweep.contract",
     "FINISHED": "dendrisweep.contract",
@@ -33,6 +34,7 @@ _all, __getattr__ = lazy_exports(__name__, {
     "resolve_config": "dendrisweep.config:resolve",
     # data, models, checkpoints, export
     "load_dataset": "dendrisweep.data",
+    "resolve_data": "dendrisweep.data",
     "build_model": "dendrisweep.models",
     "load_sweep": "dendrisweep.sweep.spec",
     "load_checkpoint": "dendrisweep.trial.checkpoint:load",

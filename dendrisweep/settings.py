@@ -190,6 +190,10 @@ SETTINGS: dict[str, Setting] = _declare(
     Setting("device", "device", "auto",
             "Where to train: auto (the first visible CUDA GPU, then Apple MPS, then the CPU), cpu, cuda, "
             "cuda:N or mps. Export and the deployment gate always run on the CPU.", edge_impulse=False),
+    Setting("log_model", "choice", "auto",
+            "Log the best model (best_model.pt with its result.json) as the W&B artifact model-<run id>, alias "
+            "best, as W&B's own integrations name it: auto (when the run is online), on (offline runs carry it "
+            "into `wandb sync`) or off.", choices=("auto", "on", "off"), edge_impulse=False),
     Setting("amp", "choice", "off",
             "Mixed precision for training and validation: off, bf16 (CPU or GPU) or fp16 (GPU, with loss "
             "scaling on CUDA).", choices=("off", "bf16", "fp16"), edge_impulse=False),

@@ -36,6 +36,7 @@ class OfflineRun:
     summary: dict[str, Any] = field(default_factory=dict)
     exit_code: int | None = None  # None: the run never finished (still running, or killed)
     preempting: bool = False  # the run was marked preempting (run.mark_preempting(): W&B may requeue it)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)  # logged: name, type, aliases, files
 
 
 def _check_header(data: bytes) -> None:
@@ -112,6 +113,10 @@ def _apply(run: OfflineRun, payload: bytes, record: Any) -> dict[str, Any] | Non
         run.exit_code = record.exit.exit_code
     elif kind == "preempting":
         run.preempting = True
+    elif kind == "artifact":
+        a = record.artifact
+        run.artifacts.append({"name": a.name, "type": a.type, "aliases": list(a.aliases),
+                              "files": sorted(entry.path for entry in a.manifest.contents)})
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -239,6 +240,41 @@ def p_value(name: str, ours: list[Any], theirs: list[Any]) -> float:
 
 # --- a stand-in for a W&B server's GraphQL endpoint ------------------------------------------------------------
 
+def execute_notebook(env: dict[str, str]) -> list[Any]:
+    """Run notebooks/analysis.ipynb top to bottom in a real kernel with `env` set; its code cells' outputs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(ROOT / "notebooks" / "analysis.ipynb", as_version=4)
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(notebook, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key)
+            else:
+                os.environ[key] = value
+    return [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+
+
+def run_node(run_id: str, config: dict[str, Any], summary: dict[str, Any], state: str = "finished",
+             sweep: str = "sw123") -> dict[str, Any]:
+    """A run as W&B's `Runs` query returns it: every field of wandb's own RunFragment (read from its query
+    text, so a field wandb adds is noticed), config and summary as the JSON strings its server sends."""
+    from wandb.apis.public.runs import RUN_FRAGMENT
+
+    fields = re.findall(r"^\s{4}(\w+)", RUN_FRAGMENT, flags=re.M)
+    known = {"id": run_id, "name": run_id, "displayName": run_id, "sweepName": sweep, "state": state,
+             "config": json.dumps({k: {"value": v, "desc": None} for k, v in
+                                   {**config, "_wandb": {"cli_version": "0.31.0"}}.items()}),
+             "summaryMetrics": json.dumps(summary), "systemMetrics": "{}", "tags": [], "historyKeys": None,
+             "user": {"name": "stub", "username": "stub"}, "historyLineCount": 0, "readOnly": False}
+    return {"projectId": "1", **{f: known.get(f) for f in fields}}
+
+
 class StubWandbServer:
     """A local HTTP stub of W&B's `/graphql` endpoint (a stub, not W&B: no W&B server is reachable here),
     answering the queries W&B's own client sends for what dendrisweep does with it: the viewer, a sweep's
@@ -246,12 +282,18 @@ class StubWandbServer:
     hand out `commands`). Every request is kept, so a test can check exactly what W&B's client asked."""
 
     def __init__(self, sweep_config: str = "method: random\n", commands: list[list[dict[str, Any]]] | None = None,
-                 entity: str = "stub-entity", sweep_id: str = "sw123") -> None:
+                 entity: str = "stub-entity", sweep_id: str = "sw123",
+                 runs: list[dict[str, Any]] | None = None) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.requests: list[dict[str, Any]] = []
         self.sweep_config, self.commands = sweep_config, list(commands or [])
+        self.sweep_configs: dict[str, str] = {}  # other sweeps of the project by id (else sweep_config)
         self.entity, self.sweep_id = entity, sweep_id
+        self.runs = list(runs or [])  # run_node()s: the sweep's runs, in W&B's order
+        self.histories: dict[str, list[dict[str, Any]]] = {}  # run id -> its logged rows (run.history)
+        self.sweep_state: str | None = "RUNNING"  # None: W&B does not have the sweep
+        self.status = 200  # another HTTP status: W&B refuses every request (401: the key)
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -262,6 +304,10 @@ class StubWandbServer:
                     self.end_headers()
                     return
                 stub.requests.append(body)
+                if stub.status != 200:
+                    self.send_response(stub.status)
+                    self.end_headers()
+                    return
                 out = json.dumps({"data": stub.answer(body.get("query", ""), body.get("variables") or {})}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -286,12 +332,33 @@ class StubWandbServer:
         if "upsertSweep" in query:
             return {"upsertSweep": {"sweep": {"name": self.sweep_id, "project": project},
                                     "configValidationWarnings": []}}
-        if "sweep(sweepName" in query:  # SweepWithRuns: what W&B's agent reads first
-            return {"project": {"sweep": {"id": "SW1", "name": self.sweep_id, "method": "random", "state": "RUNNING",
-                                          "description": None, "config": self.sweep_config, "createdAt": None,
-                                          "heartbeatAt": None, "updatedAt": None, "earlyStopJobRunning": False,
-                                          "bestLoss": None, "controller": None, "scheduler": None,
-                                          "runs": {"edges": []}}}}
+        if "sweep(sweepName" in query:  # SweepWithRuns (W&B's agent) and GetSweep (its public API): both fields
+            if self.sweep_state is None:
+                return {"project": {"sweep": None}}
+            return {"project": {"sweep": {
+                "__typename": "Sweep", "id": "SW1", "name": variables.get("name") or self.sweep_id,
+                "displayName": variables.get("name") or self.sweep_id,
+                "method": "random", "state": self.sweep_state, "description": None,
+                "config": self.sweep_configs.get(variables.get("name", ""), self.sweep_config),
+                "createdAt": "2026-11-30T00:00:00", "heartbeatAt": None, "updatedAt": "2026-11-30T01:00:00",
+                "runCount": len(self.runs), "runCountExpected": None, "earlyStopJobRunning": False,
+                "bestLoss": None, "controller": None, "scheduler": None, "runs": {"edges": []}}}}
+        if "query Run(" in query:  # one run, as wandb.Api().run() loads it
+            found = [r for r in self.runs if r["name"] == variables.get("name")]
+            return {"project": {"run": found[0] if found else None}}
+        if "RunSampledHistory" in query:  # run.history(keys=...): the rows holding the asked keys
+            keys = json.loads(variables["specs"][0])["keys"]
+            rows = self.histories.get(variables.get("name", ""), [])
+            return {"project": {"run": {"sampledHistory": [[{k: row[k] for k in keys if k in row}
+                                                             for row in rows if all(k in row for k in keys)]]}}}
+        if "query Runs(" in query:  # wandb's public `Runs`: a page of `perPage` after `cursor`, this sweep's runs
+            wanted = json.loads(variables.get("filters") or "{}").get("$and", [{}])[0].get("sweep")
+            runs = [r for r in self.runs if wanted in (None, r.get("sweepName"))]
+            start, size = int(variables.get("cursor") or 0), int(variables.get("perPage") or 50)
+            edges = [{"node": node, "cursor": str(start + i + 1)} for i, node in enumerate(runs[start:start + size])]
+            return {"project": {"internalId": "P1", "runCount": len(runs), "readOnly": False, "runs": {
+                "edges": edges, "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None,
+                                             "hasNextPage": start + size < len(runs)}}}}
         if "createAgent" in query:
             return {"createAgent": {"agent": {"id": "agent-1"}}}
         if "agentHeartbeat" in query:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from dendrisweep.data import load_dataset
 from dendrisweep.settings import SETTINGS
 from dendrisweep.trial.cli import main as trial_main
 from dendrisweep.trial.trainer import strategy_for
-from tests.helpers import ROOT, finished_wandb_runs, offline_wandb_env, run_script
+from tests.helpers import ROOT, execute_notebook, finished_wandb_runs, offline_wandb_env, run_script
 
 # 4-epoch models sit near their decision boundaries, where int8 flips a few of the 240 held-out samples;
 # the deployment gate's tolerance is widened for them (test_deploy.py holds trained models to 1.5 pp).
@@ -282,22 +281,14 @@ def test_analysis_bad_input_is_one_line(args: list[str], message: str) -> None:
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
 
 
-def test_notebook_executes_against_a_real_study(sweeps: Path) -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
-    notebook = nbformat.read(ROOT / "notebooks" / "analysis.ipynb", as_version=4)
-    env = {"DENDRISWEEP_STORAGE": storage(sweeps, "tiny"), "DENDRISWEEP_STUDY": "tiny"}
-    os.environ.update(env)
-    try:
-        NotebookClient(notebook, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
-    finally:
-        for key in env:
-            os.environ.pop(key)
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+@pytest.mark.parametrize("where", ["study", "wandb-offline"])
+def test_notebook_executes_on_a_study_and_on_its_wandb_offline_runs(sweeps: Path, tmp_path: Path, where: str) -> None:
+    source = sweeps / "runs" / "tiny" if where == "study" else sweeps / "runs" / "tiny" / "wandb"
+    outputs = execute_notebook({"DENDRISWEEP_SOURCE": str(source), "DENDRISWEEP_RUNS_DIR": str(tmp_path)})
     assert not [o for o in outputs if o.output_type == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 6  # parallel coordinates, curves, ...
+    printed = "".join(o.get("text", "") for o in outputs)
+    assert "tiny: " in printed and "objective best_val_acc (maximize)" in printed
 
 
 def test_the_api_key_reaches_no_file_and_no_output(sweeps: Path, report: Path, artifacts: Path) -> None:

@@ -85,6 +85,16 @@ def test_wandb_offline_run_holds_config_history_and_summary(dendritic: TrialRun)
     assert all(set(h) >= EPOCH_KEYS for h in run.history)
     for key in SUMMARY_KEYS:
         assert run.summary[key] == dendritic.result[key], key
+    assert run.artifacts == []  # log_model auto: an offline run logs no model unless asked to
+
+
+def test_log_model_on_puts_the_best_model_and_its_record_in_a_wandb_model_artifact(tmp_path: Path,
+                                                                                   offline_wandb: Path) -> None:
+    run = run_in_process(["--epochs", "2", "--dendrites", "false", "--log-model", "on"], tmp_path / "out",
+                         offline_wandb)
+    (artifact,) = run.wandb_run.artifacts  # in the run file, so `wandb sync` uploads it with the run
+    assert artifact["name"] == f"model-{run.result['run_id']}" and artifact["type"] == "model"
+    assert "best" in artifact["aliases"] and artifact["files"] == ["best_model.pt", "result.json"]
 
 
 def test_best_model_checkpoint_reloads_safely_and_scores_the_same(dendritic: TrialRun) -> None:

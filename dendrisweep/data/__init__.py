@@ -5,6 +5,6 @@ Public surface: `load_dataset` (a config's data, checked and split), `Dataset`, 
 built-in keyword set), `spoken` (the offline spoken-keyword set), `images` (MobileNet's data).
 """
 from dendrisweep.data.dataset import COEFFICIENTS, Dataset, DataShape, LabelledArrays, hold_out
-from dendrisweep.data.load import load_dataset
+from dendrisweep.data.load import load_dataset, resolve_data
 
-__all__ = ["COEFFICIENTS", "DataShape", "Dataset", "LabelledArrays", "hold_out", "load_dataset"]
+__all__ = ["COEFFICIENTS", "DataShape", "Dataset", "LabelledArrays", "hold_out", "load_dataset", "resolve_data"]

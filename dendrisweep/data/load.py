@@ -45,3 +45,22 @@ def load_dataset(data_directory: Path | None, config: Mapping[str, Any]) -> Data
     data_digest = digest(train, val)
     train, test = hold_out(train, config["test_fraction"], config["data_seed"])
     return Dataset(train, val, test, classes, source, data_digest)
+
+
+def resolve_data(given: Path | None, recorded_source: str | None, recorded_digest: str | None,
+                 config: Mapping[str, Any]) -> Path | None:
+    """The data folder to train a recorded trial's config on again (None: the built-in data), proven to be
+    the data it trained on by its digest: `given`, else the recorded folder when this machine has it, else
+    the built-in data when that is what it trained on. Never a silent fallback to other data."""
+    recorded = Path(recorded_source) if recorded_source and Path(recorded_source).is_dir() else None
+    folder = given or recorded
+    if not recorded_digest:  # another program's trial: nothing recorded to check against
+        return folder
+    found = load_dataset(folder, config).digest
+    if found == recorded_digest:
+        return folder
+    if given is None and recorded is None:
+        raise UsageError(f"the sweep trained on {recorded_source or 'data'} (digest {recorded_digest[:12]}), which "
+                         "this machine does not have: pass --data-directory with the same data")
+    raise UsageError(f"{folder} is not the data the sweep trained on (digest {found[:12]}, the sweep's "
+                     f"{recorded_digest[:12]}): pass --data-directory with the same data")

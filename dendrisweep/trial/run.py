@@ -53,7 +53,7 @@ from dendrisweep.models import build_model
 from dendrisweep.schedule import cap_falls_short
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.options import TrialOptions
-from dendrisweep.trial.tracking import start_run
+from dendrisweep.trial.tracking import logs_model, start_run
 from dendrisweep.trial.trainer import (
     Diverged,
     EpochRecord,
@@ -146,9 +146,24 @@ class TrialRecorder:
         self.record_now(status, reason, measured)
         try:
             self.run.summary.update(self.record.summary())
+            if logs_model(self.record.config.get("log_model", "auto"), self.run.offline):
+                self._log_model()
             self.run.finish(exit_code=exit_code)
         except Exception as exc:  # noqa: BLE001  result.json already holds everything
             print(f"warning: could not finish the W&B run ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+    def _log_model(self) -> None:
+        """The best model and its record as one W&B model artifact (what regenerate downloads)."""
+        import wandb
+
+        model = self.trial_dir / MODEL_FILE
+        if not model.is_file():  # failed before a best model existed: nothing to log
+            return
+        artifact = wandb.Artifact(f"model-{self.run.id}", type="model", metadata=self.record.summary())
+        artifact.add_file(str(model))
+        artifact.add_file(str(self.trial_dir / RESULT_FILE))
+        self.run.log_artifact(artifact, aliases=["best"])
 
 
 def preemptible(options: TrialOptions, env: Mapping[str, str] = os.environ) -> bool:

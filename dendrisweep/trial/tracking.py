@@ -42,6 +42,11 @@ def wandb_mode(env: Mapping[str, str] = os.environ) -> Mode | None:
     return "offline"
 
 
+def logs_model(setting: str, offline: bool) -> bool:
+    """`log_model`: auto logs only online (an offline run's artifact waits in its folder for `wandb sync`)."""
+    return setting == "on" or (setting == "auto" and not offline)
+
+
 def start_run(project: str, config: Mapping[str, Any], run_id: str, wandb_dir: Path,
               job_type: str = "trial") -> Any:
     """Start (or, under `wandb agent`, join) the W&B run for a trial."""

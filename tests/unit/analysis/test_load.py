@@ -4,8 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from analysis.load import COLUMNS, META, _read_cache, _write_cache, frame, from_wandb_records, row
+from analysis.load import COLUMNS, META, _read_cache, _write_cache, frame, from_wandb_records, row, sweep_path
+from dendrisweep import UsageError
 from dendrisweep.contract import RESULT_METRICS, DataInfo, TrialRecord
 from dendrisweep.settings import SETTINGS
 
@@ -42,14 +44,22 @@ def test_wandb_cloud_records_map_to_the_frame_and_cache_round_trips(tmp_path: Pa
                      "_runtime": 30, "data_digest": "abc"}},
         {"id": "b2", "state": "crashed", "config": {"learning_rate": 0.01, "dendrites": False}, "summary": {}},
     ]
-    df = from_wandb_records(records)
-    assert list(df.columns) == COLUMNS
+    df = from_wandb_records([*records, records[0]])  # listed twice by W&B's paging (wandb#6614): one row
+    assert list(df.columns) == COLUMNS and len(df) == 2
     assert df["state"].tolist() == ["finished", "failed"] and df["objective"].iloc[0] == 0.91
     assert df["dendrites_added"].iloc[0] == 1 and df["dendrites"].tolist() == [True, False]
     assert df["improvement_threshold"].iloc[0] == [0.001, 0.0]
-    _write_cache(df, tmp_path / "cache.parquet")
-    again = _read_cache(tmp_path / "cache.parquet")
+    _write_cache(df, tmp_path / "cache.parquet", {"sweep": {"metric": {"name": "best_val_acc"}}, "state": "FINISHED"})
+    again, key = _read_cache(tmp_path / "cache.parquet")
+    assert key == {"sweep": {"metric": {"name": "best_val_acc"}}, "state": "FINISHED"} and again.attrs == {}
     assert again["improvement_threshold"].iloc[0] == [0.001, 0.0] and again["dendrites"].tolist() == [True, False]
     assert again["objective"].iloc[0] == 0.91 and pd.isna(again["objective"].iloc[1])
 
 
+
+
+def test_a_sweep_path_is_entity_project_id_or_its_url_path() -> None:
+    assert sweep_path("team/proj/ab12cd") == sweep_path("/team/proj/sweeps/ab12cd/") == ("team", "proj", "ab12cd")
+    for bad in ("proj/ab12cd", "team//ab12cd", "a/b/c/d"):
+        with pytest.raises(UsageError, match="expected ENTITY/PROJECT/SWEEP_ID"):
+            sweep_path(bad)

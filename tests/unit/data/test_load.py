@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dendrisweep.data import DataShape, LabelledArrays, hold_out, load_dataset
+from dendrisweep.data import DataShape, LabelledArrays, hold_out, load_dataset, resolve_data
 from dendrisweep.data.npy_splits import FILES, one_hot, write_directory
 from dendrisweep.data.synthetic import make_keyword_data
+from dendrisweep.errors import UsageError
 from dendrisweep.settings import defaults
 from dendrisweep.trial.cli import main
 
@@ -113,3 +114,26 @@ def test_too_many_conv_layers_for_the_input_is_a_usage_error(ei_dir: Path, tmp_p
     code, err = exit_code_and_error(capsys, "--data-directory", str(folder), "--num-conv-layers", "4",
                                     "--out-directory", str(tmp_path / "out"))
     assert code == 2 and "num_conv_layers=4 pools 3 frames away" in err
+
+
+def test_retraining_data_is_proven_by_its_digest(ei_dir: Path, tmp_path: Path) -> None:
+    config = defaults()
+    recorded = load_dataset(ei_dir, config)
+    builtin = load_dataset(None, config)
+    # the folder given, the recorded folder when this machine has it, the built-in data it trained on
+    assert resolve_data(ei_dir, "/elsewhere/data", recorded.digest, config) == ei_dir
+    assert resolve_data(None, str(ei_dir), recorded.digest, config) == ei_dir
+    assert resolve_data(None, builtin.source, builtin.digest, config) is None
+    assert resolve_data(ei_dir, None, None, config) == ei_dir  # nothing recorded: nothing to check
+
+
+def test_other_data_is_one_line_never_a_fallback(ei_dir: Path) -> None:
+    config = defaults()
+    recorded = load_dataset(ei_dir, config)
+    with pytest.raises(UsageError, match=r"^the sweep trained on /remote/data \(digest \w+\), which this machine "
+                                         r"does not have: pass --data-directory"):
+        resolve_data(None, "/remote/data", recorded.digest, config)  # never the built-in data instead
+    other = load_dataset(None, config)
+    with pytest.raises(UsageError, match=rf"^{ei_dir} is not the data the sweep trained on \(digest "
+                                         rf"{recorded.digest[:12]}, the sweep's {other.digest[:12]}\)"):
+        resolve_data(ei_dir, other.source, other.digest, config)

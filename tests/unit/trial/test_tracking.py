@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dendrisweep.trial.tracking import wandb_mode
+from dendrisweep.trial.tracking import logs_model, wandb_mode
 
 KEY = "0123456789abcdef0123456789abcdef01234567"  # the 40-character form wandb accepts
 
@@ -53,3 +53,9 @@ def test_a_netrc_entry_for_a_self_hosted_server_on_a_port_is_found(tmp_path: Pat
 
 def test_an_explicit_mode_is_left_to_wandb() -> None:
     assert wandb_mode({"WANDB_MODE": "offline"}) is None and wandb_mode({"WANDB_MODE": "online"}) is None
+
+
+@pytest.mark.parametrize("setting, offline, logged", [("auto", False, True), ("auto", True, False),
+                                                      ("on", True, True), ("off", False, False)])
+def test_log_model_auto_logs_online_runs_only(setting: str, offline: bool, logged: bool) -> None:
+    assert logs_model(setting, offline) is logged
