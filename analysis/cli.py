@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ class Source:
     spec: SweepSpec | None = None  # the sweep that made a study (None: W&B runs)
     storage: str | None = None  # the study's storage URL
     wandb_config: dict[str, Any] | None = None  # a W&B sweep's own config (the verdict re-runs its program)
+    wandb_path: str | None = None  # ENTITY/PROJECT/ID of a W&B sweep
 
 
 def _add_sources(parser: argparse.ArgumentParser) -> None:
@@ -161,7 +162,8 @@ def _wandb_source(path: str, opts: argparse.Namespace) -> Source:
 
     df, sweep = load.from_wandb_sweep(path, opts.runs_dir / "wandb-sweeps", opts.metric)
     maximize = sweep["maximize"] if opts.goal is None else opts.goal == "maximize"
-    return Source(load.sweep_path(path)[2], df, sweep["metric"], maximize, wandb_config=sweep["sweep"])
+    return Source(load.sweep_path(path)[2], df, sweep["metric"], maximize, wandb_config=sweep["sweep"],
+                  wandb_path=path)
 
 
 def resolve_baseline(opts: argparse.Namespace) -> Source | None:
@@ -279,6 +281,14 @@ def _replicable(side: Source, data_directory: Path | None) -> SweepSpec:
     return replace(spec, command=[*spec.command, *(["--data-directory", str(folder)] if folder else [])])
 
 
+def _fetch(source: Source) -> Callable[[str, Path], Path | None] | None:
+    """For a W&B sweep: download a chosen run's own model (its `log_model` artifact) instead of retraining."""
+    from analysis import load
+
+    path = source.wandb_path
+    return None if path is None else lambda run_id, into: load.download_model(path, run_id, into)
+
+
 def _regenerate(opts: argparse.Namespace, source: Source, baseline: Source | None) -> int:
     from analysis import verdict
     from analysis.regenerate import regenerate
@@ -289,15 +299,15 @@ def _regenerate(opts: argparse.Namespace, source: Source, baseline: Source | Non
     chosen = verdict.read(opts.verdict or Path("reports") / source.name / verdict.VERDICT_FILE, source.name)
     try:
         comparison = regenerate(source.df, source.maximize, out, baseline.df if baseline else None, chosen,
-                                project=source.name, data_dir=opts.data_directory)
+                                project=source.name, data_dir=opts.data_directory, fetch=_fetch(source))
     except ExportError as exc:
         print(f"python -m analysis: export check failed: {exc}", file=sys.stderr)
         return 1
     repro = comparison["reproduction"]
     if not repro["within_tolerance"]:
-        print(f"WARNING: the regenerated best model scores {repro['regenerated_val_acc']:.4f} on validation, "
-              f"the sweep recorded {repro['recorded_val_acc']:.4f} ({repro['difference_pp']:.2f} pp apart, "
-              "more than 0.5 pp): see comparison.md", file=sys.stderr)
+        print(f"WARNING: the {repro['model']} best model scores {repro['regenerated']:.4f} ({repro['compared']}), "
+              f"the sweep recorded {repro['recorded']:.4f} ({repro['difference_pp']:.2f} pp apart, more than "
+              f"{repro['tolerance_pp']:g} pp): see comparison.md", file=sys.stderr)
     for name in ("dendritic", "baseline"):
         m = comparison[name]
         print(f"{name:>9}: val {m['best_val_acc']:.4f}  test {m['test_acc']:.4f}  onnx {m['onnx_acc']:.4f}  "

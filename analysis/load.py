@@ -292,6 +292,22 @@ def learning_curves(df: pd.DataFrame, run_ids: Iterable[str], key: str = "val/ac
     return curves
 
 
+def download_model(sweep: str, run_id: str, into: Path) -> Path | None:
+    """The run's best model from W&B (its `log_model` artifact model-<run id>:best: best_model.pt and
+    result.json) downloaded into `into`; None when the run logged none."""
+    import wandb
+
+    entity, project, _ = sweep_path(sweep)
+    with _wandb_errors(sweep):
+        try:
+            artifact = wandb.Api(timeout=60).artifact(f"{entity}/{project}/model-{run_id}:best", type="model")
+        except wandb.errors.CommError as error:
+            if isinstance(error.exc, ValueError):  # "artifact membership ... not found": no model logged
+                return None
+            raise
+        return Path(artifact.download(root=str(into)))
+
+
 def _wandb_history(sweep: str, run_id: str, key: str) -> list[dict[str, Any]]:
     import wandb
 

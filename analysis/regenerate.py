@@ -16,7 +16,8 @@ runs (dendrisweep.sweep.retrain, dendrisweep.deploy).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import pandas as pd
 import yaml
 
 from analysis.rank import best, recorded_data, row_config
-from dendrisweep import MODEL_FILE, TrialRecord, UsageError, resolve_data
+from dendrisweep import MODEL_FILE, RESULT_FILE, TrialRecord, UsageError, resolve_data
 from dendrisweep.deploy import Names, deploy_checkpoint
 from dendrisweep.sweep import retrain
 
@@ -71,12 +72,19 @@ def _choose(df: pd.DataFrame, maximize: bool, baseline: pd.DataFrame | None,
     return top, {**row_config(top), "dendrites": False}, "best config with dendrites off"
 
 
+def _downloaded(folder: Path) -> TrialRecord:
+    """The record a downloaded model came with, pointing at the folder it was downloaded to."""
+    record = TrialRecord.from_json(json.loads((folder / RESULT_FILE).read_text()))
+    return replace(record, trial_dir=str(folder))
+
+
 def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.DataFrame | None = None,
-               verdict: Mapping[str, Any] | None = None, *, project: str,
-               data_dir: Path | None = None) -> dict[str, Any]:
+               verdict: Mapping[str, Any] | None = None, *, project: str, data_dir: Path | None = None,
+               fetch: Callable[[str, Path], Path | None] | None = None) -> dict[str, Any]:
     """Run steps 1-6 for the chosen trial of `df` (the verdict's, else the best) on the data it trained on
     (`data_dir`, else its recorded folder or the built-in data; checked by digest before anything trains);
-    returns what comparison.json holds."""
+    returns what comparison.json holds. `fetch(run_id, folder)` may download the chosen run's own model
+    (a W&B artifact): then it is deployed as it is and proven to score what its run recorded on test."""
     top, base_config, base_source = _choose(df, maximize, baseline, verdict)
     config = row_config(top)
     recorded_source, recorded_digest = recorded_data(top)
@@ -85,15 +93,16 @@ def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.Dat
     configs = {"dendritic": config, "baseline": base_config}
     for name, filename in (("dendritic", "best_config.yaml"), ("baseline", "baseline_config.yaml")):
         (out_dir / filename).write_text(yaml.safe_dump(configs[name], sort_keys=False))  # train_trial.py --config
-    retrained = retrain(configs, out_dir, data_dir, project)
-    models = {name: export_and_score(name, record, out_dir, data_dir) for name, record in retrained.items()}
-    recorded, regenerated = float(top["best_val_acc"]), float(models["dendritic"]["best_val_acc"])
+    folder = fetch(str(top["run_id"]), out_dir / "downloaded") if fetch is not None else None
+    if folder is not None:
+        records = {"dendritic": _downloaded(folder), **retrain({"baseline": base_config}, out_dir, data_dir, project)}
+    else:
+        records = retrain(configs, out_dir, data_dir, project)
+    models = {name: export_and_score(name, records[name], out_dir, data_dir) for name in configs}
     comparison = {
         **models,
         "reproduction": {"trial": None if pd.isna(top["trial"]) else int(top["trial"]), "run_id": top["run_id"],
-                         "recorded_val_acc": recorded, "regenerated_val_acc": regenerated,
-                         "difference_pp": abs(regenerated - recorded) * 100,
-                         "within_tolerance": abs(regenerated - recorded) * 100 <= REPRODUCE_PP,
+                         **_reproduction(top, models["dendritic"], downloaded=folder is not None),
                          "recorded_data_digest": recorded_digest,
                          "data_digest_matches": recorded_digest in (None, models["dendritic"]["data_digest"])},
         "chosen_by": "the verdict (best replicate mean)" if verdict is not None else "the best sweep trial",
@@ -103,6 +112,16 @@ def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.Dat
     (out_dir / "comparison.json").write_text(json.dumps(comparison, indent=2, default=str))
     (out_dir / "comparison.md").write_text(comparison_markdown(comparison))
     return comparison
+
+
+def _reproduction(top: pd.Series, model: Mapping[str, Any], downloaded: bool) -> dict[str, Any]:
+    """Retrained: the best model's val accuracy against the sweep's, within REPRODUCE_PP. Downloaded (the
+    run's own model): its held-out accuracy here against the run's recorded test accuracy, the same."""
+    key, measured = ("test_acc", model["torch_acc"]) if downloaded else ("best_val_acc", model["best_val_acc"])
+    recorded, tolerance = float(top[key]), 1e-6 if downloaded else REPRODUCE_PP
+    return {"model": "downloaded from W&B (the run's own)" if downloaded else "retrained", "compared": key,
+            "recorded": recorded, "regenerated": float(measured), "difference_pp": abs(measured - recorded) * 100,
+            "tolerance_pp": tolerance, "within_tolerance": abs(measured - recorded) * 100 <= tolerance}
 
 
 def _cell(value: Any) -> str:
@@ -118,10 +137,10 @@ def comparison_markdown(comparison: Mapping[str, Any]) -> str:
     for key in COMPARED:
         lines.append(f"| {key} | {_cell(dendritic[key])} | {_cell(baseline[key])} |")
     verdict = ("reproduced" if repro["within_tolerance"] else
-               f"**NOT REPRODUCED: differs by more than {REPRODUCE_PP} pp**")
+               f"**NOT REPRODUCED: differs by more than {repro['tolerance_pp']:g} pp**")
     lines += ["", f"Dendritic: sweep trial {repro['trial']} (run {repro['run_id']}, chosen by "
-              f"{comparison['chosen_by']}): recorded val accuracy "
-              f"{repro['recorded_val_acc']:.4f}, regenerated {repro['regenerated_val_acc']:.4f} "
+              f"{comparison['chosen_by']}; {repro['model']}): recorded {repro['compared']} "
+              f"{repro['recorded']:.4f}, regenerated {repro['regenerated']:.4f} "
               f"({repro['difference_pp']:.2f} pp): {verdict}.",
               f"Baseline: {comparison['baseline_source']}. Seed {dendritic['seed']}, data digest "
               f"{dendritic['data_digest']}{'' if repro['data_digest_matches'] else ' (**differs from the sweep**)'}.",

@@ -15,6 +15,7 @@ _all, __getattr__ = lazy_exports(__name__, {
     "DataInfo": "dendrisweep.contract",
     "MODEL_FILE": "dendrisweep.contract",
     "HISTORY_FILE": "dendrisweep.contract",
+    "RESULT_FILE": "dendrisweep.contract",
     "RESULT_METRICS": "dendrisweep.contract",
     "EPOCH_CAP": "dendrisweep.contract",
     "FINISHED": "dendrisweep.contract",

@@ -2,6 +2,8 @@
 Optuna's gRPC storage proxy."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import random
@@ -292,6 +294,7 @@ class StubWandbServer:
         self.entity, self.sweep_id = entity, sweep_id
         self.runs = list(runs or [])  # run_node()s: the sweep's runs, in W&B's order
         self.histories: dict[str, list[dict[str, Any]]] = {}  # run id -> its logged rows (run.history)
+        self.artifacts: dict[str, dict[str, bytes]] = {}  # artifact collection -> its files (one version, v0)
         self.sweep_state: str | None = "RUNNING"  # None: W&B does not have the sweep
         self.status = 200  # another HTTP status: W&B refuses every request (401: the key)
         stub = self
@@ -315,9 +318,12 @@ class StubWandbServer:
                 self.end_headers()
                 self.wfile.write(out)
 
-            def do_GET(self) -> None:
-                self.send_response(404)
+            def do_GET(self) -> None:  # an artifact's manifest and files (what W&B's storage serves)
+                body = stub.blob(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
                 self.end_headers()
+                self.wfile.write(body or b"")
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -351,6 +357,19 @@ class StubWandbServer:
             rows = self.histories.get(variables.get("name", ""), [])
             return {"project": {"run": {"sampledHistory": [[{k: row[k] for k in keys if k in row}
                                                              for row in rows if all(k in row for k in keys)]]}}}
+        if "ArtifactMembershipByName" in query:  # wandb.Api().artifact("E/P/NAME:ALIAS")
+            return {"project": {"artifactCollectionMembership": self._membership(variables["name"].split(":")[0])}}
+        if "FetchArtifactManifest" in query:  # the manifest's (presigned) URL
+            return {"artifact": {"currentManifest": {"file": {"directUrl": f"{self.url}/blobs/{variables['id']}/"
+                                                                            "manifest.json"}}}}
+        if "GetArtifactMembershipFileUrls" in query:  # each file's (presigned) URL
+            collection = variables["collection"]
+            edges = [{"node": {"__typename": "File", "name": name,
+                               "directUrl": f"{self.url}/blobs/{collection}/{name}"}}
+                     for name in self.artifacts.get(collection, {})]
+            return {"project": {"artifactCollection": {"__typename": "ArtifactSequence", "artifactMembership": {
+                "files": {"pageInfo": {"__typename": "PageInfo", "endCursor": None, "hasNextPage": False},
+                          "edges": edges}}}}}
         if "query Runs(" in query:  # wandb's public `Runs`: a page of `perPage` after `cursor`, this sweep's runs
             wanted = json.loads(variables.get("filters") or "{}").get("$and", [{}])[0].get("sweep")
             runs = [r for r in self.runs if wanted in (None, r.get("sweepName"))]
@@ -371,6 +390,35 @@ class StubWandbServer:
         if "serverInfo" in query:
             return {"serverInfo": {"features": []}}
         return {}
+
+    def _membership(self, collection: str) -> dict[str, Any] | None:
+        """An artifact version as W&B's ArtifactMembershipFragment describes it (None: no such artifact)."""
+        if collection not in self.artifacts:
+            return None
+        project = {"id": "UHJvamVjdDox", "internalId": "1", "name": "proj", "entity": {"name": self.entity}}
+        sequence = {"__typename": "ArtifactSequence", "name": collection, "project": project}
+        files = self.artifacts[collection]
+        artifact = {"__typename": "Artifact", "id": collection, "artifactSequence": sequence, "versionIndex": 0,
+                    "artifactType": {"name": "model"}, "description": None, "metadata": "{}",
+                    "ttlDurationSeconds": -1, "ttlIsInherited": True, "tags": [], "historyStep": None,
+                    "state": "COMMITTED", "size": sum(map(len, files.values())), "digest": collection,
+                    "digestAlgorithm": "MANIFEST_MD5", "commitHash": "0", "fileCount": len(files),
+                    "createdAt": "2026-11-30T00:00:00", "updatedAt": "2026-11-30T00:00:00"}
+        return {"__typename": "ArtifactCollectionMembership", "id": collection, "versionIndex": 0,
+                "createdAt": "2026-11-30T00:00:00", "aliases": [{"__typename": "ArtifactAlias", "id": "A1",
+                                                                "alias": "best"}],
+                "artifactCollection": sequence, "artifact": artifact}
+
+    def blob(self, path: str) -> bytes | None:
+        """/blobs/<collection>/<file> or its manifest.json (W&B's manifest format: each file's MD5 and size)."""
+        _, _, collection, name = (path.split("?")[0].split("/", 3) + ["", "", "", ""])[:4]
+        files = self.artifacts.get(collection, {})
+        if name == "manifest.json":
+            contents = {n: {"digest": base64.b64encode(hashlib.md5(b).digest()).decode(), "size": len(b)}
+                        for n, b in files.items()}
+            return json.dumps({"version": 1, "storagePolicy": "wandb-storage-policy-v1",
+                               "storagePolicyConfig": {"storageLayout": "V2"}, "contents": contents}).encode()
+        return files.get(name)
 
     def called(self, operation: str) -> list[dict[str, Any]]:
         """The variables of every request whose query holds `operation`."""

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from analysis.cli import main as analysis
-from analysis.load import RUNS_PER_PAGE, from_wandb_sweep
+from analysis.load import RUNS_PER_PAGE, download_model, from_wandb_sweep
 from dendrisweep import TrialRecord, UsageError
 from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.synthetic import make_keyword_data
@@ -191,8 +191,8 @@ def test_regenerate_on_a_wandb_sweep_needs_the_sweeps_own_data(stub: StubWandbSe
 
 
 @pytest.mark.slow
-def test_regenerate_on_a_wandb_sweep_retrains_on_the_data_directory(stub: StubWandbServer, tmp_path: Path,
-                                                                    trained: tuple[Path, TrialRecord]) -> None:
+def test_regenerate_on_a_wandb_sweep_without_a_logged_model_retrains_on_the_data_directory(
+        stub: StubWandbServer, tmp_path: Path, trained: tuple[Path, TrialRecord]) -> None:
     data, record = trained
     train_trial_sweep(stub, record, "/remote/machine/data")
     done = run_script("-m", "analysis", "regenerate", "--wandb-sweep", "stub-entity/proj/kws1", "--data-directory",
@@ -201,3 +201,30 @@ def test_regenerate_on_a_wandb_sweep_retrains_on_the_data_directory(stub: StubWa
     comparison = json.loads((tmp_path / "artifacts" / "comparison.json").read_text())
     assert comparison["reproduction"]["data_digest_matches"] and comparison["reproduction"]["run_id"] == "kws-run-1"
     assert (tmp_path / "artifacts" / "dendritic_quantized_int8_io.tflite").is_file()
+
+
+def test_a_runs_logged_model_is_downloaded_with_wandbs_own_client(stub: StubWandbServer, tmp_path: Path) -> None:
+    stub.artifacts["model-r001"] = {"best_model.pt": b"weights", "result.json": b'{"run_id": "r001"}'}
+    folder = download_model("stub-entity/proj/sw123", "r001", tmp_path / "model")
+    assert folder is not None and (folder / "best_model.pt").read_bytes() == b"weights"
+    assert (folder / "result.json").is_file()
+    assert download_model("stub-entity/proj/sw123", "r002", tmp_path / "none") is None  # it logged no model
+
+
+@pytest.mark.slow
+def test_regenerate_on_a_wandb_sweep_deploys_the_runs_own_model(stub: StubWandbServer, tmp_path: Path,
+                                                                trained: tuple[Path, TrialRecord]) -> None:
+    """The chosen run logged its model (log_model): it is downloaded and deployed, not retrained."""
+    data, record = trained
+    train_trial_sweep(stub, record, "/remote/machine/data")
+    folder = Path(str(record.trial_dir))
+    stub.artifacts["model-kws-run-1"] = {name: (folder / name).read_bytes()
+                                         for name in ("best_model.pt", "result.json")}
+    done = run_script("-m", "analysis", "regenerate", "--wandb-sweep", "stub-entity/proj/kws1", "--data-directory",
+                      str(data), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "artifacts"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    comparison = json.loads((tmp_path / "artifacts" / "comparison.json").read_text())
+    reproduction = comparison["reproduction"]
+    assert reproduction["model"] == "downloaded from W&B (the run's own)" and reproduction["within_tolerance"]
+    assert comparison["dendritic"]["test_acc"] == record.test_acc
+    assert not (tmp_path / "artifacts" / "dendritic").exists()  # not retrained: only the baseline was
