@@ -1,7 +1,9 @@
-"""Analysing a W&B sweep in the cloud through W&B's own public API (`wandb.Api`) against a local stub of
-W&B's GraphQL endpoint (a stub, not W&B: no W&B server is reachable here) that answers with runs shaped
-exactly as wandb's own `Runs` query returns them: the sweep's own metric, W&B's paging, its duplicates,
-a cache that refreshes a running sweep, and one-line errors."""
+"""A W&B sweep analysed where its users analyse it, through W&B's own public API (`wandb.Api`) against a
+local stub of W&B's GraphQL endpoint and storage (a stub, not W&B: no W&B server is reachable here)
+answering with runs and artifacts shaped exactly as wandb's own queries return them: the sweep's own
+metric, W&B's paging, its duplicates, a cache that refreshes a running sweep, one-line errors, the
+notebook, the verdict re-running a W&B sweep's program here, and regenerate (the run's logged model, or
+a retrain on data proven by digest)."""
 from __future__ import annotations
 
 import json
@@ -16,7 +18,7 @@ from analysis.load import RUNS_PER_PAGE, download_model, from_wandb_sweep
 from dendrisweep import TrialRecord, UsageError
 from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.synthetic import make_keyword_data
-from tests.helpers import ROOT, StubWandbServer, execute_notebook, run_node, run_script
+from tests.helpers import ROOT, StubWandbServer, execute_notebook, free_port, run_node, run_script
 
 OTHER_PROGRAM = {"method": "random", "metric": {"name": "val_loss_final", "goal": "minimize"},
                  "parameters": {"lr": {"min": 0.001, "max": 0.1}, "layers": {"values": [1, 2, 3]}}}
@@ -83,6 +85,14 @@ def test_a_missing_sweep_and_refused_credentials_are_one_line(stub: StubWandbSer
     with pytest.raises(UsageError, match=r"^W&B could not read sweep stub-entity/proj/sw123: ") as error:
         from_wandb_sweep("stub-entity/proj/sw123", tmp_path / "cache")
     assert "\n" not in str(error.value) and stub.env(tmp_path)["WANDB_API_KEY"] not in str(error.value)
+
+
+def test_an_unreachable_server_is_one_line(stub: StubWandbServer, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    with pytest.raises(UsageError, match=r"^W&B could not read sweep stub-entity/proj/sw123: ") as error:
+        from_wandb_sweep("stub-entity/proj/sw123", tmp_path / "cache", timeout=5)
+    assert "\n" not in str(error.value) and "127.0.0.1" in str(error.value)
 
 
 def test_the_report_on_another_programs_wandb_sweep(stub: StubWandbServer, tmp_path: Path) -> None:
