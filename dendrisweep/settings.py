@@ -200,9 +200,18 @@ SETTINGS: dict[str, Setting] = _declare(
     # --- data ---------------------------------------------------------------------------------
     # 0.2: on the spoken-keyword set (600 per class) that is 576 test samples, one run's binomial noise
     # about 1.4 pp at 87 % accuracy; at 0.1 and 300 per class it was 144 samples and 2.8 pp.
+    Setting("features_per_frame", "int", 13,
+            "Keyword-spotting input: features in one time frame of the flat feature vector (MFCC "
+            "coefficients, 13 by default; MFE filters, 32 or 40; spectrogram bins, FFT length / 2 + 1; 1 for "
+            "a raw signal; the number of axes for motion data). The network's input channels.",
+            low=1, high=4096, group="data"),
     Setting("test_fraction", "float", 0.2,
             "Share of the training split held out (stratified, fixed) to score the best model.",
             low=0.0, high=0.5, group="data"),
+    Setting("validation_set_size", "float", 0.2,
+            "Share of the training samples held out for validation when the data folder has no validation "
+            "split (edge-impulse-blocks runner's layout; Edge Impulse passes --validation-set-size).",
+            low=0.01, high=0.9, group="data", edge_impulse=False),
     Setting("data_seed", "int", 0, "Seed of the built-in offline data set and of the test hold-out.",
             low=0, high=2**31 - 1, group="data", edge_impulse=False),
     Setting("image_size", "int", 32, "MobileNet: images are resized to this square size.", low=16, high=512,

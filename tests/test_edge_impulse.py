@@ -19,7 +19,14 @@ from dendrisweep.edge_impulse.packaging import PARAMETERS_FILE, render
 from dendrisweep.export import onnx_probabilities, torch_probabilities
 from dendrisweep.settings import SETTINGS, lookup
 from dendrisweep.trial import checkpoint
-from tests.helpers import ODD_FRAMES, assert_deployment_verified, edge_impulse_call, odd_frames, run_script
+from tests.helpers import (
+    ODD_FRAMES,
+    assert_deployment_verified,
+    edge_impulse_call,
+    entrypoint,
+    odd_frames,
+    run_script,
+)
 
 PARAMETERS = json.loads(PARAMETERS_FILE.read_text())["parameters"]
 
@@ -101,7 +108,7 @@ def test_all_ui_parameters_at_once_with_their_defaults_give_the_registry_default
     assert all(config[s.name] == s.default for s in SETTINGS.values())
 
 
-def test_an_argument_the_script_does_not_know_is_an_error_not_ignored(ei_data: Path) -> None:
+def test_a_near_miss_of_a_parameter_is_an_error_not_ignored(ei_data: Path) -> None:
     done = edge_impulse_call(ei_data / "data", ei_data / "out", ei_data / "train_input.json",
                              {"max-dendrite": "2"}, "--print-config")
     assert done.returncode == 2 and "did you mean 'max_dendrites'" in done.stderr
@@ -149,3 +156,62 @@ def test_package_is_a_self_contained_block_folder(tmp_path: Path, ei_data: Path)
                            "--max-dendrites", "4"], cwd=tmp_path, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": ""})
     assert call.returncode == 0 and json.loads(call.stdout)["max_dendrites"] == 4, call.stderr
+
+
+def runner_call(home: Path, *extra_args: str) -> subprocess.CompletedProcess[str]:
+    """Exactly what `edge-impulse-blocks runner` runs (edge-impulse-cli cli/block-runner.ts): the block's
+    entry point with --epochs, --learning-rate, --validation-set-size and --input-shape, then the user's
+    --extra-args; the project data mounted at `home` as the runner downloads it."""
+    args = [*entrypoint(), "--epochs", "4", "--learning-rate", "0.005", "--validation-set-size", "0.2",
+            "--input-shape", f"({ODD_FRAMES}, {MFE_FILTERS})", *extra_args]
+    return subprocess.run(args, cwd=home, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "WANDB_MODE": "offline"})
+
+
+MFE_FILTERS = 32  # an MFE block's frame width: not MFCC's 13
+
+
+def mfe_frames(split: Any) -> np.ndarray:
+    """Learnable 32-wide frames from the 13-coefficient synthetic ones (13 + 13 + 6 per frame)."""
+    frames = odd_frames(split).x.reshape(len(split.y), ODD_FRAMES, COEFFICIENTS)
+    wide = np.concatenate([frames, 0.5 * frames, frames[..., :6]], axis=2)
+    return wide.reshape(len(split.y), -1).astype(np.float32)
+
+
+def test_the_block_runs_as_edge_impulses_runner_runs_it_on_frames_not_13_wide(tmp_path: Path) -> None:
+    train, val, _ = make_keyword_data(2)
+    x = np.concatenate([mfe_frames(train), mfe_frames(val)])
+    y = np.concatenate([train.y, val.y])
+    np.save(tmp_path / "X_train_features.npy", x)
+    np.save(tmp_path / "y_train.npy", (y + 1).reshape(-1, 1))  # the runner's layout: no validation split
+    (tmp_path / "train_input.json").write_text(json.dumps({"classes": ["down", "no", "up", "yes"],
+                                                           "mode": "classification", "convertInt8": True}))
+    done = runner_call(tmp_path, "--data-directory", str(tmp_path), "--out-directory", str(tmp_path / "out"),
+                       "--info-file", str(tmp_path / "train_input.json"), "--switch-mode", "fixed",
+                       "--fixed-switch-num", "2", "--max-dendrites", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "out"
+    summary = json.loads((out / "training_summary.json").read_text())
+    (trial_dir,) = out.glob("trial-*")
+    model, config = checkpoint.load(trial_dir / "best_model.pt")
+    assert (config["epochs"], config["learning_rate"], config["validation_set_size"]) == (4, 0.005, 0.2)
+    assert config["features_per_frame"] == MFE_FILTERS and model.features[0].in_channels == MFE_FILTERS
+    data = load_dataset(tmp_path, config)
+    assert len(data.val.y) == round(0.2 * len(y))  # carved by --validation-set-size
+    assert_deployment_verified(out, summary, data.test)
+    closing = done.stdout.strip().splitlines()[-13:]  # the log Studio shows ends with what was shipped
+    assert any(line.startswith("Deployed model, test split") for line in closing)
+    assert any("accuracy, TFLite int8" in line for line in closing)
+
+
+def test_a_diverged_block_run_fails_with_one_line_and_a_wrong_class_list_is_refused(ei_data: Path) -> None:
+    info = ei_data / "train_input.json"
+    info.write_text(json.dumps({"classes": ["a", "b", "c"], "mode": "classification"}))  # the labels hold 4
+    done = edge_impulse_call(ei_data / "data", ei_data / "out", info, {"epochs": "2"})
+    assert done.returncode == 2 and "train_input.json names 3 classes but the labels hold 4" in done.stderr
+    info.write_text(json.dumps({"classes": ["down", "no", "up", "yes"], "mode": "classification"}))
+    for name in ("X_split_train.npy", "X_split_test.npy"):  # unnormalised features: the loss overflows
+        np.save(ei_data / "data" / name, np.load(ei_data / "data" / name) * np.float32(1e37))
+    done = edge_impulse_call(ei_data / "data", ei_data / "out", info, {"epochs": "2"})
+    assert done.returncode == 1 and "training diverged" in done.stderr.strip().splitlines()[-1]
+    assert not (ei_data / "out" / "model.onnx").exists()

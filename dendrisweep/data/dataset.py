@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-COEFFICIENTS = 13  # MFCC coefficients per frame (Edge Impulse's MFCC block): flat features fold into frames
+COEFFICIENTS = 13  # MFCC coefficients per frame of the built-in data sets (Edge Impulse MFCC default)
 
 
 @dataclass(frozen=True)

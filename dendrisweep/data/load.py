@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrisweep.data.dataset import COEFFICIENTS, Dataset, LabelledArrays, digest, hold_out
+from dendrisweep.data.dataset import Dataset, LabelledArrays, digest, hold_out
 from dendrisweep.data.npy_splits import read_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.errors import UsageError
@@ -21,12 +21,13 @@ def _keyword_data(data_directory: Path | None, config: Mapping[str, Any]) -> tup
         train, val, classes = make_keyword_data(config["data_seed"], config["builtin_samples"])
         source = f"built-in keywords (data_seed={config['data_seed']}, {config['builtin_samples']} samples)"
     else:
-        train, val, classes = read_directory(data_directory)
+        train, val, classes = read_directory(data_directory, config["validation_set_size"], config["data_seed"])
         source = str(data_directory)
-    features = train.x.shape[1]
-    if features % COEFFICIENTS:
-        raise UsageError(f"{source}: {features} features per sample is not a whole number of "
-                         f"{COEFFICIENTS}-coefficient MFCC frames")
+    features, width = train.x.shape[1], config["features_per_frame"]
+    if features % width:  # never fold into frames of the wrong width: a wrong model that still trains
+        raise UsageError(f"{source}: {features} features per sample is not a whole number of frames of "
+                         f"{width} features (features_per_frame); set features_per_frame to the processing "
+                         "block's frame width (MFCC coefficients, MFE filters, spectrogram bins, axes)")
     return train, val, classes, source
 
 

@@ -1,10 +1,14 @@
-"""The Edge Impulse data layout: read it, check it, write it.
+"""The Edge Impulse data layouts: read them, check them, write one.
 
-Edge Impulse hands a learning block `X_split_train.npy`, `Y_split_train.npy`, `X_split_test.npy`
-and `Y_split_test.npy` (the "test" pair is the validation split). X is one flat feature vector per
-sample (MFCC: frame after frame, 13 coefficients each); Y is one-hot. Every check here produces one
-UsageError naming the file and the problem, because a block that trains on misread data and
-reports a number is worse than one that stops.
+Studio hands a learning block `X_split_train.npy`, `Y_split_train.npy`, `X_split_test.npy` and
+`Y_split_test.npy` (the "test" pair is the validation split). `edge-impulse-blocks runner` (its
+`--download-data`) writes the training job's names instead: `X_train_features.npy` and `y_train.npy`,
+with `X_validate_features.npy` and `y_validate.npy` when the project has a validation split; without
+one the block carves it (`--validation-set-size`, stratified, fixed by the data seed). X is one flat
+feature vector per sample (frame after frame); Y is one-hot, or one integer label per sample (Edge
+Impulse's own Keras code reads them 1-based: `to_categorical(Y - 1)`; labels starting at 0 are read
+0-based). Every check here produces one UsageError naming the file and the problem, because a block
+that trains on misread data and reports a number is worse than one that stops.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dendrisweep.data.dataset import LabelledArrays
+from dendrisweep.data.dataset import LabelledArrays, hold_out
 from dendrisweep.errors import UsageError
 
 FILES = ("X_split_train.npy", "Y_split_train.npy", "X_split_test.npy", "Y_split_test.npy")
@@ -42,8 +46,21 @@ def _features(x: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
+def _integer_labels(y: np.ndarray, name: str) -> np.ndarray:
+    """One integer label per sample ((N,) or (N, 1)): 1-based as Edge Impulse writes them, or 0-based."""
+    flat = y.reshape(-1)
+    if not np.issubdtype(flat.dtype, np.number) or not np.all(flat == np.round(flat)) or flat.size == 0:
+        raise UsageError(f"{name}: expected integer class labels or one-hot rows, got dtype {y.dtype}")
+    labels = flat.astype(np.int64)
+    if labels.min() < 0:
+        raise UsageError(f"{name}: negative class label {int(labels.min())}")
+    return labels - 1 if labels.min() >= 1 else labels
+
+
 def _labels(y: np.ndarray, name: str) -> np.ndarray:
-    """One-hot rows to integer labels; anything that is not one-hot is an error."""
+    """One-hot rows (or integer labels) to 0-based integer labels; anything else is an error."""
+    if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
+        return _integer_labels(y, name)
     if y.ndim != 2:
         raise UsageError(f"{name}: expected one-hot labels (samples x classes), got shape {y.shape}")
     if not np.issubdtype(y.dtype, np.number):
@@ -63,13 +80,25 @@ def check_pair(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> Labell
     return LabelledArrays(features, labels)
 
 
-def read_directory(directory: Path) -> tuple[LabelledArrays, LabelledArrays, int]:
-    """Read and check an Edge Impulse data folder: (train, validation, number of classes)."""
+RUNNER_FILES = ("X_train_features.npy", "y_train.npy")  # edge-impulse-blocks runner's layout
+RUNNER_VALIDATION = ("X_validate_features.npy", "y_validate.npy")
+
+
+def _classes(y: np.ndarray, *labels: np.ndarray) -> int:
+    return int(y.shape[1]) if y.ndim == 2 and y.shape[1] > 1 else int(max(int(lab.max()) for lab in labels) + 1)
+
+
+def read_directory(directory: Path, validation_fraction: float = 0.2,
+                   seed: int = 0) -> tuple[LabelledArrays, LabelledArrays, int]:
+    """Read and check an Edge Impulse data folder, either layout: (train, validation, number of classes)."""
     if not directory.is_dir():
         raise UsageError(f"data directory {directory} does not exist")
+    if all((directory / f).is_file() for f in RUNNER_FILES) and not (directory / FILES[0]).is_file():
+        return _read_runner_layout(directory, validation_fraction, seed)
     missing = [f for f in FILES if not (directory / f).is_file()]
     if missing:
-        raise UsageError(f"data directory {directory} lacks {', '.join(missing)}")
+        raise UsageError(f"data directory {directory} lacks {', '.join(missing)} (or the runner's "
+                         f"{' and '.join(RUNNER_FILES)})")
     raw = {f: _load(directory / f) for f in FILES}
     y_train, y_val = raw["Y_split_train.npy"], raw["Y_split_test.npy"]
     if y_train.ndim == 2 and y_val.ndim == 2 and y_train.shape[1] != y_val.shape[1]:
@@ -77,10 +106,30 @@ def read_directory(directory: Path) -> tuple[LabelledArrays, LabelledArrays, int
                          f"Y_split_test.npy has {y_val.shape[1]}")
     train = check_pair(raw["X_split_train.npy"], y_train, "X_split_train.npy", "Y_split_train.npy")
     val = check_pair(raw["X_split_test.npy"], y_val, "X_split_test.npy", "Y_split_test.npy")
+    _same_width(train, val, "X_split_train.npy", "X_split_test.npy")
+    return train, val, _classes(y_train, train.y, val.y)
+
+
+def _same_width(train: LabelledArrays, val: LabelledArrays, train_name: str, val_name: str) -> None:
     if train.x.shape[1] != val.x.shape[1]:
-        raise UsageError(f"X_split_train.npy has {train.x.shape[1]} features per sample but "
-                         f"X_split_test.npy has {val.x.shape[1]}")
-    return train, val, int(y_train.shape[1])
+        raise UsageError(f"{train_name} has {train.x.shape[1]} features per sample but "
+                         f"{val_name} has {val.x.shape[1]}")
+
+
+def _read_runner_layout(directory: Path, validation_fraction: float,
+                        seed: int) -> tuple[LabelledArrays, LabelledArrays, int]:
+    y_train = _load(directory / RUNNER_FILES[1])
+    train = check_pair(_load(directory / RUNNER_FILES[0]), y_train, *RUNNER_FILES)
+    if all((directory / f).is_file() for f in RUNNER_VALIDATION):
+        val = check_pair(_load(directory / RUNNER_VALIDATION[0]), _load(directory / RUNNER_VALIDATION[1]),
+                         *RUNNER_VALIDATION)
+        _same_width(train, val, RUNNER_FILES[0], RUNNER_VALIDATION[0])
+        return train, val, _classes(y_train, train.y, val.y)
+    train, carved = hold_out(train, validation_fraction, seed)
+    if carved is None:
+        raise UsageError(f"{directory}: no validation split, and --validation-set-size {validation_fraction:g} "
+                         "leaves none of these samples for one")
+    return train, carved, _classes(y_train, train.y, carved.y)
 
 
 def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:

@@ -48,4 +48,27 @@ def write_block_output(out_dir: Path, trained: Any, inference: Any, data: Any, r
                       tflite_int8=info.get("convertInt8", True))
     summary = {"model": MODEL_FILE, "classes": info.get("classes"), **deployed.as_dict(), **record.summary()}
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
+    print(summary_table(summary), flush=True)  # the last thing in the log Studio shows
     return summary
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value * 100:.2f} %"
+
+
+def summary_table(summary: Mapping[str, Any]) -> str:
+    """What the block hands Edge Impulse, as the log's closing table (one run, not a comparison)."""
+    rows = [("accuracy, PyTorch", _pct(summary["torch_acc"])),
+            ("accuracy, ONNX (onnxruntime)", _pct(summary["onnx_acc"])),
+            ("accuracy, TFLite float32", _pct(summary["tflite_acc"])),
+            ("accuracy, TFLite int8", _pct(summary["tflite_int8_acc"])),
+            ("flash, int8 model (bytes)", summary["tflite_int8_bytes"] or "-"),
+            ("flash, float32 model (bytes)", summary["tflite_bytes"]),
+            ("RAM, tensor arena estimate (bytes)", summary["arena_bytes"] or "-"),
+            ("latency per sample, int8 (ms)", "-" if summary["tflite_int8_latency_ms"] is None
+             else f"{summary['tflite_int8_latency_ms']:.3f}"),
+            ("parameters", summary.get("params")), ("dendrites added", summary.get("dendrites_added"))]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"Deployed model, {summary['split']} split ({summary['samples']} samples):"]
+    lines += [f"  {name:<{width}}  {value}" for name, value in rows]
+    return "\n".join(lines)

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from dendrisweep.data.dataset import COEFFICIENTS, DataShape
+from dendrisweep.data.dataset import DataShape
 from dendrisweep.models.kws import KeywordSpottingNet
 from dendrisweep.models.mobilenet import build_mobilenet
 
@@ -16,8 +16,8 @@ def build_model(config: Mapping[str, Any], shape: DataShape) -> nn.Module:
     if config["task"] == "mobilenet":
         return build_mobilenet(config, shape)
     return KeywordSpottingNet(
-        frames=shape.features // COEFFICIENTS,
-        coefficients=COEFFICIENTS,
+        frames=shape.features // config["features_per_frame"],
+        coefficients=config["features_per_frame"],
         classes=shape.classes,
         width=config["width_multiplier"],
         conv_layers=config["num_conv_layers"],

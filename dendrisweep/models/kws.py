@@ -1,8 +1,9 @@
 """Edge Impulse's default keyword-spotting network, in PyTorch.
 
-Reshape(frames, 13) -> [Conv1D(k3, same) -> ReLU -> MaxPool1D(2, same) -> Dropout] x N -> Flatten
--> Dense(classes). Channels start at 8 and double per block (8, 16, ...), scaled by the width
-multiplier. The network returns logits; the softmax Edge Impulse expects is added at export.
+Reshape(frames, features per frame: 13 MFCC coefficients by default) -> [Conv1D(k3, same) -> ReLU ->
+MaxPool1D(2, same) -> Dropout] x N -> Flatten -> Dense(classes). Channels start at 8 and double per
+block (8, 16, ...), scaled by the width multiplier. The network returns logits; the softmax Edge
+Impulse expects is added at export.
 
 Keras' `padding="same"` pool on an odd length is written as an explicit zero pad plus an ordinary
 pool, never `ceil_mode=True`: converters turn a ceil-mode pool into a pad filled with float32's
@@ -35,7 +36,8 @@ def same_max_pool(length: int) -> nn.Module:
 
 
 class KeywordSpottingNet(nn.Module):
-    """Conv1D keyword spotter over flat MFCC features (frame after frame, `coefficients` each)."""
+    """Conv1D keyword spotter over flat features, frame after frame, `coefficients` each (MFCC coefficients,
+    MFE filters, spectrogram bins, signal axes: the input channels)."""
 
     def __init__(self, frames: int, coefficients: int, classes: int, width: float = 1.0,
                  conv_layers: int = 2, dropout: float = 0.25) -> None:

@@ -7,6 +7,7 @@ which W&B's `${args}` macro produces). Unknown flags are an error naming the clo
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Run as an Edge Impulse learning block: write model.onnx (verified) into --out-directory.")
     run.add_argument("--info-file", "--input-file", dest="info_file", type=Path,
                      help="Edge Impulse's train_input.json (passed by Edge Impulse).")
+    run.add_argument("--input-shape", type=_shape, metavar='"(N, ...)"',
+                     help="The input shape Edge Impulse's runner passes, a Python tuple; with two or more "
+                          "dimensions its last is the features per frame (unless --features-per-frame is given).")
     run.add_argument("--preemptible", action="store_true",
                      help="A SIGTERM is a preemption (as under Slurm, where it is the default): mark the W&B run "
                           "preempting and exit 143 so W&B requeues it, instead of stopping it.")
@@ -61,22 +65,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _reject_unknown(extras: Sequence[str]) -> None:
-    for token in extras:
-        if token.startswith("-"):
-            lookup(token.split("=", 1)[0])  # raises with the closest known setting
-        raise UsageError(f"unexpected argument '{token}'")
+NEAR_MISS = 0.85  # an unknown flag this close to a setting's name is its typo: an error even under Edge Impulse
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    """'(1, 4, 2)' or '(650,)', as Edge Impulse's runner writes an input shape."""
+    try:
+        shape = tuple(int(part) for part in text.strip().strip("()[]").split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"--input-shape: expected a tuple of integers such as \"(1, 4, 2)\", got {text!r}") from None
+    if not shape or min(shape) < 1:
+        raise UsageError(f"--input-shape: expected positive dimensions, got {text!r}")
+    return shape
+
+
+def _unknown(extras: Sequence[str], lenient: bool) -> list[str]:
+    """Unknown arguments are an error naming the closest setting. Under Edge Impulse, which may pass
+    arguments a block does not declare, they are ignored (and returned, to be warned about), except a
+    near-miss of a setting's name: a typo of a UI parameter must never be dropped silently."""
+    ignored: list[str] = []
+    for i, token in enumerate(extras):
+        if not token.startswith("-"):
+            if lenient and i and extras[i - 1].startswith("-") and "=" not in extras[i - 1]:
+                continue  # the value of an ignored flag
+            raise UsageError(f"unexpected argument '{token}'")
+        name = token.split("=", 1)[0]
+        if not lenient or difflib.get_close_matches(name.lstrip("-").replace("-", "_"), SETTINGS, 1, NEAR_MISS):
+            lookup(name)  # raises with the closest known setting
+        ignored.append(name)
+    return ignored
 
 
 def parse_trial_args(argv: Sequence[str] | None) -> TrialOptions:
     """Parse argv; any unknown or malformed argument is a UsageError."""
     parser = build_parser()
     namespace, extras = parser.parse_known_args(argv)
-    _reject_unknown(extras)
+    for name in _unknown(extras, lenient=namespace.edge_impulse):
+        print(f"train_trial.py: warning: ignoring {name}: not an argument of this block (Edge Impulse may pass "
+              "arguments a block does not use)", file=sys.stderr)
     values = vars(namespace)
     run_keys = ("config", "print_config", "data_directory", "out_directory", "wandb_project", "edge_impulse",
-                "info_file", "preemptible")
+                "info_file", "input_shape", "preemptible")
     run = {key: values.pop(key) for key in run_keys}
+    shape = run["input_shape"]
+    if shape is not None and len(shape) >= 2 and "features_per_frame" not in values:
+        values["features_per_frame"] = shape[-1]  # (..., frames, features): the frame width
     # Absolute now: the trial later runs inside its own folder (PAI writes into the current one).
     out_dir = (run["out_directory"] or Path(os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR)).absolute()
     return TrialOptions(
@@ -108,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dendrisweep.data import load_dataset
 
         data = load_dataset(options.data_directory, config)  # bad data fails before torch is imported
+        named = options.info.get("classes")
+        if options.edge_impulse and named and len(named) != data.num_classes:
+            raise UsageError(f"train_input.json names {len(named)} classes but the labels hold {data.num_classes}")
         from dendrisweep import device
         from dendrisweep.trial.run import run_trial
 

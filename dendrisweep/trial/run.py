@@ -166,6 +166,19 @@ class TrialRecorder:
         self.run.log_artifact(artifact, aliases=["best"])
 
 
+EXPORT_RESERVE_SECONDS = 180.0  # kept from Edge Impulse's time limit for export and the gate: ~4x what the
+# two TFLite conversions, scoring and the ONNX checks take on 2 CPU cores (bench/deploy.py: ~21 s a conversion)
+
+
+def training_deadline(options: TrialOptions, now: float | None = None) -> float | None:
+    """When training must stop (time.perf_counter()) so the block still exports and verifies its model within
+    Edge Impulse's maxTrainingTimeSeconds (train_input.json); None without one."""
+    limit = options.info.get("maxTrainingTimeSeconds") if options.edge_impulse else None
+    if not isinstance(limit, (int, float)) or limit <= 0:
+        return None
+    return (time.perf_counter() if now is None else now) + max(limit - EXPORT_RESERVE_SECONDS, limit * 0.25)
+
+
 def preemptible(options: TrialOptions, env: Mapping[str, str] = os.environ) -> bool:
     """A SIGTERM means preemption (not a stop) under a cluster scheduler that requeues: Slurm, or --preemptible."""
     return options.preemptible or "SLURM_JOB_ID" in env
@@ -214,7 +227,8 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
     try:
         with pai.working_directory(trial_dir):
             strategy = strategy_for(config)
-            result = train(strategy.prepare(model, where), data, config, strategy, recorder.epoch, precision)
+            result = train(strategy.prepare(model, where), data, config, strategy, recorder.epoch, precision,
+                           training_deadline(options))
             measured = _measured(result, data)
             checkpoint.save(trial_dir / MODEL_FILE, result.best.model, config, data.shape, result.best.dendrites)
             # Export and its gates work on a CPU copy: the checkpoint, rebuilt on the CPU, when training ran elsewhere
@@ -227,8 +241,11 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
                 write_block_output(options.out_directory, best, inference, data,
                                    replace(recorder.record, **measured), options.info, config["int8_tolerance_pp"])
         status, exit_code = FINISHED, 0
-    except Diverged as exc:
-        status, reason, exit_code = DIVERGED, str(exc), 0
+    except Diverged as exc:  # recorded, and the sweep goes on; a block has no model to hand over: a failure
+        status, reason, exit_code = DIVERGED, str(exc), 1 if options.edge_impulse else 0
+        if options.edge_impulse:
+            print(f"train_trial.py: error: training diverged ({exc}): no model for Edge Impulse; lower the "
+                  "learning rate", file=sys.stderr)
     except Stopped as stop:
         status, reason, exit_code = stop.status, stop.reason, stop.exit_code
     except ExportError as exc:  # the block's model.onnx would not behave like the trained model

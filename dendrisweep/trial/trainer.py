@@ -261,10 +261,15 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Te
     return loss_sum / len(y), correct / len(y)
 
 
+TIME_BUDGET = "time budget"  # stop_reason when another epoch would overrun the deadline
+
+
 def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: Strategy,
-          on_epoch: Callable[[EpochRecord], None], precision: Precision) -> TrainResult:
+          on_epoch: Callable[[EpochRecord], None], precision: Precision,
+          deadline: float | None = None) -> TrainResult:
     """Train until the strategy says training is complete (PAI's completion; the baseline's stopping rule),
-    the dendrite budget or the epoch cap; return the best model.
+    the dendrite budget, the epoch cap or (`deadline`, a time.perf_counter() value) the time budget, when
+    another epoch like the last would end after it; return the best model.
     The model (put there by `strategy.prepare`), data and snapshots live on `precision.device`."""
     device = precision.device
     x, y = tensors(data.train, device)
@@ -299,6 +304,10 @@ def train(model: nn.Module, data: Dataset, config: Mapping[str, Any], strategy: 
                 break
             if strategy.dendrites() > strategy.max_dendrites:
                 stop_reason = f"dendrite budget reached ({strategy.max_dendrites})"
+                break
+            now = time.perf_counter()
+            if deadline is not None and now + (now - started) > deadline:
+                stop_reason = TIME_BUDGET
                 break
             if restructured:  # PAI rebuilt the model with new dendrites: keep it on the device
                 model = model.to(device)

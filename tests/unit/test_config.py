@@ -160,3 +160,35 @@ def test_a_sweeps_value_null_is_unset_not_the_text_none(tmp_path: Path, capsys: 
     assert print_config(capsys)["pretrained_weights"] == ""
     code, _, err = trial_cli(capsys, "--print-config", "--epochs=None")
     assert code == 2 and "epochs: expected an integer, got 'None'" in err
+
+
+RUNNER_ARGS = ["--edge-impulse", "--epochs", "7", "--learning-rate", "0.01", "--validation-set-size", "0.25",
+               "--input-shape", "(1, 40, 32)"]  # what edge-impulse-blocks runner passes (cli/block-runner.ts)
+
+
+def test_edge_impulse_runners_arguments_are_accepted_and_used(capsys: pytest.CaptureFixture[str]) -> None:
+    config = print_config(capsys, *RUNNER_ARGS)
+    assert (config["epochs"], config["learning_rate"], config["validation_set_size"]) == (7, 0.01, 0.25)
+    assert config["features_per_frame"] == 32  # the input shape's last dimension: the frame width
+
+
+def test_an_explicit_features_per_frame_wins_over_the_input_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    assert print_config(capsys, *RUNNER_ARGS, "--features-per-frame", "40")["features_per_frame"] == 40
+    assert print_config(capsys, "--input-shape", "(650,)")["features_per_frame"] == 13  # a flat shape says nothing
+
+
+def test_under_edge_impulse_an_undeclared_argument_is_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = trial_cli(capsys, "--print-config", *RUNNER_ARGS, "--studio-only-flag", "3", "--other=x")
+    assert code == 0 and json.loads(out)["epochs"] == 7
+    assert "warning: ignoring --studio-only-flag" in err and "warning: ignoring --other" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--edge-impulse", "--max-dendrite", "2"], "did you mean 'max_dendrites'?"),  # a UI parameter's typo
+    (["--studio-only-flag", "3"], "unknown setting '--studio-only-flag'"),  # outside Edge Impulse: an error
+    (["--input-shape", "(a, b)"], "--input-shape: expected a tuple of integers"),
+])
+def test_near_misses_and_unknowns_outside_edge_impulse_stay_errors(args: list[str], message: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = trial_cli(capsys, "--print-config", *args)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err

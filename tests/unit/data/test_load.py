@@ -12,6 +12,7 @@ from dendrisweep.data import DataShape, LabelledArrays, hold_out, load_dataset, 
 from dendrisweep.data.npy_splits import FILES, one_hot, write_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.errors import UsageError
+from dendrisweep.models import build_model
 from dendrisweep.settings import defaults
 from dendrisweep.trial.cli import main
 
@@ -67,7 +68,8 @@ BAD_DATA = {
                      "X_split_train.npy: expected a 2-D array"),
     "NaN": (_rewrite("X_split_train.npy", _set(np.nan)), "contains NaN or infinite values (first in sample 3)"),
     "inf": (_rewrite("X_split_test.npy", _set(np.inf)), "X_split_test.npy: contains NaN or infinite values"),
-    "integer labels": (_rewrite("Y_split_train.npy", lambda y: y.argmax(1)), "expected one-hot labels"),
+    "fractional labels": (_rewrite("Y_split_train.npy", lambda y: y.argmax(1) + 0.5),
+                          "expected integer class labels or one-hot rows"),
     "not one-hot": (_rewrite("Y_split_train.npy", lambda y: y * 2), "row 0 is not one-hot"),
     "class count mismatch": (_rewrite("Y_split_test.npy", lambda y: np.hstack([y, np.zeros((len(y), 1))])),
                              "Y_split_train.npy has 4 classes but Y_split_test.npy has 5"),
@@ -75,8 +77,8 @@ BAD_DATA = {
                            "X_split_train.npy has 1200 samples but Y_split_train.npy has 1195"),
     "feature width mismatch": (_rewrite("X_split_test.npy", lambda x: x[:, :637]),
                                "X_split_train.npy has 650 features per sample but X_split_test.npy has 637"),
-    "not MFCC frames": ((lambda d: [_rewrite(f, lambda x: x[:, :640])(d) for f in FILES[0::2]]),
-                        "640 features per sample is not a whole number of 13-coefficient MFCC frames"),
+    "not whole frames": ((lambda d: [_rewrite(f, lambda x: x[:, :640])(d) for f in FILES[0::2]]),
+                        "640 features per sample is not a whole number of frames of 13 features"),
     "single class": ((lambda d: np.save(d / "Y_split_train.npy", one_hot(np.zeros(1200, int), 4))),
                      "the training split holds a single class"),
     "empty": ((lambda d: [np.save(d / f, np.zeros((0, 650 if f[0] == "X" else 4), np.float32)) for f in FILES]),
@@ -137,3 +139,40 @@ def test_other_data_is_one_line_never_a_fallback(ei_dir: Path) -> None:
     with pytest.raises(UsageError, match=rf"^{ei_dir} is not the data the sweep trained on \(digest "
                                          rf"{recorded.digest[:12]}, the sweep's {other.digest[:12]}\)"):
         resolve_data(ei_dir, other.source, other.digest, config)
+
+
+@pytest.mark.parametrize("width", [13, 26, 32, 40, 65, 1, 3])  # MFCC, MFE, spectrogram, raw signal, 3 axes
+def test_any_frame_width_that_divides_the_features_loads(tmp_path: Path, width: int) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, width * 10)).astype(np.float32), np.arange(60) % 3
+    write_directory(tmp_path, LabelledArrays(x, y), LabelledArrays(x[:12], y[:12]), 3)
+    data = load_dataset(tmp_path, {**defaults(), "features_per_frame": width})
+    assert data.shape.sample == (width * 10,)
+
+
+def test_a_frame_width_that_does_not_divide_is_one_line_never_a_fold(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3960)).astype(np.float32), np.arange(40) % 2  # MFE: 40 filters x 99 frames
+    write_directory(tmp_path, LabelledArrays(x, y), LabelledArrays(x[:8], y[:8]), 2)
+    with pytest.raises(UsageError, match="3960 features per sample is not a whole number of frames of 13 features"):
+        load_dataset(tmp_path, defaults())
+    data = load_dataset(tmp_path, {**defaults(), "features_per_frame": 40})
+    model = build_model({**defaults(), "features_per_frame": 40}, data.shape)
+    assert (model.frames, model.coefficients, model.features[0].in_channels) == (99, 40, 40)
+
+
+def test_the_runners_layout_with_integer_labels_and_no_validation_split(tmp_path: Path) -> None:
+    """edge-impulse-blocks runner's files: X_train_features.npy, y_train.npy (1-based labels, as Edge
+    Impulse's Keras code reads them); the validation split carved by validation_set_size."""
+    rng = np.random.default_rng(1)
+    labels = np.arange(100) % 4
+    np.save(tmp_path / "X_train_features.npy", rng.normal(size=(100, 26)).astype(np.float32))
+    np.save(tmp_path / "y_train.npy", (labels + 1).reshape(-1, 1))
+    data = load_dataset(tmp_path, {**defaults(), "validation_set_size": 0.25, "test_fraction": 0.0})
+    assert data.num_classes == 4 and len(data.val.y) == 24 and len(data.train.y) == 76
+    assert sorted(set(data.train.y.tolist())) == [0, 1, 2, 3]
+    np.save(tmp_path / "X_validate_features.npy", rng.normal(size=(8, 26)).astype(np.float32))
+    np.save(tmp_path / "y_validate.npy", np.eye(4, dtype=np.float32)[np.arange(8) % 4])
+    np.save(tmp_path / "y_train.npy", np.eye(4, dtype=np.float32)[labels])  # one-hot, the other form
+    data = load_dataset(tmp_path, {**defaults(), "test_fraction": 0.0})
+    assert len(data.val.y) == 8 and len(data.train.y) == 100

@@ -8,7 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from dendrisweep.deploy.gate import calibration_rows, judge
+from dendrisweep.deploy.gate import calibration_rows, int8_loss_bounds, judge
 from dendrisweep.deploy.guard import check_convertible, problems
 from dendrisweep.errors import ExportError
 
@@ -84,3 +84,48 @@ def test_a_zero_pad_and_a_fixed_shape_pass_but_other_symbolic_dims_do_not(tmp_pa
     onnx.save(dynamic, str(tmp_path / "dynamic.onnx"))
     with pytest.raises(ExportError, match=r"'input' has symbolic dimension\(s\) \[2\] besides the batch axis"):
         check_convertible(tmp_path / "dynamic.onnx")
+
+
+def paired(n: int, flipped: int, classes: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, float32 probabilities all right, int8 probabilities with `flipped` samples wrong)."""
+    y = np.arange(n) % classes
+    right = np.eye(classes)[y] * 0.6 + 0.1
+    wrong = np.eye(classes)[(y + 1) % classes] * 0.6 + 0.1
+    return y, right, np.where((np.arange(n) < flipped)[:, None], wrong, right)
+
+
+def test_one_flipped_sample_of_thirty_ships_with_a_warning_not_a_failure() -> None:
+    y, fp32, int8 = paired(30, 1)  # 3.3 pp on paper, above 1.5: 30 samples cannot tell
+    judged = judge("m.onnx", fp32, fp32, int8, y, int8_tolerance_pp=1.5)
+    assert judged.tflite_int8_acc == pytest.approx(29 / 30)
+    assert judged.int8_warning is not None and "30 held-out samples cannot tell" in judged.int8_warning
+
+
+def test_a_clear_loss_on_many_samples_fails() -> None:
+    y, fp32, int8 = paired(1000, 50)  # 5 pp on 1,000 samples
+    with pytest.raises(ExportError, match="5.0 pp below float32"):
+        judge("m.onnx", fp32, fp32, int8, y, int8_tolerance_pp=1.5)
+
+
+@pytest.mark.parametrize("collapse", ["constant", "chance"])
+def test_a_collapsed_int8_model_fails_on_any_sample_size(collapse: str) -> None:
+    y, fp32, _ = paired(12, 0)
+    int8 = (np.tile(np.eye(4)[0], (12, 1)) if collapse == "constant"
+            else np.eye(4)[np.where(np.arange(12) < 3, y, (y + 1) % 4)])  # 3 of 12 right: the commonest class's rate
+    with pytest.raises(ExportError, match="answers at chance or with one class for every sample"):
+        judge("m.onnx", fp32, fp32, int8, y, int8_tolerance_pp=50.0)
+
+
+def test_the_int8_loss_bounds_hold_their_confidence_by_simulation() -> None:
+    """Paired samples with a known loss (4 % flipped one way, 1 % the other: 3 pp): each one-sided bound
+    misses the truth at most 5 % of the time, at a small and a larger held-out split."""
+    rng = np.random.default_rng(0)
+    for n in (60, 400):
+        misses_low = misses_high = 0
+        for _ in range(2000):
+            kind = rng.choice(3, size=n, p=[0.04, 0.01, 0.95])  # b: float32 only right, c: int8 only, both
+            fp32_right, int8_right = kind != 1, kind != 0
+            _, low, high = int8_loss_bounds(fp32_right, int8_right)
+            misses_low += low > 0.03
+            misses_high += high < 0.03
+        assert misses_low / 2000 <= 0.055 and misses_high / 2000 <= 0.055, (n, misses_low, misses_high)

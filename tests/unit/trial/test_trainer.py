@@ -1,6 +1,8 @@
 """trial/trainer.py's StopRule: the baseline stops by PAI's own rule for "this phase stopped improving"."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from dendrisweep.settings import defaults
 from dendrisweep.trial.trainer import StopRule
 
@@ -41,3 +43,35 @@ def test_the_rule_comes_from_the_same_settings_as_pais() -> None:
     rule = StopRule.of({**defaults(), "n_epochs_to_switch": 15, "initial_history_after_switches": 2,
                         "history_lookback": 3, "improvement_threshold": [0.01, 0.001]})
     assert (rule.patience, rule.warmup, rule.lookback, rule.threshold) == (15, 2, 3, 0.01)
+
+
+def test_edge_impulses_time_limit_keeps_room_for_export_and_the_gate(tmp_path: Path) -> None:
+    """maxTrainingTimeSeconds: training ends EXPORT_RESERVE_SECONDS early (a quarter of a short limit)."""
+    from dendrisweep.trial.options import TrialOptions
+    from dendrisweep.trial.run import EXPORT_RESERVE_SECONDS, training_deadline
+
+    def options(info: dict[str, object], edge_impulse: bool = True) -> TrialOptions:
+        return TrialOptions({}, None, False, None, tmp_path, "p", edge_impulse=edge_impulse, info=info)
+
+    assert training_deadline(options({"maxTrainingTimeSeconds": 3600}), now=0.0) == 3600 - EXPORT_RESERVE_SECONDS
+    assert training_deadline(options({"maxTrainingTimeSeconds": 100}), now=0.0) == 25.0
+    assert training_deadline(options({}), now=0.0) is None
+    assert training_deadline(options({"maxTrainingTimeSeconds": 3600}, edge_impulse=False), now=0.0) is None
+
+
+def test_training_stops_before_another_epoch_would_overrun_the_deadline() -> None:
+    import time
+
+    from dendrisweep import device
+    from dendrisweep.data import load_dataset
+    from dendrisweep.models import build_model
+    from dendrisweep.trial.trainer import TIME_BUDGET, strategy_for, train
+
+    config = {**defaults(), "dendrites": False, "epochs": 50, "builtin_samples": 200}
+    data = load_dataset(None, config)
+    strategy = strategy_for(config)
+    model = strategy.prepare(build_model(config, data.shape), device.resolve("cpu"))
+    epochs: list[int] = []
+    result = train(model, data, config, strategy, lambda record: epochs.append(record.epoch),
+                   device.Precision(device.resolve("cpu"), "off"), deadline=time.perf_counter())
+    assert result.stop_reason == TIME_BUDGET and result.epochs_run == 1 == len(epochs)
