@@ -126,7 +126,7 @@ def test_a_broken_int8_model_fails_the_gate_with_its_numbers(odd: Path, tmp_path
     assert message.startswith("kws.onnx: TFLite int8 scores 0.")
     assert f"on {len(data.test.y)} held-out samples" in message
     assert "pp below float32" in message and "the tolerance is 1.5 pp (int8_tolerance_pp)" in message
-    # (calibrated on training rows, models like it pass the same gate: the block tests above)
+    # (calibrated on real validation rows, models like it pass the same gate: the block tests above)
 
 
 def test_an_interpreter_that_aborts_becomes_an_export_error(tmp_path: Path) -> None:

@@ -52,8 +52,9 @@ class Deployment:
 
 
 def calibration_rows(x: np.ndarray, count: int = CALIBRATION_ROWS, seed: int = 0) -> np.ndarray:
-    """A seeded random subset of training rows: every class represented whatever the file's order
-    (Edge Impulse folders can be sorted by label, and a one-class calibration skews int8 ranges)."""
+    """A seeded random subset of rows (the validation split, as Edge Impulse calibrates): every class
+    represented whatever the file's order (Edge Impulse folders can be sorted by label, and a one-class
+    calibration skews int8 ranges)."""
     pick = np.random.default_rng(seed).choice(len(x), size=min(count, len(x)), replace=False)
     return x[np.sort(pick)]
 

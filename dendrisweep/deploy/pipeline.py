@@ -68,7 +68,7 @@ def deploy(trained: nn.Module, inference: nn.Module, data: Dataset, out_dir: Pat
     onnx_path = export.export_onnx(inference, data.shape.sample, out_dir / names.onnx)
     export.check_parity(trained, onnx_path, data.val.x, data.val.y)
     parity = export.check_parity(trained, onnx_path, held_out.x, held_out.y)
-    calibration = calibration_rows(data.train.x)
+    calibration = calibration_rows(data.val.x)  # as Edge Impulse's conversion code: the validation split
     int8_path = export.quantize_int8(onnx_path, calibration, out_dir / names.onnx_int8)
     gate = verify_deployment(onnx_path, out_dir / names.tflite, out_dir / names.tflite_int8 if tflite_int8 else None,
                              calibration, held_out.x, held_out.y, int8_tolerance_pp)

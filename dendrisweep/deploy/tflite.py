@@ -4,7 +4,8 @@ Impulse runs on a model.onnx (its published conversion code), reproduced so it c
 1. the batch axis fixed to 1 (TFLite Micro needs static shapes);
 2. onnx2tf -> SavedModel (`-osd` keeps the input name `input`), after onnxsim (onnx2tf calls its
    CLI and silently skips simplification without it, so it must be on PATH);
-3. TFLiteConverter: float32, and full int8 (int8 input/output, representative training rows).
+3. TFLiteConverter: float32, and full int8 (int8 input/output, representative validation rows, as
+   Edge Impulse calibrates).
 Every TensorFlow and LiteRT step runs in a child process (deploy/tflite_worker.py): a converter or
 kernel abort becomes an ExportError with the child's last stderr lines, never a dead caller.
 """

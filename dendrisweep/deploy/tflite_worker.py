@@ -31,13 +31,15 @@ def to_layout(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def convert(kind: str, saved_model: str, representative: str, target: str) -> None:
-    """One TFLiteConverter run with Edge Impulse's settings: float32 (builtins + select TF ops), or full
-    int8 with int8 input and output calibrated on representative rows, one sample per step."""
+    """One TFLiteConverter run with Edge Impulse's settings (its conversion.py): float32 (builtins + select TF
+    ops, supported types float32 and int8), or full int8 (int8 ops and types only) with int8 input and
+    output calibrated on representative rows, one sample per step."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
     if kind == "float32":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+        converter.target_spec.supported_types = [tf.float32, tf.int8]
     else:
         (spec,) = tf.saved_model.load(saved_model).signatures["serving_default"].structured_input_signature[1].values()
         rows = to_layout(np.load(representative).astype(np.float32), tuple(spec.shape))
@@ -49,6 +51,7 @@ def convert(kind: str, saved_model: str, representative: str, target: str) -> No
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = samples
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.target_spec.supported_types = [tf.int8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     Path(target).write_bytes(converter.convert())
