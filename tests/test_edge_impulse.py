@@ -86,6 +86,9 @@ def test_parameters_json_follows_edge_impulse_conventions() -> None:
         if item["type"] == "select":
             assert item["valid"] == list(setting.choices)
     assert len(PARAMETERS) == sum(s.edge_impulse for s in SETTINGS.values())
+    shown = [p["name"] for p in PARAMETERS if p.get("section") != "advanced"]
+    assert shown == ["Learning rate", "Epoch cap", "Features per frame", "Dendrites"]  # at most four, clear
+    assert "repositoryUrl" not in block["info"]  # optional; never a placeholder
 
 
 @pytest.mark.parametrize("item", PARAMETERS, ids=[p["param"] for p in PARAMETERS])

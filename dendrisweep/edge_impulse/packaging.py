@@ -23,19 +23,29 @@ PARAMETERS_FILE = BLOCK_DIR / "parameters.json"
 # Copied into a push-ready block folder: everything the Dockerfile needs.
 PACKAGE = ("train_trial.py", "requirements.txt", "dendrisweep")
 _TYPES = {"int": "int", "float": "float", "bool": "boolean", "choice": "select", "floats": "string", "text": "string"}
-INFO = {
+INFO = {  # no repositoryUrl: it is optional, and a placeholder would send users nowhere
     "name": "Dendritic keyword spotting (dendrisweep)",
-    "description": "Edge Impulse's keyword-spotting network (Conv1D over MFCC frames) trained with dendritic "
-                   "optimisation (perforatedai). Exports an ONNX model with a softmax output, checked against "
-                   "the trained model with onnxruntime before the block finishes.",
+    "description": "Edge Impulse's keyword-spotting network (Conv1D over frames of MFCC, MFE or spectrogram "
+                   "features, or raw sensor axes) trained with dendritic optimisation (perforatedai). Ships "
+                   "model.onnx, model.tflite and model_quantized_int8_io.tflite, each checked against the trained "
+                   "model before the block finishes.",
     "operatesOn": "audio",
     "indRequiresGpu": False,
-    "repositoryUrl": "https://github.com/dendrisweep/dendrisweep",
+}
+PRIMARY = ("learning_rate", "epochs", "features_per_frame", "dendrites")  # shown; everything else is advanced
+LABELS = {  # where the registry name does not read as a label
+    "epochs": "Epoch cap", "features_per_frame": "Features per frame", "num_conv_layers": "Convolution layers",
+    "n_epochs_to_switch": "Epochs without improvement before a switch", "test_fraction": "Held-out test share",
+    "fixed_switch_num": "Epochs per fixed switch", "first_fixed_switch_num": "Epochs before the first fixed switch",
+    "find_best_lr": "Try learning rates at each switch (PAI's find_best_lr)",
+    "dont_give_up_unless_learning_rate_lowered": "Keep a phase going until the learning rate was lowered",
+    "pai_forward_function": "Dendrite activation", "int8_tolerance_pp": "int8 accuracy tolerance (pp)",
+    "candidate_weight_initialization_multiplier": "Dendrite weight initialisation scale",
 }
 
 
 def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize().replace("Pai ", "PAI ").replace("Lr", "LR")
+    return LABELS.get(name) or name.replace("_", " ").capitalize()
 
 
 def ui_value(setting: Setting, value: Any) -> Any:
@@ -44,8 +54,8 @@ def ui_value(setting: Setting, value: Any) -> Any:
 
 
 def parameter(setting: Setting) -> dict[str, Any]:
-    """One UI parameter; dendrite settings are advanced and shown only when dendrites are on, deployment
-    settings are advanced."""
+    """One UI parameter: the PRIMARY few shown, the rest in the advanced section (dendrite settings only
+    when dendrites are on), as Edge Impulse's own blocks show two or three."""
     item: dict[str, Any] = {"name": _label(setting.name), "value": ui_value(setting, setting.default),
                             "type": _TYPES[setting.kind], "help": setting.help, "param": setting.flag[2:]}
     if setting.choices:
@@ -53,7 +63,7 @@ def parameter(setting: Setting) -> dict[str, Any]:
     if setting.group == "pai" and setting.name != "dendrites":
         item["section"] = "advanced"
         item["showIf"] = {"parameter": SETTINGS["dendrites"].flag[2:], "operator": "eq", "value": "true"}
-    if setting.group == "deploy":
+    if setting.name not in PRIMARY:
         item["section"] = "advanced"
     return item
 
