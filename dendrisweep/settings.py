@@ -262,6 +262,9 @@ SETTINGS: dict[str, Setting] = _declare(
             "Let PAI draw its own graphs (about 0.65 s per epoch; for debugging).", group="pai",
             edge_impulse=False),
     # Deployment (the Edge Impulse block and `analysis regenerate`).
+    Setting("compare_baseline", "bool", False,
+            "Edge Impulse block: also train the same network without dendrites, on the same seed and data, "
+            "and print both side by side (one run each: a first look, not a verdict).", group="deploy"),
     Setting("int8_tolerance_pp", "float", 1.5,
             "Deployment gate: the int8 TFLite model may score at most this many points below float32 "
             "on held-out data.", low=0.0, high=100.0, group="deploy"),

@@ -124,10 +124,12 @@ def test_a_regression_project_is_refused(ei_data: Path) -> None:
 
 
 def test_block_writes_a_model_onnx_that_scores_what_the_trained_model_scores(ei_data: Path) -> None:
-    params = {"epochs": "4", "switch-mode": "fixed", "fixed-switch-num": "2", "max-dendrites": "1"}
+    params = {"epochs": "4", "switch-mode": "fixed", "fixed-switch-num": "2", "max-dendrites": "1",
+              "compare-baseline": "1"}
     # Relative paths, as in the README: the files must land in ./out, not in the trial's own folder.
     done = edge_impulse_call(Path("data"), Path("out"), Path("train_input.json"), params, cwd=ei_data)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "One run each, same seed and data (a first look, not a verdict" in done.stdout  # compare_baseline
     out = ei_data / "out"
     summary = json.loads((out / "training_summary.json").read_text())
     assert summary["classes"] == ["down", "no", "up", "yes"] and summary["model"] == "model.onnx"

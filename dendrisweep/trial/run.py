@@ -104,6 +104,27 @@ def _measured(result: TrainResult, data: Dataset) -> dict[str, Any]:
     return measured
 
 
+def baseline_comparison(config: Mapping[str, Any], data: Dataset, precision: device.Precision,
+                        dendritic: Mapping[str, Any], deadline: float | None) -> str:
+    """The same network without dendrites, trained on the same seed and data, beside the dendritic one:
+    one run each, so the table says it is no verdict."""
+    plain = {**config, "dendrites": False}
+    torch.manual_seed(plain["seed"])
+    strategy = strategy_for(plain)
+    model = strategy.prepare(build_model(plain, data.shape), precision.device)
+    baseline = _measured(train(model, data, plain, strategy, lambda record: None, precision, deadline), data)
+    rows = [(key, dendritic.get(key), baseline.get(key))
+            for key in ("test_acc", "best_val_acc", "params", "dendrites_added", "epochs_run")]
+    lines = ["One run each, same seed and data (a first look, not a verdict: `python -m analysis verdict` "
+             "compares seeds with intervals):", f"  {'':<14}{'dendritic':>12}{'baseline':>12}"]
+    lines += [f"  {key:<14}{_cell(d):>12}{_cell(b):>12}" for key, d, b in rows]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def _sizes(inference: nn.Module, data: Dataset) -> dict[str, Any]:
     """What the deployed model costs, measured on its CPU copy."""
     return {"inference_params": count_parameters(inference),
@@ -240,6 +261,8 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
             if options.edge_impulse:
                 write_block_output(options.out_directory, best, inference, data,
                                    replace(recorder.record, **measured), options.info, config["int8_tolerance_pp"])
+                if config["compare_baseline"] and config["dendrites"]:
+                    print(baseline_comparison(config, data, precision, measured, training_deadline(options)))
         status, exit_code = FINISHED, 0
     except Diverged as exc:  # recorded, and the sweep goes on; a block has no model to hand over: a failure
         status, reason, exit_code = DIVERGED, str(exc), 1 if options.edge_impulse else 0
