@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +16,17 @@ import pytest
 from dendrisweep.data import COEFFICIENTS, load_dataset
 from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.synthetic import make_keyword_data
-from dendrisweep.edge_impulse.packaging import PARAMETERS_FILE, render
+from dendrisweep.edge_impulse.packaging import BLOCK_REQUIREMENTS, PARAMETERS_FILE, render
 from dendrisweep.export import onnx_probabilities, torch_probabilities
 from dendrisweep.settings import SETTINGS, lookup
 from dendrisweep.trial import checkpoint
 from tests.helpers import (
     ODD_FRAMES,
+    ROOT,
     assert_deployment_verified,
     edge_impulse_call,
     entrypoint,
+    free_port,
     odd_frames,
     run_script,
 )
@@ -167,10 +170,50 @@ def runner_call(home: Path, *extra_args: str) -> subprocess.CompletedProcess[str
     """Exactly what `edge-impulse-blocks runner` runs (edge-impulse-cli cli/block-runner.ts): the block's
     entry point with --epochs, --learning-rate, --validation-set-size and --input-shape, then the user's
     --extra-args; the project data mounted at `home` as the runner downloads it."""
-    args = [*entrypoint(), "--epochs", "4", "--learning-rate", "0.005", "--validation-set-size", "0.2",
-            "--input-shape", f"({ODD_FRAMES}, {MFE_FILTERS})", *extra_args]
+    interpreter, *rest = entrypoint()
+    args = [interpreter, "-X", "importtime", *rest, "--epochs", "4", "--learning-rate", "0.005",
+            "--validation-set-size", "0.2", "--input-shape", f"({ODD_FRAMES}, {MFE_FILTERS})", *extra_args]
+    closed = f"http://127.0.0.1:{free_port()}"  # the network cut, as `docker run --network=none` cuts it
     return subprocess.run(args, cwd=home, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "WANDB_MODE": "offline"})
+                          env={**os.environ, "WANDB_MODE": "disabled", "HTTP_PROXY": closed, "HTTPS_PROXY": closed,
+                               "ALL_PROXY": closed, "http_proxy": closed, "https_proxy": closed, "NO_PROXY": ""})
+
+
+def requirement_names(path: Path) -> set[str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return {requirement_names_of(line) for line in lines if line}
+
+
+def closure(names: set[str]) -> set[str]:
+    """The distributions `names` install: themselves and their dependencies (extras left out), transitively."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    found, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        try:
+            needs = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        todo += [requirement_names_of(line) for line in needs if "extra ==" not in line]
+    return found
+
+
+def requirement_names_of(line: str) -> str:
+    return re.split(r"[<>=!~;\[ (]", line.strip())[0].lower().replace("_", "-")
+
+
+def imported_distributions(importtime_log: str) -> set[str]:
+    """The distributions of every module a process imported (python -X importtime's lines)."""
+    from importlib.metadata import packages_distributions
+
+    names = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in importtime_log.splitlines()
+             if line.startswith("import time:") and "|" in line}
+    found = packages_distributions()
+    return {d.lower().replace("_", "-") for name in names for d in found.get(name, [])}
 
 
 MFE_FILTERS = 32  # an MFE block's frame width: not MFCC's 13
@@ -194,7 +237,8 @@ def test_the_block_runs_as_edge_impulses_runner_runs_it_on_frames_not_13_wide(tm
     done = runner_call(tmp_path, "--data-directory", str(tmp_path), "--out-directory", str(tmp_path / "out"),
                        "--info-file", str(tmp_path / "train_input.json"), "--switch-mode", "fixed",
                        "--fixed-switch-num", "2", "--max-dendrites", "1")
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, "\n".join(line for line in done.stderr.splitlines()
+                                           if not line.startswith("import time:"))[-3000:]
     out = tmp_path / "out"
     summary = json.loads((out / "training_summary.json").read_text())
     (trial_dir,) = out.glob("trial-*")
@@ -204,6 +248,11 @@ def test_the_block_runs_as_edge_impulses_runner_runs_it_on_frames_not_13_wide(tm
     data = load_dataset(tmp_path, config)
     assert len(data.val.y) == round(0.2 * len(y))  # carved by --validation-set-size
     assert_deployment_verified(out, summary, data.test)
+    # The block's own requirements (with what they pull in) hold every project dependency it imported.
+    imported = imported_distributions(done.stderr) & requirement_names(ROOT / "requirements.txt")
+    installed = closure(requirement_names(BLOCK_REQUIREMENTS))
+    assert imported - installed <= {"pyarrow"}, imported - installed  # pandas (perforatedai's) imports it if present
+    assert not imported & {"optuna", "sqlalchemy", "grpcio", "psycopg", "sweeps", "espeakng-loader"}
     closing = done.stdout.strip().splitlines()[-13:]  # the log Studio shows ends with what was shipped
     assert any(line.startswith("Deployed model, test split") for line in closing)
     assert any("accuracy, TFLite int8" in line for line in closing)

@@ -20,8 +20,9 @@ from dendrisweep.settings import SETTINGS, Setting
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK_DIR = ROOT / "edge_impulse"
 PARAMETERS_FILE = BLOCK_DIR / "parameters.json"
-# Copied into a push-ready block folder: everything the Dockerfile needs.
-PACKAGE = ("train_trial.py", "requirements.txt", "dendrisweep")
+# Copied into a push-ready block folder: everything the Dockerfile needs (the block's own requirements).
+PACKAGE = ("train_trial.py", "dendrisweep")
+BLOCK_REQUIREMENTS = BLOCK_DIR / "requirements.txt"
 _TYPES = {"int": "int", "float": "float", "bool": "boolean", "choice": "select", "floats": "string", "text": "string"}
 INFO = {  # no repositoryUrl: it is optional, and a placeholder would send users nowhere
     "name": "Dendritic keyword spotting (dendrisweep)",
@@ -96,6 +97,7 @@ def package(target: Path) -> str:
     target.mkdir(parents=True, exist_ok=True)
     for name in ("Dockerfile", "parameters.json", ".dockerignore"):
         shutil.copy2(BLOCK_DIR / name, target / name)
+    shutil.copy2(BLOCK_REQUIREMENTS, target / "requirements.txt")
     for name in PACKAGE:
         source = ROOT / name
         if source.is_dir():
