@@ -269,3 +269,28 @@ def test_a_diverged_block_run_fails_with_one_line_and_a_wrong_class_list_is_refu
     done = edge_impulse_call(ei_data / "data", ei_data / "out", info, {"epochs": "2"})
     assert done.returncode == 1 and "training diverged" in done.stderr.strip().splitlines()[-1]
     assert not (ei_data / "out" / "model.onnx").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [13, 26, 32, 40, 65, 1, 3],
+                         ids=["mfcc13", "mfcc26", "mfe32", "mfe40", "spectrogram65", "raw", "motion3axes"])
+def test_any_frame_width_trains_and_ships_through_the_gate(tmp_path: Path, width: int) -> None:
+    """Each processing block's frame width, a few epochs, exported and verified as the block ships it."""
+    train, val, _ = make_keyword_data(2)
+    projection = np.random.default_rng(width).normal(size=(COEFFICIENTS, width)).astype(np.float32)
+
+    def reframed(split: Any) -> np.ndarray:
+        frames = odd_frames(split).x.reshape(len(split.y), ODD_FRAMES, COEFFICIENTS)
+        return (frames @ projection).reshape(len(split.y), -1)
+
+    np.save(tmp_path / "X_train_features.npy", np.concatenate([reframed(train), reframed(val)]))
+    np.save(tmp_path / "y_train.npy", np.concatenate([train.y, val.y]) + 1)
+    done = subprocess.run([*entrypoint(), "--epochs", "3", "--dendrites", "false", "--features-per-frame", str(width),
+                           "--data-directory", str(tmp_path), "--out-directory", str(tmp_path / "out")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "WANDB_MODE": "disabled"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
+    assert summary["tflite_acc"] == summary["onnx_acc"] == summary["torch_acc"]
+    (trial_dir,) = (tmp_path / "out").glob("trial-*")
+    assert checkpoint.load(trial_dir / "best_model.pt")[0].features[0].in_channels == width
