@@ -129,8 +129,9 @@ def parallel_coordinates(df: pd.DataFrame, settings: list[str], metric: str, max
             ax.annotate(label, (position, y), xytext=(3, 0), textcoords="offset points", fontsize=7, va="center")
     ax.set_xticks(range(len(axes)), [*settings, metric], rotation=20, ha="right")
     ax.set_yticks([])
-    ax.set(title=f"Parallel coordinates ({len(done)} finished trials; colour: {metric}, "
-                 f"{'higher' if maximize else 'lower'} is better)")
+    ax.set_xlim(-0.15, len(axes) - 1 + 0.45)  # room for the last axis's labels
+    ax.set(title=f"Parallel coordinates ({len(done)} finished trials)\ncolour: {metric}, "
+                 f"{'higher' if maximize else 'lower'} is better")
     return _png(fig)
 
 
