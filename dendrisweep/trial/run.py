@@ -248,8 +248,9 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
     try:
         with pai.working_directory(trial_dir):
             strategy = strategy_for(config)
+            deadline = training_deadline(options)  # one budget for everything the block trains
             result = train(strategy.prepare(model, where), data, config, strategy, recorder.epoch, precision,
-                           training_deadline(options))
+                           deadline)
             measured = _measured(result, data)
             checkpoint.save(trial_dir / MODEL_FILE, result.best.model, config, data.shape, result.best.dendrites)
             # Export and its gates work on a CPU copy: the checkpoint, rebuilt on the CPU, when training ran elsewhere
@@ -262,7 +263,7 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
                 write_block_output(options.out_directory, best, inference, data,
                                    replace(recorder.record, **measured), options.info, config["int8_tolerance_pp"])
                 if config["compare_baseline"] and config["dendrites"]:
-                    print(baseline_comparison(config, data, precision, measured, training_deadline(options)))
+                    print(baseline_comparison(config, data, precision, measured, deadline))
         status, exit_code = FINISHED, 0
     except Diverged as exc:  # recorded, and the sweep goes on; a block has no model to hand over: a failure
         status, reason, exit_code = DIVERGED, str(exc), 1 if options.edge_impulse else 0
