@@ -201,8 +201,8 @@ def from_wandb_sweep(path: str, cache_dir: Path, metric: str | None = None,
 
     entity, project, sweep_id = sweep_path(path)
     cache = cache_dir / f"{entity}_{project}_{sweep_id}.parquet"
+    api = _api(path, timeout)
     with _wandb_errors(path):
-        api = wandb.Api(timeout=timeout)
         try:
             sweep = api.sweep(f"{entity}/{project}/{sweep_id}")
         except wandb.errors.CommError as error:
@@ -278,12 +278,14 @@ def learning_curves(df: pd.DataFrame, run_ids: Iterable[str], key: str = "val/ac
     from W&B's sampled history of the run (two requests a run). A run with neither is left out."""
     curves: dict[str, pd.Series] = {}
     rows = df.set_index("run_id")
+    api = None  # one W&B client for all the runs it is asked about (each client start costs requests)
     for run_id in run_ids:
         history = Path(str(rows.at[run_id, "run_dir"])) / HISTORY_FILE if run_id in rows.index else None
         if history is not None and history.is_file():
             lines = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
         elif wandb_sweep is not None:
-            lines = _wandb_history(wandb_sweep, run_id, key)
+            api = api or _api(wandb_sweep)
+            lines = _wandb_history(api, wandb_sweep, run_id, key)
         else:
             continue
         points = [(line.get("epoch", i + 1), line[key]) for i, line in enumerate(lines) if line.get(key) is not None]
@@ -298,9 +300,10 @@ def download_model(sweep: str, run_id: str, into: Path) -> Path | None:
     import wandb
 
     entity, project, _ = sweep_path(sweep)
+    api = _api(sweep)
     with _wandb_errors(sweep):
         try:
-            artifact = wandb.Api(timeout=60).artifact(f"{entity}/{project}/model-{run_id}:best", type="model")
+            artifact = api.artifact(f"{entity}/{project}/model-{run_id}:best", type="model")
         except wandb.errors.CommError as error:
             if isinstance(error.exc, ValueError):  # "artifact membership ... not found": no model logged
                 return None
@@ -308,10 +311,16 @@ def download_model(sweep: str, run_id: str, into: Path) -> Path | None:
         return Path(artifact.download(root=str(into)))
 
 
-def _wandb_history(sweep: str, run_id: str, key: str) -> list[dict[str, Any]]:
+def _api(sweep: str, timeout: int = 60) -> Any:
+    """W&B's public API client (its start verifies the credentials: one line when it cannot)."""
     import wandb
 
+    with _wandb_errors(sweep):
+        return wandb.Api(timeout=timeout)
+
+
+def _wandb_history(api: Any, sweep: str, run_id: str, key: str) -> list[dict[str, Any]]:
     entity, project, _ = sweep_path(sweep)
     with _wandb_errors(sweep):
-        run = wandb.Api(timeout=60).run(f"{entity}/{project}/{run_id}")
+        run = api.run(f"{entity}/{project}/{run_id}")
         return list(run.history(keys=[key], x_axis="epoch", pandas=False))
