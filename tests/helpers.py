@@ -103,6 +103,17 @@ def assert_deployment_verified(out: Path, summary: dict[str, Any], test: Labelle
     assert (again.probabilities.argmax(1) == test.y).mean() == summary["tflite_int8_acc"]
 
 
+def assert_tensorflow_2_19_scores_alike(out: Path, test: LabelledArrays, tensorflow_python: str) -> None:
+    """Both shipped .tflite files, written by our TensorFlow, load in TensorFlow 2.19's own interpreter (Edge
+    Impulse's version) with the same reference kernels and score as in LiteRT: float32 bit for bit; int8 the same
+    answer on every sample, probabilities within one output step (2.19's int8 softmax rounds one in ~1,000 apart)."""
+    for name, step in (("model.tflite", 0.0), ("model_quantized_int8_io.tflite", 1 / 256)):
+        ours, theirs = tflite.score(out / name, test.x), tflite.score(out / name, test.x, tensorflow_python)
+        assert theirs.runtime == "tensorflow 2.19.0" and ours.runtime.startswith("ai-edge-litert"), theirs.runtime
+        np.testing.assert_array_equal(theirs.probabilities.argmax(1), ours.probabilities.argmax(1), err_msg=name)
+        assert np.abs(theirs.probabilities - ours.probabilities).max() <= step + 1e-7, name
+
+
 def odd_frames(split: LabelledArrays, frames: int = ODD_FRAMES) -> LabelledArrays:
     """The first `frames` MFCC frames of each sample: an odd count, where every pooling layer of the
     network sees an odd length somewhere (the case that broke Edge Impulse's int8 conversion)."""
@@ -432,3 +443,9 @@ class StubWandbServer:
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+def cache_folder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder kept between runs in pytest's cache, or this run's own with the cache off (-p no:cacheprovider)."""
+    cache = getattr(request.config, "cache", None)
+    return cache.mkdir(name) if cache is not None else tmp_path_factory.mktemp(name)

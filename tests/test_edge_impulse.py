@@ -24,6 +24,7 @@ from tests.helpers import (
     ODD_FRAMES,
     ROOT,
     assert_deployment_verified,
+    assert_tensorflow_2_19_scores_alike,
     edge_impulse_call,
     entrypoint,
     free_port,
@@ -226,7 +227,8 @@ def mfe_frames(split: Any) -> np.ndarray:
     return wide.reshape(len(split.y), -1).astype(np.float32)
 
 
-def test_the_block_runs_as_edge_impulses_runner_runs_it_on_frames_not_13_wide(tmp_path: Path) -> None:
+def test_the_block_runs_as_edge_impulses_runner_runs_it_on_frames_not_13_wide(tmp_path: Path,
+                                                                              tensorflow_2_19: str) -> None:
     train, val, _ = make_keyword_data(2)
     x = np.concatenate([mfe_frames(train), mfe_frames(val)])
     y = np.concatenate([train.y, val.y])
@@ -248,6 +250,7 @@ def test_the_block_runs_as_edge_impulses_runner_runs_it_on_frames_not_13_wide(tm
     data = load_dataset(tmp_path, config)
     assert len(data.val.y) == round(0.2 * len(y))  # carved by --validation-set-size
     assert_deployment_verified(out, summary, data.test)
+    assert_tensorflow_2_19_scores_alike(out, data.test, tensorflow_2_19)
     # The block's own requirements (with what they pull in) hold every project dependency it imported.
     imported = imported_distributions(done.stderr) & requirement_names(ROOT / "requirements.txt")
     installed = closure(requirement_names(BLOCK_REQUIREMENTS))

@@ -49,6 +49,7 @@ class Scored:
     latency_ms: float  # median per sample, reference kernels
     arena_bytes: int | None  # peak activation bytes alive at once (a RAM estimate)
     file_bytes: int  # flash
+    runtime: str  # the interpreter that ran it, with its version
 
 
 def _environment() -> dict[str, str]:
@@ -110,13 +111,17 @@ def convert(onnx_path: Path, float32_path: Path, int8_path: Path | None, represe
     return Converted(float32_path, int8_path, seconds)
 
 
-def score(tflite_path: Path, x: np.ndarray) -> Scored:
-    """Run every row through LiteRT's reference kernels, one sample per invoke, in a child process."""
+def score(tflite_path: Path, x: np.ndarray, tensorflow_python: str | None = None) -> Scored:
+    """Run every row through LiteRT's reference kernels, one sample per invoke, in a child process; or,
+    given `tensorflow_python` (another environment's Python: Edge Impulse's TensorFlow version, say),
+    through that TensorFlow's own tf.lite interpreter with the same reference kernels."""
+    python, runtime = (sys.executable, "litert") if tensorflow_python is None else (tensorflow_python, "tensorflow")
     with tempfile.TemporaryDirectory(prefix="dendrisweep-litert-") as scratch:
         rows, out = Path(scratch) / "x.npy", Path(scratch) / "out.npz"
         np.save(rows, np.asarray(x, dtype=np.float32))
-        _run([sys.executable, str(WORKER), "score", str(tflite_path), str(rows), str(out)],
-             f"LiteRT ({tflite_path.name})")
+        _run([python, str(WORKER), "score", str(tflite_path), str(rows), str(out), runtime],
+             f"{runtime} interpreter ({tflite_path.name})")
         with np.load(out) as result:
             probabilities, meta = result["probabilities"], json.loads(str(result["meta"]))
-    return Scored(probabilities, meta["latency_ms"], meta["arena_bytes"], tflite_path.stat().st_size)
+    return Scored(probabilities, meta["latency_ms"], meta["arena_bytes"], tflite_path.stat().st_size,
+                  meta["runtime"])

@@ -5,7 +5,7 @@ abort() on graphs they cannot handle (seen: an int8 model aborting in allocate_t
 child is an exit status and a message, and TensorFlow's ~3 s import and ~1 GB stay out of training.
 
     python tflite_worker.py convert float32|int8 SAVED_MODEL REPRESENTATIVE.npy OUT.tflite
-    python tflite_worker.py score MODEL.tflite X.npy OUT.npz
+    python tflite_worker.py score MODEL.tflite X.npy OUT.npz [litert|tensorflow]
 """
 from __future__ import annotations
 
@@ -84,12 +84,27 @@ def _arena_bytes(interpreter: Any) -> int | None:
     return max((sum(size(i) for i in born if born[i] <= step <= last[i]) for step in range(len(ops))), default=0)
 
 
-def score(model: str, rows: str, out: str) -> None:
-    """Every row through LiteRT's reference kernels (the desktop stand-in for TFLite Micro), batch 1;
-    int8 inputs quantised with the input tensor's scale and zero point, outputs dequantised."""
+def _reference_interpreter(model: str, runtime: str) -> tuple[Any, str]:
+    """The model in an interpreter with the reference kernels (the desktop stand-in for TFLite Micro):
+    LiteRT's, or TensorFlow's own tf.lite one (to check files in the TensorFlow version Edge Impulse runs)."""
+    if runtime == "tensorflow":
+        import tensorflow as tf
+
+        return (tf.lite.Interpreter(model_path=model,
+                                    experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF),
+                f"tensorflow {tf.__version__}")
+    from importlib.metadata import version
+
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interpreter = Interpreter(model_path=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    return (Interpreter(model_path=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF),
+            f"ai-edge-litert {version('ai-edge-litert')}")
+
+
+def score(model: str, rows: str, out: str, runtime: str = "litert") -> None:
+    """Every row through the reference kernels, batch 1; int8 inputs quantised with the input tensor's
+    scale and zero point, outputs dequantised."""
+    interpreter, runtime_version = _reference_interpreter(model, runtime)
     interpreter.allocate_tensors()
     source, sink = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     x = to_layout(np.load(rows).astype(np.float32), tuple(source["shape"]))
@@ -107,7 +122,8 @@ def score(model: str, rows: str, out: str) -> None:
         seconds.append(time.perf_counter() - started)
         value = interpreter.get_tensor(sink["index"])[0].astype(np.float32)
         probabilities.append((value - out_zero) * out_scale if quantized_out else value)
-    meta = {"latency_ms": float(np.median(seconds) * 1000), "arena_bytes": _arena_bytes(interpreter)}
+    meta = {"latency_ms": float(np.median(seconds) * 1000), "arena_bytes": _arena_bytes(interpreter),
+            "runtime": runtime_version}
     np.savez(out, probabilities=np.asarray(probabilities, dtype=np.float32), meta=json.dumps(meta))
 
 
@@ -115,4 +131,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "convert":
         convert(*sys.argv[2:6])
     else:
-        score(*sys.argv[2:5])
+        score(*sys.argv[2:6])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dendrisweep.data import DataShape, LabelledArrays, hold_out, load_dataset, resolve_data
+from dendrisweep.data.load import MIN_TEST_SAMPLES, held_out_share
 from dendrisweep.data.npy_splits import FILES, one_hot, write_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.errors import UsageError
@@ -46,6 +47,21 @@ def test_test_hold_out_is_stratified_and_independent_of_the_trial_seed() -> None
     keep_again, test_again = hold_out(train, 0.1, seed=0)
     assert np.array_equal(test.x, test_again.x)
     assert hold_out(train, 0.0, seed=0) == (train, None)
+
+
+def test_a_small_project_holds_out_the_floor_and_never_more_than_half() -> None:
+    small, _, _ = make_keyword_data(0, train_samples=300)
+    _, test = load_dataset_of(small)
+    assert len(test.y) == MIN_TEST_SAMPLES  # 20 % of 300 is 60 already
+    _, test = load_dataset_of(LabelledArrays(small.x[:160], small.y[:160]))
+    assert len(test.y) == pytest.approx(MIN_TEST_SAMPLES, abs=2)  # 37.5 %, rounded per class
+    assert held_out_share(0.2, 80) == 0.5 and held_out_share(0.2, 10_000) == 0.2 and held_out_share(0.0, 80) == 0.0
+
+
+def load_dataset_of(train: LabelledArrays) -> tuple[LabelledArrays, LabelledArrays]:
+    keep, test = hold_out(train, held_out_share(0.2, len(train.y)), seed=0)
+    assert test is not None
+    return keep, test
 
 
 def _rewrite(name: str, change: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:

@@ -8,6 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from dendrisweep.data.load import MIN_TEST_SAMPLES
 from dendrisweep.deploy.gate import calibration_rows, int8_loss_bounds, judge
 from dendrisweep.deploy.guard import check_convertible, problems
 from dendrisweep.errors import ExportError
@@ -129,3 +130,16 @@ def test_the_int8_loss_bounds_hold_their_confidence_by_simulation() -> None:
             misses_low += low > 0.03
             misses_high += high < 0.03
         assert misses_low / 2000 <= 0.055 and misses_high / 2000 <= 0.055, (n, misses_low, misses_high)
+
+
+def test_the_held_out_floor_is_the_fewest_samples_on_which_a_10_pp_int8_loss_fails() -> None:
+    def verdict(n: int) -> str:
+        y = np.arange(n) % 4
+        right, flipped = np.eye(4)[y], np.eye(4)[np.where(np.arange(n) < n // 10, (y + 1) % 4, y)]
+        try:
+            judged = judge("m.onnx", right, right, flipped, y, int8_tolerance_pp=1.5)
+        except ExportError:
+            return "fails"
+        return "warns" if judged.int8_warning else "passes"
+
+    assert verdict(MIN_TEST_SAMPLES) == "fails" and verdict(MIN_TEST_SAMPLES - 10) == "warns"
