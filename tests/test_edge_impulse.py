@@ -167,12 +167,13 @@ def test_package_is_a_self_contained_block_folder(tmp_path: Path, ei_data: Path)
     assert call.returncode == 0 and json.loads(call.stdout)["max_dendrites"] == 4, call.stderr
 
 
-def runner_call(home: Path, *extra_args: str) -> subprocess.CompletedProcess[str]:
+def runner_call(home: Path, *extra_args: str, python: str = sys.executable,
+                script: Path = ROOT / "train_trial.py") -> subprocess.CompletedProcess[str]:
     """Exactly what `edge-impulse-blocks runner` runs (edge-impulse-cli cli/block-runner.ts): the block's
     entry point with --epochs, --learning-rate, --validation-set-size and --input-shape, then the user's
     --extra-args; the project data mounted at `home` as the runner downloads it."""
-    interpreter, *rest = entrypoint()
-    args = [interpreter, "-X", "importtime", *rest, "--epochs", "4", "--learning-rate", "0.005",
+    _, unbuffered, _, *flags = entrypoint()
+    args = [python, "-X", "importtime", unbuffered, str(script), *flags, "--epochs", "4", "--learning-rate", "0.005",
             "--validation-set-size", "0.2", "--input-shape", f"({ODD_FRAMES}, {MFE_FILTERS})", *extra_args]
     closed = f"http://127.0.0.1:{free_port()}"  # the network cut, as `docker run --network=none` cuts it
     return subprocess.run(args, cwd=home, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
@@ -227,20 +228,29 @@ def mfe_frames(split: Any) -> np.ndarray:
     return wide.reshape(len(split.y), -1).astype(np.float32)
 
 
-def test_the_block_runs_as_edge_impulses_runner_runs_it_on_frames_not_13_wide(tmp_path: Path,
-                                                                              tensorflow_2_19: str) -> None:
+def runner_project(home: Path) -> np.ndarray:
+    """A project as the runner downloads it (no validation split, 1-based labels, 32-wide frames); its labels."""
     train, val, _ = make_keyword_data(2)
     x = np.concatenate([mfe_frames(train), mfe_frames(val)])
     y = np.concatenate([train.y, val.y])
-    np.save(tmp_path / "X_train_features.npy", x)
-    np.save(tmp_path / "y_train.npy", (y + 1).reshape(-1, 1))  # the runner's layout: no validation split
-    (tmp_path / "train_input.json").write_text(json.dumps({"classes": ["down", "no", "up", "yes"],
-                                                           "mode": "classification", "convertInt8": True}))
+    np.save(home / "X_train_features.npy", x)
+    np.save(home / "y_train.npy", (y + 1).reshape(-1, 1))
+    (home / "train_input.json").write_text(json.dumps({"classes": ["down", "no", "up", "yes"],
+                                                       "mode": "classification", "convertInt8": True}))
+    return y
+
+
+def block_log(done: subprocess.CompletedProcess[str]) -> str:
+    return "\n".join(line for line in done.stderr.splitlines() if not line.startswith("import time:"))[-3000:]
+
+
+def test_the_block_runs_as_edge_impulses_runner_runs_it_on_frames_not_13_wide(tmp_path: Path,
+                                                                              tensorflow_2_19: str) -> None:
+    y = runner_project(tmp_path)
     done = runner_call(tmp_path, "--data-directory", str(tmp_path), "--out-directory", str(tmp_path / "out"),
                        "--info-file", str(tmp_path / "train_input.json"), "--switch-mode", "fixed",
                        "--fixed-switch-num", "2", "--max-dendrites", "1")
-    assert done.returncode == 0, "\n".join(line for line in done.stderr.splitlines()
-                                           if not line.startswith("import time:"))[-3000:]
+    assert done.returncode == 0, block_log(done)
     out = tmp_path / "out"
     summary = json.loads((out / "training_summary.json").read_text())
     (trial_dir,) = out.glob("trial-*")
@@ -259,6 +269,26 @@ def test_the_block_runs_as_edge_impulses_runner_runs_it_on_frames_not_13_wide(tm
     closing = done.stdout.strip().splitlines()[-13:]  # the log Studio shows ends with what was shipped
     assert any(line.startswith("Deployed model, test split") for line in closing)
     assert any("accuracy, TFLite int8" in line for line in closing)
+
+
+@pytest.mark.slow
+def test_the_packaged_block_trains_in_a_fresh_virtualenv_of_its_own_requirements(tmp_path: Path) -> None:
+    """The container without Docker: a new virtualenv with edge_impulse/requirements.txt alone (several GB
+    from the registry), the packaged folder, the runner's call, the network cut."""
+    venv, block = tmp_path / "venv", tmp_path / "block"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r",
+                              str(BLOCK_REQUIREMENTS)], capture_output=True, text=True, timeout=3000)
+    assert install.returncode == 0, install.stderr[-3000:]
+    assert run_script("-m", "dendrisweep.edge_impulse", "package", str(block)).returncode == 0
+    runner_project(tmp_path)
+    done = runner_call(tmp_path, "--data-directory", str(tmp_path), "--out-directory", str(tmp_path / "out"),
+                       "--info-file", str(tmp_path / "train_input.json"), "--dendrites", "false",
+                       python=str(venv / "bin" / "python"), script=block / "train_trial.py")
+    assert done.returncode == 0, block_log(done)
+    summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
+    assert summary["tflite_acc"] == summary["onnx_acc"] == summary["torch_acc"] > 0.5
+    assert (tmp_path / "out" / "model_quantized_int8_io.tflite").is_file()
 
 
 def test_a_diverged_block_run_fails_with_one_line_and_a_wrong_class_list_is_refused(ei_data: Path) -> None:
