@@ -120,7 +120,7 @@ def score(tflite_path: Path, x: np.ndarray, tensorflow_python: str | None = None
         rows, out = Path(scratch) / "x.npy", Path(scratch) / "out.npz"
         np.save(rows, np.asarray(x, dtype=np.float32))
         _run([python, str(WORKER), "score", str(tflite_path), str(rows), str(out), runtime],
-             f"{runtime} interpreter ({tflite_path.name})")
+             f"{'LiteRT' if tensorflow_python is None else 'TensorFlow interpreter'} ({tflite_path.name})")
         with np.load(out) as result:
             probabilities, meta = result["probabilities"], json.loads(str(result["meta"]))
     return Scored(probabilities, meta["latency_ms"], meta["arena_bytes"], tflite_path.stat().st_size,
