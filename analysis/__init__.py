@@ -24,6 +24,10 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "importance": "analysis.rank",
     "direction": "analysis.rank",
     "row_config": "analysis.rank",
+    # both families' fronts: hypervolumes, the compression question
+    "compare_fronts": "analysis.pareto",
+    "families": "analysis.pareto",
+    "hypervolume": "analysis.pareto",
     # outputs
     "build_sections": "analysis.report",
     "write_report": "analysis.report",

@@ -112,16 +112,14 @@ def _schedule(text: str) -> list[int]:
 
 
 def _study_source(storage: str, study_name: str, spec: SweepSpec | None = None) -> Source:
-    from analysis.load import read_study
+    from analysis.load import read_study, sweep_metric
     from dendrisweep.sweep import parse_sweep
 
     df, attrs = read_study(storage, study_name)
     raw = attrs.get("sweep") or {}
-    metric = raw.get("metric") or {}
     if spec is None and raw:
         spec = parse_sweep(raw, Path(attrs.get("sweep_file") or f"{study_name}.yaml"))
-    return Source(study_name, df, metric.get("name", "best_val_acc"), metric.get("goal", "maximize") == "maximize",
-                  spec, storage)
+    return Source(study_name, df, *sweep_metric(raw), spec, storage)
 
 
 def _sweep_study(sweep: Path, runs_dir: Path) -> Source:

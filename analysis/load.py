@@ -38,8 +38,10 @@ from dendrisweep.sweep import read_trials, runs_our_program, stored_record
 META = ["trial", "run_id", "state", "reason", "objective", *RESULT_METRICS, "best_epoch", "stop_reason",
         "wall_seconds", "agent_seconds", "data_source", "data_digest", "run_dir", "source"]
 COLUMNS = META + list(SETTINGS)
-_INTEGERS = ("trial", "params", "inference_params", "macs", "dendrites_added", "epochs_run", "best_epoch")
-_FLOATS = ("objective", "best_val_acc", "test_acc", "val_loss", "test_loss", "wall_seconds", "agent_seconds")
+_INTEGERS = ("trial", "params", "inference_params", "macs", "dendrites_added", "epochs_run", "best_epoch",
+             "tflite_int8_bytes", "arena_bytes")
+_FLOATS = ("objective", "best_val_acc", "test_acc", "val_loss", "test_loss", "wall_seconds", "agent_seconds",
+           "tflite_int8_latency_ms", "tflite_int8_acc")
 
 
 def row(record: TrialRecord, *, state: str, objective: Any, source: str, trial: int | None = None) -> dict[str, Any]:
@@ -210,10 +212,8 @@ def from_wandb_sweep(path: str, cache_dir: Path, metric: str | None = None,
                 raise UsageError(f"W&B sweep {path} not found (or not visible to this W&B login)") from None
             raise
         config = sweep.config or {}
-        declared = config.get("metric") or {}
-        metric = metric or declared.get("name", "best_val_acc")
-        goal = declared.get("goal", "maximize") if metric == declared.get("name") else "maximize"
-        key = {"sweep": config, "metric": metric, "maximize": goal == "maximize", "state": sweep.state,
+        metric, maximize = sweep_metric(config, metric)
+        key = {"sweep": config, "metric": metric, "maximize": maximize, "state": sweep.state,
                "updated_at": getattr(sweep, "updated_at", None), "run_count": getattr(sweep, "run_count", None)}
         if cache.is_file():
             df, cached = _read_cache(cache)
@@ -239,9 +239,14 @@ class Trials:
     wandb_sweep: str | None = None  # ENTITY/PROJECT/ID when the trials came from W&B's cloud
 
 
-def _metric(sweep: Mapping[str, Any]) -> tuple[str, bool]:
-    declared = sweep.get("metric") or {}
-    return declared.get("name", "best_val_acc"), declared.get("goal", "maximize") == "maximize"
+def sweep_metric(config: Mapping[str, Any], metric: str | None = None) -> tuple[str, bool]:
+    """(name, maximise) of the metric a sweep is analysed on: `metric` when given, else its `metric:`, else the
+    first of its `metrics:` (a multi-objective sweep), else best_val_acc; the goal the config declares for
+    that name (W&B's default, minimise, when it names none), maximise for a name it does not declare."""
+    declared = [m for m in [config.get("metric"), *(config.get("metrics") or [])] if isinstance(m, Mapping)]
+    name = metric or next((m["name"] for m in declared if "name" in m), "best_val_acc")
+    goal = next((m.get("goal", "minimize") for m in declared if m.get("name") == name), "maximize")
+    return name, goal == "maximize"
 
 
 def open_source(name: str, runs_dir: Path = Path("runs")) -> Trials:
@@ -255,17 +260,17 @@ def open_source(name: str, runs_dir: Path = Path("runs")) -> Trials:
         if not url or not study:
             raise UsageError(f"{name}: a storage URL names its study after #, e.g. postgresql://host/db#kws")
         df, attrs = read_study(url, study)
-        return Trials(study, df, *_metric(attrs.get("sweep") or {}))
+        return Trials(study, df, *sweep_metric(attrs.get("sweep") or {}))
     path = Path(name)
     if path.suffix in (".yaml", ".yml") and path.is_file():
         path = runs_dir / load_sweep(path).name
     if (path / "study.db").is_file():
         df, attrs = read_study(default_storage_url(path), path.name)
-        return Trials(path.name, df, *_metric(attrs.get("sweep") or {}))
+        return Trials(path.name, df, *sweep_metric(attrs.get("sweep") or {}))
     if path.is_dir():  # W&B offline runs; agent.py's study beside them knows the sweep's metric
         beside = path.parent
         if (beside / "study.db").is_file():
-            metric, maximize = _metric(read_study(default_storage_url(beside), beside.name)[1].get("sweep") or {})
+            metric, maximize = sweep_metric(read_study(default_storage_url(beside), beside.name)[1].get("sweep") or {})
             return Trials(beside.name, from_offline_runs(path, metric), metric, maximize)
         return Trials(path.name, from_offline_runs(path), "best_val_acc", True)
     df, sweep = from_wandb_sweep(name, runs_dir / "wandb-sweeps")

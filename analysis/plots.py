@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.rank import finished, pareto_front
+from analysis.pareto import BASELINE, COST_LABELS, DENDRITIC, FrontComparison
+from analysis.rank import finished
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -57,20 +58,31 @@ def accuracy_vs(df: pd.DataFrame, column: str, log: bool = False) -> bytes:
     return _png(fig)
 
 
-def pareto(df: pd.DataFrame, cost: str, baseline: pd.DataFrame | None = None) -> bytes:
-    """Accuracy against model cost (parameters or MACs), the Pareto front drawn as a line."""
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    done = finished(df).dropna(subset=[cost])
-    ax.scatter(done[cost].astype(float), done["best_val_acc"], s=18, alpha=0.6, label="dendritic trials")
-    front = pareto_front(df, cost)
-    ax.plot(front[cost].astype(float), front["best_val_acc"], "o-", color="tab:orange", label="Pareto front")
-    if baseline is not None and not finished(baseline).empty:
-        base = finished(baseline).dropna(subset=[cost])
-        ax.scatter(base[cost].astype(float), base["best_val_acc"], s=22, marker="s", color="tab:gray",
-                   label="baseline trials")
+FAMILY_STYLE = {DENDRITIC: ("tab:orange", "o"), BASELINE: ("tab:gray", "s")}  # colour, marker: every chart
+
+
+def pareto(comparison: FrontComparison) -> bytes:
+    """Both families' trials and Pareto fronts on one cost axis (log), each front's dominated area up to
+    the shared reference point shaded: that area, in accuracy x decades, is its hypervolume."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.4))
+    cost, accuracy, reference = comparison.cost, comparison.accuracy, comparison.reference
+    for family, front in comparison.fronts.items():
+        colour, marker = FAMILY_STYLE[family]
+        trials = comparison.trials[family]
+        ax.scatter(trials[cost].astype(float), trials[accuracy], s=16, marker=marker, color=colour, alpha=0.35,
+                   linewidths=0, label=f"{family} trials")
+        xs = [*front[cost].astype(float), reference.cost]  # the front's staircase, out to the cost ceiling
+        ys = [*front[accuracy].astype(float), float(front[accuracy].iloc[-1])]
+        ax.fill_between(xs, ys, reference.accuracy, step="post", color=colour, alpha=0.12, linewidth=0)
+        ax.step(xs, ys, where="post", color=colour, lw=1.6)
+        ax.plot(xs[:-1], ys[:-1], marker, color=colour, mec="black", mew=0.6, ms=6,
+                label=f"{family} front (hypervolume {comparison.hypervolumes[family]:.3g})")
+    ax.plot(reference.cost, reference.accuracy, "X", color="black", ms=8,
+            label=f"reference point ({reference.accuracy:.3f}, {reference.cost:.3g})")
     ax.set_xscale("log")
-    ax.set(xlabel=cost, ylabel="best val accuracy", title=f"Accuracy vs {cost}")
-    ax.legend(loc="lower right")
+    ax.set(xlabel=f"{COST_LABELS.get(cost, cost)} (log scale, lower is better)",
+           ylabel=f"{accuracy} (higher is better)", title=f"Pareto fronts: {accuracy} vs {COST_LABELS.get(cost, cost)}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
     return _png(fig)
 
 
@@ -151,18 +163,17 @@ def verdict_chart(configs: list[dict[str, Any]], chosen: set[tuple[str, bool]]) 
     parameters, both families; an estimate on fresh seeds sits just right of its choice round; the two
     the verdict compares are ringed."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    colours = {"dendritic": "tab:orange", "baseline": "tab:gray"}
     labelled: set[str] = set()
     for config in configs:
         if config["test_acc_mean"] is None or config["params"] is None:
             continue
         family, mean = config["family"], config["test_acc_mean"]
         x = float(config["params"]) * (1.12 if config["fresh_seeds"] else 1.0)
-        colour = colours.get(family, "tab:blue")
+        colour, marker = FAMILY_STYLE[family]
         values = config["test_acc_values"]
         ax.scatter([x * 1.03] * len(values), values, s=9, color=colour, alpha=0.5, linewidths=0)
         ci = config["test_acc_ci"] or [mean, mean]
-        ax.errorbar(x, mean, yerr=[[mean - ci[0]], [ci[1] - mean]], fmt="o" if family == "dendritic" else "s",
+        ax.errorbar(x, mean, yerr=[[mean - ci[0]], [ci[1] - mean]], fmt=marker,
                     color=colour, capsize=4, ms=7, mfc="white" if config["fresh_seeds"] else colour,
                     label=f"{family} (mean, 95% CI; hollow: fresh seeds)" if family not in labelled else None)
         labelled.add(family)

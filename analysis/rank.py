@@ -43,12 +43,13 @@ def pareto_front(df: pd.DataFrame, cost: str = "params", accuracy: str = "best_v
     return pool.loc[keep]
 
 
-def smallest_within(df: pd.DataFrame, reference_acc: float, pp: float,
-                    accuracy: str = "best_val_acc") -> pd.Series | None:
-    """The smallest (fewest parameters) finished trial within `pp` points of a reference accuracy."""
-    pool = finished(df).dropna(subset=["params", accuracy])
+def smallest_within(df: pd.DataFrame, reference_acc: float, pp: float, accuracy: str = "best_val_acc",
+                    cost: str = "params") -> pd.Series | None:
+    """The cheapest finished trial (fewest parameters, or least of `cost`) within `pp` points of a reference
+    accuracy; on a Pareto front, the front's member that answers "how small can it get"."""
+    pool = finished(df).dropna(subset=[cost, accuracy])
     pool = pool[pool[accuracy] >= reference_acc - pp / 100]
-    return None if pool.empty else pool.loc[pool["params"].idxmin()]
+    return None if pool.empty else pool.loc[pool[cost].astype(float).idxmin()]
 
 
 def swept_settings(df: pd.DataFrame) -> list[str]:

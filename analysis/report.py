@@ -11,7 +11,17 @@ from typing import Any
 import pandas as pd
 
 from analysis import plots
-from analysis.rank import best, direction, finished, importance, pareto_front, smallest_within, swept_settings
+from analysis.pareto import (
+    BASELINE,
+    COST_LABELS,
+    DENDRITIC,
+    MARGIN,
+    FrontComparison,
+    compare_fronts,
+    cost_axes,
+    families,
+)
+from analysis.rank import best, direction, finished, importance, swept_settings
 from dendrisweep import EPOCH_CAP, FINISHED, QUEUED, RUNNING
 
 SHOWN = ["trial", "run_id", "state", "objective", "best_val_acc", "test_acc", "params", "macs", "dendrites_added"]
@@ -79,24 +89,7 @@ def build_sections(df: pd.DataFrame, metric: str, maximize: bool, baseline: pd.D
 
     if not _measured(df, "params"):  # not train_trial.py's sweep: no sizes, no dendrites to speak of
         return [*sections, _drivers(df, metric, maximize, settings), *_capped(df), *_failures(df)]
-    compression = Section("Compression: the smallest model that keeps the accuracy")
-    if baseline is not None and (base := best(baseline, True)) is not None:
-        small = smallest_within(df, float(base["best_val_acc"]), within_pp)
-        compression.text.append(f"Best baseline (no dendrites): val accuracy {base['best_val_acc']:.4f} with "
-                                f"{base['params']} parameters, {base['macs']} MACs.")
-        cut = 1 - small["params"] / base["params"] if small is not None else 0.0
-        compression.text.append(
-            f"Smallest dendritic model within {within_pp:g} pp of it: " + (
-                f"{small['params']} parameters ({f'{cut:.0%} fewer' if cut > 0 else f'{-cut:.0%} more: no compression'}"
-                f"), {small['macs']} MACs, val accuracy {small['best_val_acc']:.4f} (trial {small['trial']}, run "
-                f"{small['run_id']})." if small is not None else "none."))
-    else:
-        compression.text.append("Give a baseline sweep (--baseline sweeps/kws_baseline.yaml) to answer this.")
-    compression.table = _table(pareto_front(df, "params"), settings)
-    compression.text.append("Pareto front, accuracy vs parameters:")
-    compression.figures = {f"pareto_{cost}": plots.pareto(df, cost, baseline) for cost in ("params", "macs")
-                           if not finished(df).dropna(subset=[cost, "best_val_acc"]).empty}  # what trials report
-    sections.append(compression)
+    sections.append(_compression(df, baseline, settings, within_pp))
 
     pictures = _drivers(df, metric, maximize, settings)
     pictures.figures["accuracy_vs_dendrites"] = plots.accuracy_vs(df, "dendrites_added")
@@ -104,6 +97,57 @@ def build_sections(df: pd.DataFrame, metric: str, maximize: bool, baseline: pd.D
         if column in settings:
             pictures.figures[f"accuracy_vs_{column}"] = plots.accuracy_vs(df, column, log)
     return [*sections, pictures, *_capped(df), *_failures(df)]
+
+
+def _compression(df: pd.DataFrame, baseline: pd.DataFrame | None, settings: list[str], within_pp: float) -> Section:
+    """Both families' Pareto fronts on flash and RAM (else parameters and MACs): their hypervolumes against
+    one reference point, and each family's smallest model within `within_pp` of the best baseline."""
+    section = Section("Compression: the smallest model that keeps the accuracy")
+    groups = families(df, baseline)
+    rated = groups[BASELINE].dropna(subset=["best_val_acc"]) if BASELINE in groups else pd.DataFrame()
+    if not rated.empty:
+        base = rated.loc[rated["best_val_acc"].idxmax()]
+        section.text.append(f"Best baseline (no dendrites): val accuracy {base['best_val_acc']:.4f} with "
+                            f"{base['params']} parameters, {base['macs']} MACs.")
+    else:
+        section.text.append("Give a baseline sweep (--baseline sweeps/kws_baseline.yaml) to answer this.")
+    compared = (compare_fronts(groups, cost, pp=within_pp) for cost in cost_axes(pd.concat(groups.values())))
+    comparisons = [c for c in compared if c is not None]
+    for comparison in comparisons:
+        section.text += _front_lines(comparison)
+        section.figures[f"pareto_{comparison.cost}"] = plots.pareto(comparison)
+    if comparisons:
+        first = comparisons[0]
+        section.text.append(f"The fronts on {COST_LABELS.get(first.cost, first.cost)}, cheapest first:")
+        fronts = pd.concat([front.assign(family=family) for family, front in first.fronts.items()])
+        table = _table(fronts, ["family", *[c for c in (first.cost,) if c not in SHOWN], *settings])
+        section.table = table[["family", *table.columns.drop("family")]]  # which front a row is on, first
+    return section
+
+
+def _front_lines(c: FrontComparison) -> list[str]:
+    """What a cost axis says: each front's hypervolume with the reference point, then the smallest models."""
+    label, ref = COST_LABELS.get(c.cost, c.cost), c.reference
+    volumes = ", ".join(f"{family} front {volume:.4f}" for family, volume in c.hypervolumes.items())
+    if len(c.hypervolumes) == 2:
+        volumes += f" (dendritic / baseline: {c.hypervolumes[DENDRITIC] / c.hypervolumes[BASELINE]:.2f}x)"
+    lines = [f"Accuracy vs {label}: hypervolume of the {volumes}; reference point {c.accuracy} {ref.accuracy:.4f}, "
+             f"{label} {ref.cost:,.0f}, shared by the fronts (their lowest accuracy and largest cost, each pushed "
+             f"out by {MARGIN:.0%} of the fronts' range). The area is in accuracy x decades of cost, larger is better."]
+    small = c.smallest
+    if small is not None:
+        ratio = small.ratio
+        compared = "" if ratio is None else f"; dendritic / baseline {ratio:.2f}x" + " (no compression)" * (ratio >= 1)
+        lines.append(f"Smallest dendritic model within {small.pp:g} pp of the best baseline ({c.accuracy} >= "
+                     f"{small.target:.4f}), on {label}: {_cheapest(small.dendritic, c)}; smallest baseline: "
+                     f"{_cheapest(small.baseline, c)}{compared}.")
+    return lines
+
+
+def _cheapest(row: pd.Series | None, c: FrontComparison) -> str:
+    if row is None:
+        return "none"
+    return f"{float(row[c.cost]):,.0f} (trial {row['trial']}, run {row['run_id']}, {c.accuracy} {row[c.accuracy]:.4f})"
 
 
 def _drivers(df: pd.DataFrame, metric: str, maximize: bool, settings: list[str]) -> Section:

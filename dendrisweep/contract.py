@@ -30,6 +30,7 @@ TRIAL_PREFIX = "trial-"
 RESULT_FILE = "result.json"  # the trial's TrialRecord
 HISTORY_FILE = "history.jsonl"  # one JSON line per epoch, flushed as it goes
 MODEL_FILE = "best_model.pt"  # state dict + resolved config (weights_only loadable)
+DEPLOYED_DIR = "deployed"  # the best model as a device runs it (setting deploy_metrics)
 OUT_DIR_ENV = "DENDRISWEEP_OUT_DIR"  # default --out-directory, set by the agent
 
 FINISHED, DIVERGED, FAILED, STOPPED, KILLED = "finished", "diverged", "failed", "stopped", "killed"
@@ -45,9 +46,10 @@ def new_run_id() -> str:
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
-def _metric() -> Any:
-    """A number the trial reports about its best model: a sweep may optimise it, the frame has its column."""
-    return field(default=None, metadata={"metric": True})
+def _metric(deployed: bool = False) -> Any:
+    """A number the trial reports about its best model: a sweep may optimise it, the frame has its column.
+    `deployed`: measured on the deployed model, named as the deployment pipeline names it (`Deployed`)."""
+    return field(default=None, metadata={"metric": True, "deployed": deployed})
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ class TrialRecord:
 
     Timings, in seconds, each with one meaning: `wall_seconds` the trial process's own (start to record),
     `train_seconds` its training loop, `compute_seconds` forward, backward and validation only,
-    `agent_seconds` the agent's (process start to end, as the launcher saw it).
+    `agent_seconds` the agent's (process start to end, as the launcher saw it), `deploy_seconds` the
+    deployed model's measurement (within `wall_seconds`).
     """
 
     run_id: str | None = None
@@ -86,6 +89,14 @@ class TrialRecord:
     macs: int | None = _metric()
     dendrites_added: int | None = _metric()  # what PAI really added (the setting `dendrites` is the switch)
     epochs_run: int | None = _metric()  # the setting `epochs` is the cap
+    # the model a device runs (full int8 TFLite, scored by LiteRT on the held-out split), measured when the
+    # trial deploys: with the setting `deploy_metrics`, and always in the Edge Impulse block
+    tflite_int8_bytes: int | None = _metric(deployed=True)  # flash
+    arena_bytes: int | None = _metric(deployed=True)  # peak activation memory: a RAM estimate
+    tflite_int8_latency_ms: float | None = _metric(deployed=True)  # per sample, LiteRT's reference kernels
+    tflite_int8_acc: float | None = _metric(deployed=True)
+    deploy_seconds: float | None = None  # what the measurement cost (export, conversion, scoring)
+    deploy_error: str | None = None  # why the model could not be measured (the trial still finished)
     best_epoch: int | None = None
     # the best model's class for each held-out example, and the true ones, in the split's order (pack()):
     # the verdict counts the test examples' own noise with them, paired across the trials that share a split
@@ -162,6 +173,7 @@ _FIELDS = {f.name for f in fields(TrialRecord)} - {"extra"}
 _DATA_KEYS = {f.name for f in fields(DataInfo)}
 _OMIT_EMPTY = ("stderr_tail", "versions", "extra")
 RESULT_METRICS = tuple(f.name for f in fields(TrialRecord) if f.metadata.get("metric"))
+DEPLOY_METRICS = tuple(f.name for f in fields(TrialRecord) if f.metadata.get("deployed"))
 
 
 def pack(classes: Any) -> str:

@@ -261,13 +261,18 @@ SETTINGS: dict[str, Setting] = _declare(
     Setting("pai_graphs", "bool", False,
             "Let PAI draw its own graphs (about 0.65 s per epoch; for debugging).", group="pai",
             edge_impulse=False),
-    # Deployment (the Edge Impulse block and `analysis regenerate`).
+    # Deployment (the Edge Impulse block, `analysis regenerate`, and a trial measuring its deployed model).
     Setting("compare_baseline", "bool", False,
             "Edge Impulse block: also train the same network without dendrites, on the same seed and data, "
             "and print both side by side (one run each: a first look, not a verdict).", group="deploy"),
     Setting("int8_tolerance_pp", "float", 1.5,
             "Deployment gate: the int8 TFLite model may score at most this many points below float32 "
             "on held-out data.", low=0.0, high=100.0, group="deploy"),
+    # Off the Edge Impulse UI: the block deploys (and so measures) its model anyway.
+    Setting("deploy_metrics", "bool", False,
+            "Measure the best model as a device runs it: int8 TFLite flash bytes, arena (RAM) bytes, LiteRT "
+            "latency and int8 accuracy, from one conversion per trial (about 40 CPU seconds) into the trial's "
+            "deployed/ folder; a sweep can then optimise them.", group="deploy", edge_impulse=False),
 )
 
 

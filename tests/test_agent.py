@@ -165,3 +165,26 @@ def test_agent_script_reports_a_bad_sweep_in_one_line(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         f"agent.py: error: {path}: parameters.max_dendrits: unknown setting 'max_dendrits'; "
         "did you mean 'max_dendrites'?"]
+
+
+def test_the_shipped_pareto_sweep_runs_offline_with_a_direction_and_a_measured_value_per_metric(
+        tmp_path: Path) -> None:
+    """sweeps/kws_pareto.yaml as shipped, but two tiny trials: `method: custom`, two metrics, the int8 model
+    converted and measured in each trial, the study told both values."""
+    raw = yaml.safe_load((ROOT / "sweeps" / "kws_pareto.yaml").read_text())
+    raw["run_cap"] = 2
+    raw["parameters"].update({"epochs": {"value": 2}, "builtin_samples": {"value": 600}, "width_multiplier":
+                              {"values": [0.5, 1.0]}, "switch_mode": {"value": "fixed"},
+                              "fixed_switch_num": {"value": 1}, "max_dendrites": {"value": 1}})
+    sweep = tmp_path / "pareto.yaml"
+    sweep.write_text(yaml.safe_dump(raw, sort_keys=False))
+    done = agent(sweep, tmp_path / "runs")
+    assert "Pareto front of best_val_acc, tflite_int8_bytes:" in done.stdout
+    study = load(tmp_path / "runs", "pareto")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["best_val_acc", "tflite_int8_bytes"]
+    for trial in study.get_trials():
+        record = record_of(trial)
+        assert trial.state == TrialState.COMPLETE and trial.values == [record.best_val_acc, record.tflite_int8_bytes]
+        deployed = Path(str(record.trial_dir)) / "deployed" / "model_quantized_int8_io.tflite"
+        assert record.tflite_int8_bytes == deployed.stat().st_size and record.arena_bytes

@@ -12,9 +12,12 @@ import pytest
 import torch
 
 from dendrisweep import pai
+from dendrisweep.contract import DEPLOY_METRICS, TrialRecord
 from dendrisweep.data import LabelledArrays, load_dataset
 from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.synthetic import make_keyword_data
+from dendrisweep.deploy import tflite
+from dendrisweep.export import onnx_probabilities, torch_probabilities
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.cli import main
 from dendrisweep.trial.trainer import score
@@ -43,7 +46,9 @@ def run_in_process(args: list[str], out: Path, wandb_dir: Path) -> TrialRun:
     (trial_dir,) = [p for p in out.iterdir() if p.name.startswith("trial-")]
     result = json.loads((trial_dir / "result.json").read_text())
     wandb_run = finished_wandb_runs(wandb_dir, {result["run_id"]})[result["run_id"]]
-    return TrialRun(exit_code, result, trial_dir, wandb_run, pai.dendrites_added())
+    # PAI's tracker exists only once a dendritic trial has set it up in this process
+    dendrites = pai.dendrites_added() if result["config"]["dendrites"] else 0
+    return TrialRun(exit_code, result, trial_dir, wandb_run, dendrites)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +56,47 @@ def dendritic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrialRun]:
     root = tmp_path_factory.mktemp("dendritic")
     with offline_wandb_env(root / "wandb-home"):
         yield run_in_process(DENDRITIC, root / "out", root / "wandb-home")
+
+
+@pytest.fixture(scope="module", params=[["--dendrites", "false", "--epochs", "4"],
+                                        pytest.param(DENDRITIC, marks=pytest.mark.slow)],  # the same wiring
+                ids=["baseline", "dendritic"])
+def deploy_measured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrialRun]:
+    """A trial that measures its deployed model (one int8 TFLite conversion, ~20 s)."""
+    root = tmp_path_factory.mktemp("deploy-metrics")
+    with offline_wandb_env(root / "wandb-home"):
+        yield run_in_process([*request.param, "--deploy-metrics", "1"], root / "out", root / "wandb-home")
+
+
+def test_deploy_metrics_are_the_int8_files_numbers_in_the_trials_deployed_folder(deploy_measured: TrialRun) -> None:
+    result, folder = deploy_measured.result, deploy_measured.trial_dir / "deployed"
+    assert deploy_measured.exit_code == 0 and result["status"] == "finished" and "deploy_error" not in result
+    int8 = folder / "model_quantized_int8_io.tflite"
+    assert result["tflite_int8_bytes"] == int8.stat().st_size
+    assert result["arena_bytes"] > 0 and result["tflite_int8_latency_ms"] > 0
+    test = load_dataset(None, result["config"]).test
+    again = tflite.score(int8, test.x)  # the file, scored again: the record's accuracy is this file's
+    assert 0 <= result["tflite_int8_acc"] == (again.probabilities.argmax(1) == test.y).mean() <= 1
+    assert 0 < result["deploy_seconds"] < result["wall_seconds"]
+
+
+def test_deploy_metrics_measure_the_best_checkpoint(deploy_measured: TrialRun) -> None:
+    model, config = checkpoint.load(deploy_measured.trial_dir / "best_model.pt")
+    x = load_dataset(None, config).test.x
+    onnx = onnx_probabilities(deploy_measured.trial_dir / "deployed" / "model.onnx", x)
+    assert np.abs(onnx - torch_probabilities(model, x)).max() <= 1e-4
+
+
+def test_deploy_metrics_reach_the_wandb_summary_a_sweep_reads(deploy_measured: TrialRun) -> None:
+    for key in ("tflite_int8_bytes", "arena_bytes", "tflite_int8_latency_ms", "tflite_int8_acc", "deploy_seconds"):
+        assert deploy_measured.wandb_run.summary[key] == deploy_measured.result[key], key
+
+
+def test_without_deploy_metrics_nothing_is_converted(dendritic: TrialRun) -> None:
+    assert not (dendritic.trial_dir / "deployed").exists()
+    record = TrialRecord.from_json(dendritic.result)
+    assert all(getattr(record, key) is None for key in (*DEPLOY_METRICS, "deploy_seconds", "deploy_error"))
+    assert not set(DEPLOY_METRICS) & set(dendritic.wandb_run.summary)
 
 
 def test_dendritic_trial_really_adds_dendrites(dendritic: TrialRun) -> None:

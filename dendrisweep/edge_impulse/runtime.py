@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dendrisweep.contract import TrialRecord
-from dendrisweep.deploy.pipeline import Names
+from dendrisweep.deploy.pipeline import Deployed, Names
 from dendrisweep.errors import UsageError
 
 MODEL_FILE = "model.onnx"
@@ -39,9 +39,10 @@ def read_info_file(path: Path | None) -> dict[str, Any]:
 
 
 def write_block_output(out_dir: Path, trained: Any, inference: Any, data: Any, record: TrialRecord,
-                       info: Mapping[str, Any], int8_tolerance_pp: float) -> dict[str, Any]:
+                       info: Mapping[str, Any], int8_tolerance_pp: float) -> Deployed:
     """The model files Edge Impulse picks up, each proven (ExportError otherwise), and
-    training_summary.json: the deployment's measurements beside the trial's record."""
+    training_summary.json: the deployment's measurements beside the trial's record; returns them (the
+    trial records the deployed model's metrics from them)."""
     from dendrisweep.deploy.pipeline import deploy
 
     deployed = deploy(trained, inference, data, out_dir, BLOCK_FILES, int8_tolerance_pp,
@@ -49,7 +50,7 @@ def write_block_output(out_dir: Path, trained: Any, inference: Any, data: Any, r
     summary = {"model": MODEL_FILE, "classes": info.get("classes"), **deployed.as_dict(), **record.summary()}
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
     print(summary_table(summary), flush=True)  # the last thing in the log Studio shows
-    return summary
+    return deployed
 
 
 def _pct(value: Any) -> str:

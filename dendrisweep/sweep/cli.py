@@ -126,8 +126,11 @@ def run_offline(spec: SweepSpec, opts: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("agent.py: interrupted; running trials were recorded and will be re-run on resume", file=sys.stderr)
         return 130
-    best = ("no metric" if spec.metric is None else f"best {spec.metric} {result.best_value:.4f} "
-            f"(trial {result.best.number})" if result.best is not None else "no finished trial yet")
+    best = ("no metric" if spec.metric is None
+            else f"Pareto front of {', '.join(n for n, _ in spec.objectives)}: {result.front} trials"
+            if spec.multi_objective
+            else f"best {spec.metric} {result.best_value:.4f} (trial {result.best.number})" if result.best is not None
+            else "no finished trial yet")
     print(f"study {study}: {result.finished} finished, {result.failed} failed, {result.pruned} pruned; {best}")
     print(f"storage: {redact(storage)}   trials: {run_dir / 'trials'}   W&B offline runs: {run_dir / 'wandb'}")
     if not storage.startswith("grpc://"):  # optuna-dashboard reads the database behind a proxy, not the proxy

@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -36,6 +37,7 @@ from dendrisweep.sweep import optuna_adapter as adapter
 from dendrisweep.sweep.launch import Job, TrialFiles, launch
 from dendrisweep.sweep.pruners import WandbHyperband
 from dendrisweep.sweep.samplers import make_sampler
+from dendrisweep.sweep.scheduler import delivered, take_suggestion, wandb_optimizer
 from dendrisweep.sweep.settle import Objective, Observed, Tell, settle
 from dendrisweep.sweep.space import grid_size, search_space, trial_params, trial_values
 from dendrisweep.sweep.spec import SweepSpec
@@ -79,6 +81,9 @@ class Source(Protocol):
     def label(self, trial: FrozenTrial) -> str:
         """A trial in a few words, for the progress bar."""
 
+    def template(self) -> optuna.Study | None:
+        """A study whose directions, sampler and pruner the agent's study takes (a `scheduler.optimizer`'s)."""
+
 
 class Launcher(Protocol):
     """How a claim's job runs: `launch.launch` (a real process), or a fake one in tests."""
@@ -113,7 +118,8 @@ class AgentOptions:
 
     @property
     def objective(self) -> Objective:
-        return Objective(self.spec.metric, self.spec.maximize, self.spec.impute)
+        return Objective(self.spec.metric, self.spec.maximize, self.spec.impute,
+                         tuple(name for name, _ in self.spec.objectives[1:]))
 
 
 @dataclass
@@ -124,8 +130,9 @@ class Tally:
     finished: int = 0
     failed: int = 0
     pruned: int = 0
-    best: FrozenTrial | None = None
+    best: FrozenTrial | None = None  # single-objective studies
     best_value: float = math.nan
+    front: int = 0  # multi-objective studies: trials on the Pareto front
 
 
 def is_settled(trial: FrozenTrial) -> bool:
@@ -140,7 +147,8 @@ def better(a: float, b: float, maximize: bool) -> bool:
 
 def tally(study: optuna.Study) -> Tally:
     t = Tally()
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    single = len(study.directions) == 1
+    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     for trial in study.get_trials(deepcopy=False):
         t.settled += is_settled(trial)
         t.running += trial.state == TrialState.RUNNING
@@ -148,24 +156,35 @@ def tally(study: optuna.Study) -> Tally:
         t.finished += trial.state == TrialState.COMPLETE
         t.pruned += trial.state == TrialState.PRUNED
         t.failed += trial.state == TrialState.FAIL
-        if trial.state == TrialState.COMPLETE and trial.value is not None and (
+        if single and trial.state == TrialState.COMPLETE and trial.value is not None and (
                 t.best is None or better(trial.value, t.best_value, maximize)):
             t.best, t.best_value = trial, trial.value
+    if not single and t.finished:
+        t.front = len(study.best_trials)
     return t
 
 
-def open_study(opts: AgentOptions) -> optuna.Study:
-    """Create the study, or resume it if it was made from the same sweep config."""
+def open_study(opts: AgentOptions, template: optuna.Study | None = None) -> optuna.Study:
+    """Create the study, or resume it if it was made from the same sweep config. `template`: the study a
+    `scheduler.optimizer` built, whose directions, sampler and pruner the stored study takes."""
     quiet_optuna()
     spec = opts.spec
-    pruner = WandbHyperband(spec) if spec.hyperband else optuna.pruners.NopPruner()
+    directions = [optuna.study.StudyDirection.MAXIMIZE if goal == "maximize" else optuna.study.StudyDirection.MINIMIZE
+                  for _, goal in spec.objectives] or [optuna.study.StudyDirection.MINIMIZE]
+    sampler = template.sampler if template is not None else make_sampler(opts.sampler, spec)
+    pruner = (WandbHyperband(spec) if spec.hyperband else template.pruner if template is not None
+              else optuna.pruners.NopPruner())
     storage = open_storage(opts.storage_url)
     try:
         study = optuna.create_study(storage=storage, study_name=opts.study_name, load_if_exists=True,
-                                    direction="maximize" if spec.maximize else "minimize",
-                                    sampler=make_sampler(opts.sampler, spec), pruner=pruner)
+                                    directions=directions, sampler=sampler, pruner=pruner)
     except ValueError as exc:  # an existing study with another direction
         raise UsageError(f"study {opts.study_name}: {exc}") from None
+    names = [name for name, _ in spec.objectives]
+    if names and study.metric_names != names:  # optuna-dashboard labels the objectives by them
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
     stored = study.user_attrs.get("sweep")
     if stored is not None and _search(stored) != _search(spec.raw):
         raise UsageError(f"study {opts.study_name} in {redact(opts.storage_url)} was created from a sweep with "
@@ -178,7 +197,7 @@ def open_study(opts: AgentOptions) -> optuna.Study:
 
 def _search(raw: dict[str, Any]) -> tuple[Any, ...]:
     """The parts of a sweep config that define its search (a study must not mix two searches)."""
-    return raw.get("method"), raw.get("metric"), raw.get("parameters")
+    return (raw.get("method"), raw.get("metric"), raw.get("metrics"), raw.get("scheduler"), raw.get("parameters"))
 
 
 def budget(spec: SweepSpec, sampler: str | None) -> int | None:
@@ -191,14 +210,23 @@ def budget(spec: SweepSpec, sampler: str | None) -> int | None:
 
 
 class SweepSource:
-    """A sweep's trials: what the sampler suggests, within the sweep's budget, until its target."""
+    """A sweep's trials: what the sampler suggests, within the sweep's budget, until its target. A `method:
+    custom` sweep's suggestions come from W&B's own Optuna scheduler code (scheduler.py)."""
 
     def __init__(self, opts: AgentOptions) -> None:
         # --sampler grid on another method searches that sweep's grid, as `method: grid` would
         self.spec = replace(opts.spec, method="grid") if opts.sampler == "grid" else opts.spec
         self.group, self.project = opts.study_name, opts.wandb_project
         self.budget = budget(self.spec, opts.sampler)
-        self.space = search_space(self.spec)
+        custom = self.spec.method == "custom"
+        self.space = {} if custom else search_space(self.spec)
+        self.optimizer = wandb_optimizer(self.spec, self.group, self.project) if custom else None
+
+    def template(self) -> optuna.Study | None:
+        scheduler = self.spec.scheduler
+        if self.optimizer is None or scheduler is None or scheduler.optimizer is None:
+            return None
+        return self.optimizer.study
 
     def next(self, study: optuna.Study, t: Tally) -> Claim | Pause:
         target = self.spec.target
@@ -210,6 +238,13 @@ class SweepSource:
                 return Pause.DONE
             if t.settled + t.running + t.waiting >= self.budget and t.waiting == 0:
                 return Pause.WAIT
+        if self.optimizer is not None:
+            self.optimizer.study = study  # W&B's optimizer asks the agents' shared study
+            taken = take_suggestion(self.optimizer)
+            if taken is None:
+                return Pause.DONE
+            trial, config = taken
+            return Claim(trial, Job.of(self.spec, delivered(self.spec, config), self.group, self.project))
         trial = study.ask(self.space)
         return Claim(trial, Job.of(self.spec, trial_params(self.spec, trial.params), self.group, self.project))
 
@@ -219,7 +254,11 @@ class SweepSource:
     def label(self, trial: FrozenTrial) -> str:
         """The searched parameters in a few words, as delivered (not Optuna's quantiles)."""
         fixed = self.spec.fixed()
-        values = {k: v for k, v in trial_values(self.spec, trial.params).items() if k not in fixed}
+        values: dict[tuple[str, ...], Any]
+        if self.optimizer is not None:  # W&B's own mapping: the values are the parameters
+            values = {(k,): v for k, v in trial.params.items() if (k,) not in fixed}
+        else:
+            values = {k: v for k, v in trial_values(self.spec, trial.params).items() if k not in fixed}
         return ", ".join(f"{'.'.join(k)}={_short(v)}" for k, v in list(values.items())[:3])
 
 
@@ -249,6 +288,7 @@ class Controller:
         self.failures: list[float] = []  # when this agent's runs failed (seconds after its start)
         self.successes = 0
         self.flapping: str | None = None  # why the flapping guard stopped the agent
+        self.broken: str | None = None  # why a worker stopped on an error of the sweep's own code (its sampler)
         self.running: dict[int, int] = {}  # worker -> the trial it runs
         self._lock = threading.Lock()
         self._ended = threading.Condition()  # notified when one of this agent's trials ends
@@ -257,7 +297,7 @@ class Controller:
 
     def open(self) -> optuna.Study:
         if self.study is None:
-            self.study = open_study(self.opts)
+            self.study = open_study(self.opts, self.source.template())
         return self.study
 
     # -- claim ------------------------------------------------------------------------------
@@ -282,13 +322,15 @@ class Controller:
         """Hands each logged value of the metric to the pruner; its step is how many times the metric
         has been logged (W&B's hyperband counts iterations so; for train_trial.py it is the epoch)."""
         metric, prunes = self.opts.spec.metric, self.opts.spec.hyperband is not None
+        reports = not self.opts.spec.multi_objective  # Optuna's pruners judge a single objective only
 
         def report(row: dict[str, Any]) -> bool:
             value = row.get(metric) if metric is not None else None
             if not is_number(value):
                 return False
             logged.append(float(value))
-            trial.report(float(value), step=len(logged))
+            if reports:
+                trial.report(float(value), step=len(logged))
             return prunes and trial.should_prune()
 
         return report
@@ -311,7 +353,7 @@ class Controller:
         trial.set_user_attr(RECORD_ATTR, settled.record.to_json())
         self._watch_flapping(settled.record.status)
         if settled.tell == Tell.COMPLETE:
-            study.tell(trial, settled.value)
+            study.tell(trial, settled.values or settled.value)
         elif settled.tell == Tell.PRUNED:
             study.tell(trial, state=TrialState.PRUNED)
         else:
@@ -371,6 +413,12 @@ class Controller:
                 tqdm.write(f"agent.py: warning: trial {claim.trial.number} was marked lost by another agent while "
                            f"it ran (heartbeat missed); its parameters run again, its result stays in "
                            f"{trial_dir}", file=sys.stderr)
+            except Exception as exc:  # noqa: BLE001  a sampler's (a scheduler.optimizer's) own code failed
+                # Optuna stores the trial's end before its sampler's after_trial runs, so the record is kept;
+                # the agent stops with one line rather than losing a worker thread silently.
+                self.broken = f"trial {claim.trial.number}: {type(exc).__name__}: {exc}"
+                self.stop.set()
+                return
             self._refresh(study)
 
     def _refresh(self, study: optuna.Study) -> None:
@@ -382,6 +430,8 @@ class Controller:
             postfix = f"done {t.finished} failed {t.failed} pruned {t.pruned}"
             if t.best is not None and self.opts.spec.metric is not None:
                 postfix += f" | best {t.best_value:.4f} ({self.source.label(t.best)})"
+            if self.opts.spec.multi_objective:
+                postfix += f" | Pareto front {t.front}"
             if self.opts.gpus:  # which worker runs what where
                 postfix += " | " + " ".join(f"gpu{self.gpu(w)}:#{n}" for w, n in sorted(self.running.items()))
             self.bar.set_postfix_str(postfix, refresh=True)
@@ -414,6 +464,9 @@ class Controller:
                 wandb.teardown()
             self._refresh(study)
             self.bar.close()
+        if self.broken is not None:
+            raise UsageError(f"study {self.opts.study_name}: the sweep's sampler failed after {self.broken} (the "
+                             "trial's record is kept)")
         return tally(study)
 
 

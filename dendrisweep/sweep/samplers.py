@@ -129,7 +129,9 @@ class _Grid(GridSampler):
 
 def make_sampler(name: str | None, spec: SweepSpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
     """The sampler a sweep asks for (`--sampler` wins over the YAML's method)."""
-    name = name or {"bayes": "auto", "random": "random", "grid": "grid"}[spec.method]
+    name = name or {"bayes": "auto", "random": "random", "grid": "grid", "custom": "auto"}[spec.method]
+    if spec.multi_objective and name in ("grid", "wandb-bayes"):
+        raise UsageError(f"--sampler {name}: searches a single objective; this sweep has {len(spec.objectives)}")
     if name == "auto":
         return AutoSampler(seed=seed)
     if name == "tpe":

@@ -56,6 +56,7 @@ class Settled:
     tell: Tell
     value: float | None  # the objective told with COMPLETE
     retry: bool  # not the trial's fault: queue its parameters again
+    values: tuple[float, ...] | None = None  # every objective of a multi-objective sweep, told with COMPLETE
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Objective:
     metric: str | None  # None: a grid or random sweep without a metric (every finished run counts 0)
     maximize: bool = True
     impute: str = "worst"  # metric.impute: latest | best | worst (W&B's default)
+    others: tuple[str, ...] = ()  # a multi-objective sweep's further metrics (`metrics:` after the first)
 
 
 def status_of(seen: Observed) -> tuple[str, str]:
@@ -108,20 +110,29 @@ def settle(started: TrialRecord, seen: Observed, objective: Objective, logged: S
     record = seen.reported if seen.reported is not None else TrialRecord.from_json(seen.summary)
     record = replace(record, run_id=record.run_id or started.run_id, trial_dir=record.trial_dir or started.trial_dir,
                      config=record.config or started.config)
-    value = record.value(objective.metric)
-    if value is None and is_number(seen.summary.get(objective.metric or "")):
-        value = float(seen.summary[objective.metric or ""])  # logged to W&B, not to result.json
-    if objective.metric is None:
-        value = 0.0
-    imputed = impute(objective, logged) if status == FAILED else None
+    value = 0.0 if objective.metric is None else _reported(record, seen, objective.metric)
+    # W&B's multi-objective scheduler tells a failed run as failed: no imputation with several metrics
+    imputed = impute(objective, logged) if status == FAILED and not objective.others else None
+    values = [value, *(_reported(record, seen, name) for name in objective.others)]
+    names = (objective.metric, *objective.others)
+    missing = next((name for name, v in zip(names, values, strict=True) if v is None), None)
     if imputed is not None:
         value = imputed
-    elif status == FINISHED and value is None:
-        status, reason = FAILED, (f"the run logged no finite {objective.metric} to W&B"
+    elif status == FINISHED and missing is not None:
+        status, reason = FAILED, (f"the run logged no finite {missing} to W&B"
                                   f"{'' if seen.logged else ' (no W&B run found)'}")
     counted = status == FINISHED or imputed is not None
     record = replace(record, status=status, reason=reason, exit_code=seen.exit_code, agent_seconds=seen.seconds,
                      objective=value if counted else None, imputed=objective.impute if imputed is not None else None,
                      stderr_tail="" if status == FINISHED else seen.stderr_tail)
     tell = Tell.COMPLETE if counted else Tell.PRUNED if status == PRUNED else Tell.FAIL
-    return Settled(record, tell, value if counted else None, retry=status in RETRIED)
+    told = tuple(float(v) for v in values if v is not None) if counted and objective.others else None
+    return Settled(record, tell, value if counted else None, retry=status in RETRIED, values=told)
+
+
+def _reported(record: TrialRecord, seen: Observed, metric: str) -> float | None:
+    """A metric's value from the trial's record, else from its W&B summary (logged there, not to result.json)."""
+    value = record.value(metric)
+    if value is None and is_number(seen.summary.get(metric)):
+        value = float(seen.summary[metric])
+    return value

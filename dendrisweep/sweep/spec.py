@@ -17,15 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from dendrisweep.config import load_mapping_file
-from dendrisweep.contract import RESULT_METRICS
+from dendrisweep.contract import DEPLOY_METRICS, RESULT_METRICS
 from dendrisweep.errors import UsageError
 from dendrisweep.schedule import KNOBS, cap_falls_short, epochs_needed
 from dendrisweep.settings import Setting, defaults, lookup
 from dendrisweep.sweep.wandb_engine import import_sweeps
 from dendrisweep.sweep.wandb_params import DEPRECATED, ParamPath, WandbParam, flatten
 
-METHODS = ("bayes", "random", "grid")
+METHODS = ("bayes", "random", "grid", "custom")  # custom: a scheduler's own search (sweep/scheduler.py)
 GOALS = ("maximize", "minimize")
+ENGINES = ("optuna", "ax", "wandb")  # scheduler.engine, W&B's schema since wandb/sweeps #135
+SCHEDULER_KEYS = ("engine", "source", "optimizer", "search_space")
 OUR_PROGRAM = "train_trial.py"
 # What train_trial.py reports in result.json / its W&B summary that a sweep can optimise.
 METRICS = tuple(m for m in RESULT_METRICS if m != "epochs_run")
@@ -74,6 +76,17 @@ class Hyperband:
 
 
 @dataclass(frozen=True)
+class Scheduler:
+    """`scheduler:` (W&B's multi-objective sweeps): which engine searches, and the user's own file of
+    functions: `optimizer` builds its study from W&B's SweepInfo, `search_space` suggests a trial's config."""
+
+    engine: str
+    source: str | None = None
+    optimizer: str | None = None
+    search_space: str | None = None
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     """A validated sweep: what to search, how, and how to launch each trial."""
 
@@ -91,6 +104,14 @@ class SweepSpec:
     project: str | None = None
     impute: str = "worst"  # metric.impute: what a run that crashed counts as (latest | best | worst)
     warnings: list[str] = field(default_factory=list)
+    # every objective in order, (name, goal): `metrics:` (multi-objective), or `metric:` alone; `metric`
+    # and `goal` above are the first of them
+    objectives: tuple[tuple[str, str], ...] = ()
+    scheduler: Scheduler | None = None
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     @property
     def name(self) -> str:
@@ -211,14 +232,22 @@ def _hyperband(body: Any, where: str) -> Hyperband:
 
 
 def _wandb_schema_problem(raw: dict[str, Any]) -> str | None:
-    """The first violation of W&B's sweep schema (the `sweeps` package W&B's server uses)."""
+    """The first violation of W&B's sweep schema (the `sweeps` package W&B's server uses). Its release
+    (0.2) predates run_cap, hyperband's strict, `method: custom`, `metrics:` and `scheduler:` (#135-#138):
+    those are checked by parse_sweep, and each item of `metrics:` against the schema's own `metric`."""
     sweeps = import_sweeps()
-    # run_cap and hyperband's strict postdate sweeps 0.2's schema
-    checked = {k: v for k, v in raw.items() if k != "run_cap"}
+    checked = {k: v for k, v in raw.items() if k not in ("run_cap", "metrics", "scheduler")}
+    if checked.get("method") == "custom":
+        checked["method"] = "random"
+    if not checked.get("parameters"):  # scheduler.search_space defines them
+        checked["parameters"] = {"_": {"value": 0}}
     if isinstance(checked.get("early_terminate"), dict):
         checked["early_terminate"] = {k: v for k, v in checked["early_terminate"].items() if k != "strict"}
     try:
-        problems = sweeps.schema_violations_from_proposed_config(checked)
+        problems = [*sweeps.schema_violations_from_proposed_config(checked),
+                    *(f"metrics[{i}]: {problem}" for i, item in enumerate(raw.get("metrics") or [])
+                      for problem in sweeps.schema_violations_from_proposed_config(
+                          {"method": "random", "parameters": {"_": {"value": 0}}, "metric": item}))]
     except ValueError as exc:
         return str(exc)
     return problems[0] if problems else None
@@ -230,15 +259,88 @@ def _metric(raw: dict[str, Any], method: str, ours: bool, where: str, warnings: 
         return None, "minimize"  # W&B runs grid and random sweeps without a metric
     if not isinstance(metric, dict) or not isinstance(metric.get("name"), str):
         raise UsageError(f"{where}: metric: expected {{name: ..., goal: maximize|minimize}}")
-    if ours and metric["name"] not in METRICS:
-        raise UsageError(f"{where}: metric.name: {metric['name']!r} is not reported by {OUR_PROGRAM} "
-                         f"(one of {', '.join(METRICS)})")
+    _check_metric_name(metric["name"], "metric.name", ours, where)
     goal = metric.get("goal", "minimize")
     if goal not in GOALS:
         raise UsageError(f"{where}: metric.goal: {goal!r} is not one of {', '.join(GOALS)}")
     if "goal" not in metric:
         warnings.append("metric.goal is not set: W&B minimises by default")
     return metric["name"], goal
+
+
+def _check_metric_name(name: str, key: str, ours: bool, where: str) -> None:
+    if ours and name not in METRICS:
+        raise UsageError(f"{where}: {key}: {name!r} is not reported by {OUR_PROGRAM} (one of {', '.join(METRICS)})")
+
+
+def _objectives(raw: dict[str, Any], method: str, ours: bool, where: str,
+                warnings: list[str]) -> tuple[tuple[str, str], ...] | None:
+    """`metrics:` as W&B's schema has it since wandb/sweeps #135 (its own messages for the rules it adds), as
+    (name, goal) pairs; None for a sweep with `metric:` or none."""
+    if "metrics" not in raw:
+        return None
+    if "metric" in raw:
+        raise UsageError(f"{where}: `metric` and `metrics` cannot both be set: use `metric` for a single "
+                         "objective, or `metrics` for multi-objective optimization.")
+    if method != "custom":
+        raise UsageError(f"{where}: `metrics` requires `method: custom` (got `method: {method}`): multi-objective "
+                         "optimization is only supported with a custom scheduler.")
+    metrics = raw["metrics"]
+    if not isinstance(metrics, list) or len(metrics) < 2 or not all(
+            isinstance(m, dict) and isinstance(m.get("name"), str) for m in metrics):
+        raise UsageError(f"{where}: metrics: expected a list of at least 2 {{name: ..., goal: maximize|minimize}}")
+    objectives = []
+    for i, metric in enumerate(metrics):
+        _check_metric_name(metric["name"], f"metrics[{i}].name", ours, where)
+        goal = metric.get("goal", "minimize")
+        if goal not in GOALS:
+            raise UsageError(f"{where}: metrics[{i}].goal: {goal!r} is not one of {', '.join(GOALS)}")
+        if "goal" not in metric:
+            warnings.append(f"metrics[{i}].goal is not set: W&B minimises by default")
+        objectives.append((metric["name"], goal))
+    if len({name for name, _ in objectives}) < len(objectives):
+        raise UsageError(f"{where}: metrics: names the same metric twice")
+    if any("target" in m or "impute" in m for m in metrics):
+        warnings.append("metrics[].target and impute are not applied offline (as W&B's Optuna scheduler: a failed "
+                        "run is told as failed)")
+    return tuple(objectives)
+
+
+def _scheduler(raw: dict[str, Any], method: str, where: str) -> Scheduler | None:
+    """`scheduler:`, checked by W&B's rules (wandb/sweeps #135-#138 and wandb 0.31's client-side scheduler)."""
+    body = raw.get("scheduler")
+    if body is None:
+        return None
+    if not isinstance(body, dict) or body.get("engine") not in ENGINES:
+        raise UsageError(f"{where}: scheduler: expected {{engine: {' | '.join(ENGINES)}, source, optimizer, "
+                         "search_space}")
+    unknown = sorted(set(body) - set(SCHEDULER_KEYS))
+    if unknown:
+        raise UsageError(f"{where}: scheduler.{unknown[0]}: not a scheduler key (one of {', '.join(SCHEDULER_KEYS)})")
+    for key in SCHEDULER_KEYS[1:]:
+        if key in body and not isinstance(body[key], str):
+            raise UsageError(f"{where}: scheduler.{key}: expected a string, got {body[key]!r}")
+        if key in ("optimizer", "search_space") and key in body and "source" not in body:
+            raise UsageError(f"{where}: scheduler.{key}: needs scheduler.source, the file that defines it")
+    if "early_terminate" in raw:
+        raise UsageError(f"{where}: `early_terminate` cannot be used together with `scheduler`: early termination "
+                         "must be implemented by the custom scheduler itself.")
+    if isinstance(raw.get("controller"), dict) and raw["controller"].get("type") == "local":
+        raise UsageError(f"{where}: `controller: type:local` cannot be used together with `scheduler`: use "
+                         "`scheduler` instead of `controller`.")
+    engine = body["engine"]
+    if engine == "wandb" and method == "custom":
+        raise UsageError(f"{where}: `scheduler.engine: wandb` does not support `method: custom`. supported methods "
+                         "are: grid, bayes, random")
+    if engine == "ax":
+        raise UsageError(f"{where}: scheduler.engine: ax is not run offline (W&B's Ax scheduler needs ax-platform "
+                         "and a W&B server); use engine: optuna")
+    if engine == "optuna" and method != "custom":
+        raise UsageError(f"{where}: scheduler.engine: optuna searches with `method: custom` (got `method: {method}`)")
+    source = body.get("source")
+    if source is not None and not Path(source).is_file():
+        raise UsageError(f"{where}: scheduler.source: no file {source} (W&B reads it from the working directory)")
+    return Scheduler(engine, source, body.get("optimizer"), body.get("search_space"))
 
 
 def _impute(raw: dict[str, Any], where: str) -> str:
@@ -279,9 +381,24 @@ def parse_sweep(raw: dict[str, Any], path: Path) -> SweepSpec:
     program = raw.get("program")
     command = raw.get("command", DEFAULT_COMMAND)
     ours = runs_our_program(program, command)
-    metric, goal = _metric(raw, method, ours, where, warnings)
-    specs = _parameters(raw.get("parameters"), where, ours)
-    if ours and not any(p.kind != "constant" for p in specs.values()):
+    scheduler = _scheduler(raw, method, where)
+    objectives = _objectives(raw, method, ours, where, warnings)
+    if objectives is None:
+        metric, goal = _metric(raw, method, ours, where, warnings)
+        objectives = ((metric, goal),) if metric is not None else ()
+    else:
+        metric, goal = objectives[0]
+    defined_by_run = scheduler is not None and scheduler.search_space is not None
+    if defined_by_run and not raw.get("parameters"):
+        specs: dict[str, ParamSpec] = {}  # scheduler.search_space suggests every parameter
+    else:
+        specs = _parameters(raw.get("parameters"), where, ours)
+    deployed = [name for name, _ in objectives if name in DEPLOY_METRICS]
+    switch = specs.get("deploy_metrics")
+    if ours and deployed and not defined_by_run and (switch is None or switch.kind != "constant" or not switch.value):
+        raise UsageError(f"{where}: {deployed[0]} is measured on the deployed model only with deploy_metrics on: add "
+                         "parameters.deploy_metrics: {value: true}")
+    if ours and not defined_by_run and not any(p.kind != "constant" for p in specs.values()):
         raise UsageError(f"{where}: parameters: nothing to search (every parameter has a single value)")
     if method == "grid":
         for p in specs.values():
@@ -316,7 +433,8 @@ def parse_sweep(raw: dict[str, Any], path: Path) -> SweepSpec:
     return SweepSpec(path=path, raw=raw, method=method, metric=metric, goal=goal, parameters=specs,
                      program=program, command=list(command), run_cap=run_cap,
                      target=float(target) if target is not None else None, hyperband=hyperband,
-                     project=raw.get("project"), impute=_impute(raw, where), warnings=warnings)
+                     project=raw.get("project"), impute=_impute(raw, where), warnings=warnings,
+                     objectives=objectives, scheduler=scheduler)
 
 
 def ordinary(spec: SweepSpec) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """One trial, end to end: config -> data -> model -> train -> result.json + best model + W&B run.
 
-Outcomes are recorded, never lost: `finished`; `diverged` (the loss went NaN/inf: exit 0 so a sweep
-goes on); `failed` (any other error: exit 1, reason in the run and in result.json); `stopped` (its
+Outcomes are recorded, never lost: `finished` (with deploy_metrics, also when its deployed model could
+not be measured: `deploy_error` says why); `diverged` (the loss went NaN/inf: exit 0 so a sweep goes on);
+`failed` (any other error: exit 1, reason in the run and in result.json); `stopped` (its
 agent's SIGTERM, or W&B's SIGINT when the sweep or the UI stops the run: the best model so far is
 measured and recorded, exit 0, which W&B's agent does not count as a failure); `preempted` (SIGTERM
 under a cluster scheduler, or with --preemptible: the W&B run is marked preempting and the process
@@ -30,6 +31,8 @@ from torch import nn
 
 from dendrisweep import __version__, device, pai
 from dendrisweep.contract import (
+    DEPLOY_METRICS,
+    DEPLOYED_DIR,
     DIVERGED,
     FAILED,
     FINISHED,
@@ -45,7 +48,8 @@ from dendrisweep.contract import (
     pack,
 )
 from dendrisweep.data import Dataset
-from dendrisweep.edge_impulse.runtime import write_block_output
+from dendrisweep.deploy.pipeline import Deployed, deploy
+from dendrisweep.edge_impulse.runtime import BLOCK_FILES, write_block_output
 from dendrisweep.errors import ExportError, UsageError
 from dendrisweep.files import write_atomic
 from dendrisweep.measure import count_macs, count_parameters
@@ -129,6 +133,31 @@ def _sizes(inference: nn.Module, data: Dataset) -> dict[str, Any]:
     """What the deployed model costs, measured on its CPU copy."""
     return {"inference_params": count_parameters(inference),
             "macs": count_macs(inference, torch.zeros(1, *data.shape.sample))}
+
+
+# A trial measures its deployed model, it does not ship it: the gate's int8 tolerance set to the whole scale
+# lets a lossy int8 model through, recorded with its low tflite_int8_acc, instead of failing the trial (the
+# Edge Impulse block, which ships its model, gates on the trial's int8_tolerance_pp).
+MEASURE_ONLY_TOLERANCE_PP = 100.0
+
+
+def _device_metrics(deployed: Deployed) -> dict[str, Any]:
+    """The record's metrics of the deployed model, which carry the pipeline's names."""
+    return {name: getattr(deployed, name) for name in DEPLOY_METRICS}
+
+
+def deployment_metrics(trained: nn.Module, inference: nn.Module, data: Dataset, out_dir: Path) -> dict[str, Any]:
+    """The best model as a device runs it (setting deploy_metrics): one pass through the deployment pipeline
+    into `out_dir`, and what it cost. A model the chain cannot convert, or whose files do not behave like it
+    (ExportError), is a measurement that failed, not a trial: the metrics stay None, `deploy_error` says why,
+    and the trial still finishes with its training metrics, so a sweep goes on."""
+    started = time.perf_counter()
+    try:
+        measured = _device_metrics(deploy(trained, inference, data, out_dir, BLOCK_FILES, MEASURE_ONLY_TOLERANCE_PP))
+    except ExportError as exc:
+        print(f"train_trial.py: warning: the deployed model could not be measured: {exc}", file=sys.stderr)
+        measured = {"deploy_error": f"ExportError: {exc}"}
+    return {**measured, "deploy_seconds": time.perf_counter() - started}
 
 
 def data_info(data: Dataset) -> DataInfo:
@@ -259,11 +288,16 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
             measured.update(_sizes(inference, data))
             if result.stopped is not None:  # the best model so far is measured and kept; nothing is shipped
                 raise result.stopped
-            if options.edge_impulse:
-                write_block_output(options.out_directory, best, inference, data,
-                                   replace(recorder.record, **measured), options.info, config["int8_tolerance_pp"])
+            if options.edge_impulse:  # the block's deployment is the trial's measurement: one conversion
+                started = time.perf_counter()
+                deployed = write_block_output(options.out_directory, best, inference, data,
+                                              replace(recorder.record, **measured), options.info,
+                                              config["int8_tolerance_pp"])
+                measured.update(_device_metrics(deployed), deploy_seconds=time.perf_counter() - started)
                 if config["compare_baseline"] and config["dendrites"]:
                     print(baseline_comparison(config, data, precision, measured, deadline))
+            elif config["deploy_metrics"]:
+                measured.update(deployment_metrics(best, inference, data, trial_dir / DEPLOYED_DIR))
         status, exit_code = FINISHED, 0
     except Diverged as exc:  # recorded, and the sweep goes on; a block has no model to hand over: a failure
         status, reason, exit_code = DIVERGED, str(exc), 1 if options.edge_impulse else 0

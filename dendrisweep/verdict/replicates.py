@@ -74,6 +74,9 @@ class ReplicateSource:
     def label(self, trial: FrozenTrial) -> str:
         return _job_key(trial) or str(trial.number)
 
+    def template(self) -> optuna.Study | None:
+        return None
+
 
 def replicate_options(opts: AgentOptions) -> AgentOptions:
     """The replicate study keeps the sweep's metric (the objective) but nothing that stops a run early.
