@@ -48,10 +48,12 @@ from dendrisweep.sweep.storage import (
     open_storage,
     quiet_optuna,
     redact,
+    stored_record,
     stored_status,
 )
 
 WAIT_SECONDS = 2.0
+DUPLICATE_TRIES = 10  # suggestions in a row that repeat a measured config before one is run anyway
 FLAPPING_RUNS, FLAPPING_WINDOW = 3, 60  # wandb agent's: 3 failed runs in its first 60 s stop it
 
 
@@ -221,6 +223,7 @@ class SweepSource:
         custom = self.spec.method == "custom"
         self.space = {} if custom else search_space(self.spec)
         self.optimizer = wandb_optimizer(self.spec, self.group, self.project) if custom else None
+        self.duplicates = 0  # told without running: repeats of a measured config
 
     def template(self) -> optuna.Study | None:
         scheduler = self.spec.scheduler
@@ -229,6 +232,16 @@ class SweepSource:
         return self.optimizer.study
 
     def next(self, study: optuna.Study, t: Tally) -> Claim | Pause:
+        pause = self._pause(t)
+        if pause is not None:
+            return pause
+        if self.optimizer is not None:
+            return self._scheduled(study)
+        trial = study.ask(self.space)
+        return Claim(trial, Job.of(self.spec, trial_params(self.spec, trial.params), self.group, self.project))
+
+    def _pause(self, t: Tally) -> Pause | None:
+        """DONE at the metric's target or the spent budget; WAIT while running trials may still free it."""
         target = self.spec.target
         if target is not None and t.best is not None and (
                 t.best_value == target or better(t.best_value, target, self.spec.maximize)):
@@ -238,15 +251,34 @@ class SweepSource:
                 return Pause.DONE
             if t.settled + t.running + t.waiting >= self.budget and t.waiting == 0:
                 return Pause.WAIT
-        if self.optimizer is not None:
-            self.optimizer.study = study  # W&B's optimizer asks the agents' shared study
+        return None
+
+    def _scheduled(self, study: optuna.Study) -> Claim | Pause:
+        """W&B's optimizer's next suggestion. One that repeats a finished trial's config (a sampler on a small
+        discrete space proposes them) is told that trial's values and recorded as a duplicate instead of
+        training again; it counts against the budget, as the trial it repeats did. After DUPLICATE_TRIES
+        repeats in a row, the next suggestion runs whatever it is."""
+        assert self.optimizer is not None
+        self.optimizer.study = study  # W&B's optimizer asks the agents' shared study
+        for repeats in range(DUPLICATE_TRIES + 1):
             taken = take_suggestion(self.optimizer)
             if taken is None:
                 return Pause.DONE
             trial, config = taken
-            return Claim(trial, Job.of(self.spec, delivered(self.spec, config), self.group, self.project))
-        trial = study.ask(self.space)
-        return Claim(trial, Job.of(self.spec, trial_params(self.spec, trial.params), self.group, self.project))
+            earlier = next((e for e in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                            if e.params == trial.params), None)
+            if earlier is None or repeats == DUPLICATE_TRIES:
+                return Claim(trial, Job.of(self.spec, delivered(self.spec, config), self.group, self.project))
+            repeated = stored_record(earlier) or TrialRecord(status=FINISHED)
+            trial.set_user_attr(RECORD_ATTR, replace(  # no run or folder of its own: those are the earlier trial's
+                repeated, run_id=None, trial_dir=None,
+                reason=f"duplicate of trial {earlier.number}: its values told, not trained again").to_json())
+            study.tell(trial, earlier.values)
+            self.duplicates += 1
+            pause = self._pause(tally(study))
+            if pause is not None:
+                return pause
+        raise AssertionError("unreachable: the last try returns its claim")
 
     def progress(self, study: optuna.Study, t: Tally) -> tuple[int, int | None]:
         return t.settled, self.budget

@@ -176,3 +176,18 @@ def test_the_device_limits_factory_keeps_trials_over_a_limit_off_the_front(tmp_p
         assert (flash, arena, latency) == (30000 * width - 65536, 9000 * width - 16384, 1.0 - 20.0)
     front = study.best_trials
     assert front and all(t.params["width_multiplier"] < 2.0 for t in front)  # 2.0: arena 18,000 > 16,384
+
+
+def test_a_repeated_config_is_told_the_earlier_values_instead_of_training_again(tmp_path: Path) -> None:
+    spec = spec_of({**WANDB_DECLARATIVE, "parameters": {"lr": {"values": [0.25, 0.5]}}, "run_cap": 5})
+    launcher = FakeLauncher(both_metrics)
+    study = run(tmp_path, spec, launcher)
+    assert len(study.trials) == 5 and all(t.state == TrialState.COMPLETE for t in study.trials)
+    trained = {job.params["lr"] for job, _ in launcher.jobs}
+    assert len(launcher.jobs) == len(trained) == 2  # only the two configs were trained
+    runs = [t for t in study.trials if record_of(t).run_id is not None]
+    assert sorted(t.params["lr"] for t in runs) == [0.25, 0.5]
+    for trial in (t for t in study.trials if t not in runs):
+        first = next(t for t in runs if t.params == trial.params)
+        assert record_of(trial).reason == f"duplicate of trial {first.number}: its values told, not trained again"
+        assert trial.values == first.values
