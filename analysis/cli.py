@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(default reports/<sweep>/verdict.json, and the report)")
     _add_sources(verdict)
     verdict.add_argument("--top", type=positive(int), default=3, help="configs per sweep, by its metric (default 3)")
+    verdict.add_argument("--front", type=positive(int), default=0, metavar="K",
+                         help="also re-train K members of each family's Pareto front (accuracy vs flash, else "
+                              "parameters), spread along it: the compression answer as a curve with intervals")
     verdict.add_argument("--seeds", type=positive(int), default=5, help="fresh seeds per config (default 5)")
     verdict.add_argument("--within-pp", type=float, default=0.5,
                          help="compression: not worse than the best baseline by more than this (default 0.5)")
@@ -220,12 +223,7 @@ def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) 
     from analysis import verdict
     from analysis.report import Constraints
 
-    families = []
-    for name, side in ((verdict.DENDRITIC, source), (verdict.BASELINE, baseline)):
-        if side is None:
-            raise UsageError("verdict needs a baseline sweep: --baseline BASELINE.yaml (or --baseline-study NAME, "
-                             "--baseline-wandb-sweep ENTITY/PROJECT/ID)")
-        families.append(verdict.Family(name, side.name, side.df, _replicable(side, opts.data_directory)))
+    families = _families(source, baseline, opts.data_directory)
     if opts.seeds < 2:
         raise UsageError("--seeds: at least 2 (an interval needs a spread)")
     storage = source.storage or default_storage_url(make_dir(opts.runs_dir / source.name, "the verdict's study folder"))
@@ -235,7 +233,7 @@ def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) 
         raise UsageError(f"--seeds {opts.seeds} is not a look of --schedule {','.join(map(str, opts.schedule))}")
     request = verdict.Request(opts.top, opts.seeds, opts.within_pp, opts.workers or len(gpus) or 1, gpus,
                               opts.heartbeat, opts.timeout_per_trial, not opts.no_progress, opts.include_capped,
-                              opts.min_effect, tuple(opts.schedule or ()), opts.resample_split)
+                              opts.min_effect, tuple(opts.schedule or ()), opts.resample_split, opts.front)
     try:
         found = verdict.run(families[0], families[1], storage, opts.runs_dir, out, request)
     except verdict.NoVerdict as exc:
@@ -252,6 +250,24 @@ def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) 
     print(f"verdict: {out / verdict.VERDICT_FILE}")
     _write_report(source, baseline, out, Constraints(), opts.within_pp)
     return 0
+
+
+def _families(source: Source, baseline: Source | None, data_directory: Path | None) -> list[Any]:
+    """The verdict's two sides: the sweep and its baseline sweep, or one sweep that switches `dendrites` per
+    trial (sweeps/kws_pareto.yaml), split by each trial's own setting and re-run by that same sweep."""
+    from analysis import verdict
+    from analysis.pareto import families
+
+    if baseline is not None:
+        return [verdict.Family(name, side.name, side.df, _replicable(side, data_directory))
+                for name, side in ((verdict.DENDRITIC, source), (verdict.BASELINE, baseline))]
+    split = families(source.df) if "dendrites" in source.df else {}
+    if set(split) != {verdict.DENDRITIC, verdict.BASELINE}:
+        raise UsageError("verdict needs a baseline: --baseline BASELINE.yaml (or --baseline-study NAME, "
+                         "--baseline-wandb-sweep ENTITY/PROJECT/ID), or one sweep whose finished trials have "
+                         "dendrites on and off")
+    spec = _replicable(source, data_directory)
+    return [verdict.Family(name, source.name, split[name], spec) for name in (verdict.DENDRITIC, verdict.BASELINE)]
 
 
 def _replicable(side: Source, data_directory: Path | None) -> SweepSpec:

@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from analysis.rank import finished, pareto_front, smallest_within
-from analysis.verdict import BASELINE, DENDRITIC
+from analysis.rank import BASELINE, DENDRITIC, finished, pareto_front, smallest_within
 
 DEPLOYED_COSTS = ("tflite_int8_bytes", "arena_bytes")  # flash and RAM: what decides if a model fits a device
 SIZE_COSTS = ("params", "macs")  # what every trial of train_trial.py reports

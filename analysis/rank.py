@@ -12,6 +12,7 @@ from analysis.load import META
 from dendrisweep import FINISHED, SETTINGS
 from dendrisweep.sweep import quiet_optuna
 
+DENDRITIC, BASELINE = "dendritic", "baseline"  # the two families a comparison has
 
 def finished(df: pd.DataFrame) -> pd.DataFrame:
     return df[(df["state"] == FINISHED) & df["objective"].notna()]

@@ -24,7 +24,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,12 @@ import pandas as pd
 
 from analysis import stats
 from analysis.load import META
-from analysis.rank import finished, row_config
+from analysis.pareto import cost_axes
+from analysis.rank import BASELINE, DENDRITIC, finished, pareto_front, row_config
 from dendrisweep import EPOCH_CAP, FINISHED, DataInfo, TrialRecord, is_number, unpack
 from dendrisweep.sweep import SweepSpec, differences, nest
 from dendrisweep.verdict import Replicate
 
-DENDRITIC, BASELINE = "dendritic", "baseline"
 FIRST_SEED = 1000  # the choice's seeds: 1000, 1001, ... (sweep trials use the `seed` setting, 0 by default)
 FRESH_SEED = 2000  # the estimate's seeds, when the choice was among several: 2000, 2001, ...
 MIN_EFFECT = 0.10  # the smallest error reduction worth finding, unless declared otherwise (--min-effect)
@@ -69,6 +69,7 @@ class Candidate:
     config: dict[str, Any]  # without the seed
     sweep_seed: Any  # the seed the sweep trial had (regenerate retrains with it)
     headline: bool = False  # one of its family's top K: a candidate for the headline comparison
+    front_cost: tuple[str, float] | None = None  # a member of its family's Pareto front: (cost axis, its cost)
 
     @property
     def label(self) -> str:
@@ -108,12 +109,14 @@ def eligible(df: pd.DataFrame, include_capped: bool = False) -> pd.DataFrame:
 
 
 def plan(dendritic: Family, baseline: Family, top: int, within_pp: float,
-         include_capped: bool = False) -> list[Candidate]:
-    """The configs to replicate, each once (see the module's docstring for which and why)."""
+         include_capped: bool = False, front: int = 0) -> list[Candidate]:
+    """The configs to replicate, each once (see the module's docstring for which and why); with `front`, also
+    that many members of each family's Pareto front (accuracy vs flash, else parameters), spread along it."""
     maximize = dendritic.spec.maximize
     chosen: dict[str, Candidate] = {}
 
-    def add(family: Family, row: pd.Series, why: str, headline: bool = False) -> Candidate:
+    def add(family: Family, row: pd.Series, why: str, headline: bool = False,
+            front_cost: tuple[str, float] | None = None) -> Candidate:
         config = trial_config(row, family.spec)
         key = family.name + _key(config)
         if key not in chosen or (headline and not chosen[key].headline):
@@ -124,7 +127,10 @@ def plan(dendritic: Family, baseline: Family, top: int, within_pp: float,
                                     str(row["run_id"]), previous.why if previous else why, float(row["objective"]),
                                     params, config,
                                     None if _missing(seed) else (seed.item() if hasattr(seed, "item") else seed),
-                                    headline or (previous is not None and previous.headline))
+                                    headline or (previous is not None and previous.headline),
+                                    front_cost or (previous.front_cost if previous is not None else None))
+        elif front_cost is not None and chosen[key].front_cost is None:
+            chosen[key] = replace(chosen[key], front_cost=front_cost)
         return chosen[key]
 
     def ranked(family: Family) -> pd.DataFrame:
@@ -150,7 +156,23 @@ def plan(dendritic: Family, baseline: Family, top: int, within_pp: float,
     if not base.empty and not base["best_val_acc"].isna().all() and not _missing(base.iloc[0]["params"]):
         for row in _compression_ladder(eligible(dendritic.df, include_capped), base.iloc[0], within_pp, top):
             add(dendritic, row, f"smaller than the best baseline, within {within_pp:g} pp of it in the sweep")
+    if front:
+        for family in (dendritic, baseline):
+            pool = eligible(family.df, include_capped)
+            cost = (cost_axes(pool) or ["params"])[0]
+            members = front_members(pool, cost, front)
+            for i, row in enumerate(members):
+                add(family, row, f"Pareto front member {i + 1} of {len(members)} by {cost}",
+                    front_cost=(cost, float(row[cost])))
     return list(chosen.values())
+
+
+def front_members(df: pd.DataFrame, cost: str, count: int) -> list[pd.Series]:
+    """Up to `count` members of the accuracy-vs-`cost` Pareto front, spread along it from the cheapest to
+    the most accurate (both ends kept)."""
+    front = pareto_front(df, cost)
+    picks = sorted({round(i * (len(front) - 1) / max(1, count - 1)) for i in range(min(count, len(front)))})
+    return [front.iloc[i] for i in picks]
 
 
 def _compression_ladder(dendritic: pd.DataFrame, best_baseline: pd.Series, within_pp: float,
@@ -479,8 +501,22 @@ def decide(estimates: Mapping[str, Measured], measured: Sequence[Measured], n_se
                    "fixed sequence"),
         DENDRITIC: config_json(d), BASELINE: config_json(b),
         "equal_params": equal, "compression": compression,
+        "fronts": fronts(measured),
         "configs": [config_json(m) for m in [*measured, *later.values()]],
     }
+
+
+def fronts(measured: Sequence[Measured]) -> dict[str, list[dict[str, Any]]]:
+    """Per family, its replicated Pareto front members by cost (`--front`): the compression answer as a curve,
+    each point's test accuracy with its seeds' interval."""
+    curves: dict[str, list[dict[str, Any]]] = {}
+    for m in sorted((m for m in measured if m.candidate.front_cost is not None),
+                    key=lambda m: m.candidate.front_cost[1] if m.candidate.front_cost else 0.0):
+        axis, cost = m.candidate.front_cost or ("", 0.0)
+        curves.setdefault(m.candidate.family, []).append(
+            {"label": m.candidate.label, "cost_axis": axis, "cost": cost, "n": m.test.n,
+             "test_acc_mean": _number(m.test.mean), "test_acc_ci": _interval(m.test.ci)})
+    return curves
 
 
 Replicator = Callable[[Sequence[Candidate], Sequence[int]], Mapping[str, TrialRecord]]
@@ -554,6 +590,7 @@ class Request:
     min_effect: float = MIN_EFFECT  # the smallest error reduction worth finding (power is planned for it)
     schedule: tuple[int, ...] = ()  # declared looks (seeds), e.g. (5, 10, 20): O'Brien-Fleming levels per look
     resample_split: bool = False  # each replicate draws its own data split (data_seed = its seed)
+    front: int = 0  # members of each family's Pareto front to replicate too (the compression curve)
 
 
 def rules(request: Request, previous: Mapping[str, Any] | None) -> tuple[Rules, dict[str, Any]]:
@@ -597,7 +634,7 @@ def run(dendritic: Family, baseline: Family, storage_url: str, runs_dir: Path, o
         except ReplicatesFailing as exc:
             raise NoVerdict(str(exc)) from None
 
-    candidates = plan(dendritic, baseline, request.top, request.within_pp, request.include_capped)
+    candidates = plan(dendritic, baseline, request.top, request.within_pp, request.include_capped, request.front)
     held, looks = rules(request, read(out_dir / VERDICT_FILE, dendritic.study))
     choice = (looks["schedule"] or {}).get("looks", [request.seeds])[0]
     estimates, measured, records = evaluate(candidates, replicate, choice, request.seeds, dendritic.spec.maximize)

@@ -79,10 +79,10 @@ class ReplicateSource:
 
 
 def replicate_options(opts: AgentOptions) -> AgentOptions:
-    """The replicate study keeps the sweep's metric (the objective) but nothing that stops a run early.
-    Quick failures are expected here (a seed that crashes fails at once, on every config): only
-    failures outnumbering successes stop it."""
-    spec = replace(opts.spec, hyperband=None, target=None, run_cap=None)
+    """The replicate study keeps the sweep's metric (the objective; a multi-objective sweep's first) but nothing
+    that stops a run early. Quick failures are expected here (a seed that crashes fails at once, on every
+    config): only failures outnumbering successes stop it."""
+    spec = replace(opts.spec, hyperband=None, target=None, run_cap=None, objectives=opts.spec.objectives[:1])
     return replace(opts, spec=spec, sampler="random", flapping_window=0)
 
 

@@ -279,3 +279,37 @@ def test_a_resampled_split_gives_each_replicate_its_own_split_and_covers_the_tas
     b = measured(verdict.BASELINE, 10, [0.90, 0.91, 0.92])
     assert verdict.compare(d, b)["population"] == "split"  # one split, no per-example outcomes
     assert verdict.compare(d, b, verdict.Rules(resample_split=True))["population"] == "task"
+
+
+def test_front_members_are_replicated_and_verdict_json_draws_each_familys_front_as_a_curve() -> None:
+    from analysis.rank import pareto_front
+
+    rng = random.Random(7)
+    dendritic, baseline = families(rng)
+    candidates = verdict.plan(dendritic, baseline, 1, within_pp=0.5, front=3)
+    for family in (dendritic, baseline):
+        front = pareto_front(family.df, "params").set_index("run_id")
+        mine = [c for c in candidates if c.family == family.name and c.front_cost is not None]
+        assert 1 <= len(mine) <= 3 and {c.run_id for c in mine} <= set(front.index)
+        assert all(c.front_cost == ("params", float(front.loc[c.run_id, "params"])) for c in mine)
+    estimates, measured, _ = verdict.evaluate(candidates, Replicates(rng, 0.0), 3, 3, maximize=True)
+    curves = verdict.decide(estimates, measured, 3, 0.5)["fronts"]
+    assert set(curves) == {verdict.DENDRITIC, verdict.BASELINE}
+    for curve in curves.values():
+        assert [p["cost"] for p in curve] == sorted(p["cost"] for p in curve)
+        assert all(p["n"] == 3 and p["test_acc_ci"][0] <= p["test_acc_mean"] <= p["test_acc_ci"][1] for p in curve)
+
+
+def test_one_sweep_that_switches_dendrites_is_split_into_the_two_families_by_each_trials_setting() -> None:
+    from analysis.cli import Source, _families
+    from dendrisweep.errors import UsageError
+
+    rng = random.Random(3)
+    both = pd.concat([sweep_frame(True, rng), sweep_frame(False, rng)], ignore_index=True)
+    spec = noisy_spec("pareto", True)
+    dendritic, baseline = _families(Source("pareto", both, "acc", True, spec), None, None)
+    assert (dendritic.name, baseline.name) == (verdict.DENDRITIC, verdict.BASELINE)
+    assert dendritic.df["dendrites"].tolist() == [True] * 6 and baseline.df["dendrites"].tolist() == [False] * 6
+    assert dendritic.spec is baseline.spec is spec  # one sweep re-runs both: the same search by construction
+    with pytest.raises(UsageError, match="or one sweep whose finished trials have dendrites on and off"):
+        _families(Source("dend", sweep_frame(True, rng), "acc", True, spec), None, None)
