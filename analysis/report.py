@@ -183,6 +183,10 @@ def verdict_section(verdict: dict[str, Any]) -> Section:
                 + f"; the data split fixed); {verdict['method']}. 'sweep value' is what the sweep recorded for the "
                   "trial, 'replicate mean' the same metric over the re-runs: the gap is how much the sweep's pick was "
                   "flattered by its luck. The chart shows every seed (dots) beside the means and intervals.")
+    for family, curve in (verdict.get("fronts") or {}).items():  # --front: compression as a curve
+        text.append(f"The {family} Pareto front, re-trained ({curve[0]['cost_axis']}: test accuracy, 95% CI): "
+                    + "; ".join(f"{p['cost']:,.0f}: {_percent(p['test_acc_mean'])} {_percent_ci(p['test_acc_ci'])}"
+                                for p in curve) + ".")
     rows = [{"config": c["label"], "round": "estimate (fresh seeds)" if c["fresh_seeds"] else "choice",
              "chosen because": c["chosen_because"], "params": c["params"], "MACs": c["macs"],
              "seeds": c["n"], "test acc mean": c["test_acc_mean"], "test acc sd": c["test_acc_sd"],
@@ -193,6 +197,14 @@ def verdict_section(verdict: dict[str, Any]) -> Section:
     chosen = {(verdict[side]["run_id"], verdict[side]["fresh_seeds"]) for side in ("dendritic", "baseline")}
     return Section("Verdict: do dendrites help?", text, pd.DataFrame(rows),
                    {"verdict": plots.verdict_chart(verdict["configs"], chosen)})
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f} %"
+
+
+def _percent_ci(ci: list[float] | None) -> str:
+    return "" if ci is None else f"[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]"
 
 
 def _capped(df: pd.DataFrame) -> list[Section]:

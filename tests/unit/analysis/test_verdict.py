@@ -293,8 +293,13 @@ def test_front_members_are_replicated_and_verdict_json_draws_each_familys_front_
         assert 1 <= len(mine) <= 3 and {c.run_id for c in mine} <= set(front.index)
         assert all(c.front_cost == ("params", float(front.loc[c.run_id, "params"])) for c in mine)
     estimates, measured, _ = verdict.evaluate(candidates, Replicates(rng, 0.0), 3, 3, maximize=True)
-    curves = verdict.decide(estimates, measured, 3, 0.5)["fronts"]
+    found = verdict.decide(estimates, measured, 3, 0.5)
+    curves = found["fronts"]
     assert set(curves) == {verdict.DENDRITIC, verdict.BASELINE}
+    from analysis.report import verdict_section
+
+    text = " ".join(verdict_section({**found, "seeds": 3}).text)
+    assert "The dendritic Pareto front, re-trained (params: test accuracy, 95% CI): " in text
     for curve in curves.values():
         assert [p["cost"] for p in curve] == sorted(p["cost"] for p in curve)
         assert all(p["n"] == 3 and p["test_acc_ci"][0] <= p["test_acc_mean"] <= p["test_acc_ci"][1] for p in curve)
