@@ -17,17 +17,37 @@ search in the same run. Hypervolumes differ by little (every front holds some ch
 they cover is much the same), so the table also gives each sampler's gap to the best-known front (all the
 studies' points together): the part of the attainable area it missed.
 
-    python bench/pareto_quality.py [--trials 40] [--seeds 20] [--samplers tpe gp ...] [--problem synthetic]
+The real problem, kws-table, is tabular (NAS-Bench's approach: 20 seeds x 7 samplers of real training is out
+of reach): each configuration of a small grid (GRID: dendrites x width x learning rate, 24 in all) is trained
+once, for real, by train_trial.py's own code in this process, on the built-in keyword data with quickstart-like
+settings (TABLE_SETTINGS: 12 epochs for every trial; a dendritic one adds its one dendrite after 6), and the
+samplers search that table as categorical parameters. Accuracy is the trial's best_val_acc; cost is PAI's
+parameter count, not the int8 flash, which would take a ~40 CPU s conversion per model. The table is cached in
+runs/bench/ under a hash of the grid and settings (10 s a trial on 2 idle CPU cores; 27 min beside a CI job).
+Its budget is 16 trials: 40 would enumerate the grid and every sampler would find the whole front, and at 12
+TPE, GP and NSGA-II (population 10) would differ from random search in two trials only (all start with 10
+random ones).
+
+    python bench/pareto_quality.py [--trials N] [--seeds 20] [--samplers tpe gp ...] [--problem synthetic kws-table]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import hashlib
+import io
+import json
 import math
+import os
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from itertools import product
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -80,7 +100,72 @@ def synthetic(seed: int) -> Objective:
     return objective
 
 
-PROBLEMS: dict[str, Callable[[int], Objective]] = {"synthetic": synthetic}
+GRID: dict[str, list[Any]] = {"dendrites": [False, True], "width_multiplier": [0.25, 0.5, 1.0, 2.0],
+                              "learning_rate": [0.001, 0.003, 0.01]}
+# sweeps/quickstart.yaml's data and patience, with a fixed 12-epoch budget on both sides: the baseline's patience
+# outlasts the cap, and PAI adds its one dendrite after epoch 6 and finishes at epoch 12.
+TABLE_SETTINGS: dict[str, Any] = {"builtin_samples": 3000, "epochs": 12, "scheduler_patience": 3,
+                                  "n_epochs_to_switch": 12, "switch_mode": "fixed", "fixed_switch_num": 6,
+                                  "max_dendrites": 1, "max_dendrite_tries": 1, "device": "cpu", "log_model": "off"}
+TABLE_DIR = Path(__file__).resolve().parents[1] / "runs" / "bench"
+
+
+def train_once(config: dict[str, Any]) -> dict[str, Any]:
+    """One real trial, run by train_trial.py's main() here, without W&B; its result.json."""
+    from dendrisweep.trial.cli import main as train_trial
+
+    flags = [str(part) for name, value in config.items() for part in ("--" + name, value)]
+    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()) as log:
+        code = train_trial([*flags, "--out-directory", out])
+        results = list(Path(out).glob("trial-*/result.json"))
+        if code != 0 or not results:
+            raise RuntimeError(f"trial {config} exited {code}:\n{log.getvalue()[-2000:]}")
+        return dict(json.loads(results[0].read_text()))
+
+
+@functools.cache
+def kws_table() -> dict[tuple[Any, ...], tuple[float, float]]:
+    """(dendrites, width, rate) -> (best_val_acc, params), each configuration trained once; cached on disk."""
+    spec = json.dumps({"grid": GRID, "settings": TABLE_SETTINGS}, sort_keys=True)
+    path = TABLE_DIR / f"pareto_table-{hashlib.sha256(spec.encode()).hexdigest()[:12]}.json"
+    if not path.exists():
+        os.environ["WANDB_MODE"] = "disabled"
+        started, rows = time.perf_counter(), []
+        for values in tqdm(list(product(*GRID.values())), desc="kws table", unit="trial"):
+            config = dict(zip(GRID, values, strict=True))
+            result = train_once({**TABLE_SETTINGS, **config})
+            rows.append({**config, "accuracy": result["best_val_acc"], "params": result["params"],
+                         "dendrites_added": result["dendrites_added"], "seconds": round(result["wall_seconds"], 1)})
+        TABLE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**json.loads(spec), "build_seconds": round(time.perf_counter() - started),
+                                    "rows": rows}, indent=1))
+    table = json.loads(path.read_text())
+    return {tuple(row[name] for name in GRID): (row["accuracy"], row["params"]) for row in table["rows"]}
+
+
+def kws(seed: int) -> Objective:
+    """The keyword-spotting table, searched by lookup (each configuration's score is fixed: `seed` is unused)."""
+    table = kws_table()
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        return table[tuple(trial.suggest_categorical(name, values) for name, values in GRID.items())]
+
+    return objective
+
+
+def print_table() -> None:
+    """The kws table, one row per width and rate, as the report shows it."""
+    table = kws_table()
+    print("\nkws-table: best validation accuracy / PAI parameter count (not int8 flash) of each configuration, "
+          f"trained once ({', '.join(f'{k} {v}' for k, v in TABLE_SETTINGS.items())}).\n")
+    print("| width | rate | baseline | dendrites |\n|---:|---:|---:|---:|")
+    for width, rate in product(GRID["width_multiplier"], GRID["learning_rate"]):
+        cells = [f"{acc:.3f} / {params:,.0f}" for acc, params in (table[d, width, rate] for d in GRID["dendrites"])]
+        print(f"| {width} | {rate} | {' | '.join(cells)} |")
+
+
+PROBLEMS: dict[str, Callable[[int], Objective]] = {"synthetic": synthetic, "kws-table": kws}
+TRIALS = {"synthetic": 40, "kws-table": 16}  # default budgets: kws-table's grid holds 24 points
 
 
 def search(sampler: str, problem: Callable[[int], Objective], seed: int, trials: int) -> pd.DataFrame:
@@ -98,33 +183,26 @@ def search(sampler: str, problem: Callable[[int], Objective], seed: int, trials:
     return pd.DataFrame({"state": FINISHED, "objective": accuracy, "accuracy": accuracy, "cost": cost})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--samplers", nargs="+", choices=list(SAMPLERS), default=list(SAMPLERS))
-    parser.add_argument("--problem", choices=list(PROBLEMS), default="synthetic")
-    opts = parser.parse_args()
-    quiet_optuna()
-    warnings.filterwarnings("ignore")  # experimental-feature warnings, one per study
+def compare(problem: str, trials: int, seeds: int, samplers: list[str]) -> None:
+    """Every sampler's studies on one problem, and the table of their hypervolumes."""
     fronts: dict[str, list[pd.DataFrame]] = {}
     seconds: dict[str, float] = {}
-    with tqdm(total=len(opts.samplers) * opts.seeds, desc="studies", unit="study") as progress:
-        for sampler in opts.samplers:
+    with tqdm(total=len(samplers) * seeds, desc=f"{problem} studies", unit="study") as progress:
+        for sampler in samplers:
             progress.set_postfix_str(sampler)
             started, fronts[sampler] = time.perf_counter(), []
-            for seed in range(opts.seeds):
-                found = search(sampler, PROBLEMS[opts.problem], seed, opts.trials)
+            for seed in range(seeds):
+                found = search(sampler, PROBLEMS[problem], seed, trials)
                 fronts[sampler].append(pareto_front(found, "cost", "accuracy"))
                 progress.update()
-            seconds[sampler] = (time.perf_counter() - started) / opts.seeds
+            seconds[sampler] = (time.perf_counter() - started) / seeds
     everything = [front for runs in fronts.values() for front in runs]
     reference = shared_reference(everything, "cost", "accuracy")
     best_known = front_hypervolume(pareto_front(pd.concat(everything), "cost", "accuracy"), reference, "cost",
                                    "accuracy")
     volumes = {s: np.array([front_hypervolume(f, reference, "cost", "accuracy") for f in runs])
                for s, runs in fronts.items()}
-    print(f"\nHypervolume of the front found in {opts.trials} trials over {opts.seeds} seeds, problem {opts.problem} "
+    print(f"\nHypervolume of the front found in {trials} trials over {seeds} seeds, problem {problem} "
           f"(larger is better); reference point: accuracy {reference.accuracy:.4f}, cost {reference.cost:,.0f} "
           f"(cost in decades). Gap: the median's shortfall from the best-known front, all studies' points together "
           f"({best_known:.4f}; smaller is better).\n")
@@ -137,6 +215,21 @@ def main() -> None:
         versus = ("", "") if base is None else (f"{median / base:.3f}", f"{gap / (best_known - base):.2f}")
         print(f"| {LABELS[sampler]} | {median:.4f} | {q1:.4f}-{q3:.4f} | {versus[0]} | {gap:.4f} | {versus[1]} | "
               f"{seconds[sampler]:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, help=f"trials per study (default: {TRIALS})")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--samplers", nargs="+", choices=list(SAMPLERS), default=list(SAMPLERS))
+    parser.add_argument("--problem", nargs="+", choices=list(PROBLEMS), default=["synthetic"])
+    opts = parser.parse_args()
+    quiet_optuna()
+    warnings.filterwarnings("ignore")  # experimental-feature warnings, one per study
+    for problem in opts.problem:
+        if problem == "kws-table":
+            print_table()
+        compare(problem, opts.trials or TRIALS[problem], opts.seeds, opts.samplers)
 
 
 if __name__ == "__main__":
