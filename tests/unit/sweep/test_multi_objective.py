@@ -203,3 +203,26 @@ def test_a_scheduler_with_source_optimizer_and_search_space_uses_all_three(tmp_p
     study = run(tmp_path, spec, launcher)
     assert isinstance(study.sampler, optuna.samplers.NSGAIISampler) and len(study.trials) == 4  # its terminator
     assert [set(job.params) for job, _ in launcher.jobs] == [{"lr"}] * 4  # the define-by-run space
+
+
+def test_the_device_limits_factory_works_under_wandbs_own_scheduler_loop() -> None:
+    """W&B's client-side optimizer (no server: its ask/tell as `wandb sweep-scheduler` drives them) with the
+    shipped factory: limits on the told metrics count, from the values W&B tells."""
+    from wandb.sdk.sweeps.run_state import RunState
+    from wandb.sdk.sweeps.scheduler.optimizer import RunWithMetrics
+    from wandb.sdk.sweeps.scheduler.optuna import build_optuna_optimizer
+
+    from dendrisweep.sweep.scheduler import sweep_info
+
+    raw = yaml.safe_load((Path(__file__).parents[3] / "sweeps" / "kws_pareto_device.yaml").read_text())
+    raw["scheduler"]["source"] = str(Path(__file__).parents[3] / raw["scheduler"]["source"])
+    raw["metrics"].append({"name": "arena_bytes", "goal": "minimize"})
+    optimizer = build_optuna_optimizer(sweep_info(parse_sweep(raw, Path("w.yaml")), "w", "p"))
+    for flash, arena in ((30000, 9000), (30000, 20000)):
+        (suggestion,) = optimizer.ask_n_runs(1)
+        optimizer.tell_run(suggestion.run_id, RunWithMetrics(
+            config=suggestion.config, state=RunState.FINISHED, wandb_run_id="r", history_metrics=[],
+            summary_metrics={"best_val_acc": 0.9, "tflite_int8_bytes": flash, "arena_bytes": arena}))
+    first, second = optimizer.study.trials
+    assert list(first.system_attrs["constraints"]) == [30000 - 65536, 9000 - 16384, 0.0]  # latency: not told here
+    assert second.system_attrs["constraints"][1] == 20000 - 16384 and optimizer.study.best_trials == [first]
