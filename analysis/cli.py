@@ -263,7 +263,7 @@ def _families(source: Source, baseline: Source | None, data_directory: Path | No
                 for name, side in ((verdict.DENDRITIC, source), (verdict.BASELINE, baseline))]
     split = families(source.df) if "dendrites" in source.df else {}
     if set(split) != {verdict.DENDRITIC, verdict.BASELINE}:
-        raise UsageError("verdict needs a baseline: --baseline BASELINE.yaml (or --baseline-study NAME, "
+        raise UsageError("verdict needs a baseline sweep: --baseline BASELINE.yaml (or --baseline-study NAME, "
                          "--baseline-wandb-sweep ENTITY/PROJECT/ID), or one sweep whose finished trials have "
                          "dendrites on and off")
     spec = _replicable(source, data_directory)

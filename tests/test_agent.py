@@ -87,6 +87,10 @@ def _wait_for(predicate: Any, seconds: float) -> None:
 
 def test_sigkilled_worker_leaves_a_failed_trial_and_resume_completes_the_budget(tmp_path: Path) -> None:
     sweep, runs = write_sweep(tmp_path / "kill.yaml", run_cap=1, epochs=12), tmp_path / "runs"
+    # epochs of a few seconds each: PAI finishes these trials within a few epochs, and the kill must land first
+    raw = yaml.safe_load(sweep.read_text())
+    raw["parameters"]["builtin_samples"] = {"value": 9000}
+    sweep.write_text(yaml.safe_dump(raw, sort_keys=False))
     command = [sys.executable, str(ROOT / "agent.py"), str(sweep), "--runs-dir", str(runs), "--no-progress",
                "--heartbeat", "2"]
     worker = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -316,5 +316,6 @@ def test_one_sweep_that_switches_dendrites_is_split_into_the_two_families_by_eac
     assert (dendritic.name, baseline.name) == (verdict.DENDRITIC, verdict.BASELINE)
     assert dendritic.df["dendrites"].tolist() == [True] * 6 and baseline.df["dendrites"].tolist() == [False] * 6
     assert dendritic.spec is baseline.spec is spec  # one sweep re-runs both: the same search by construction
-    with pytest.raises(UsageError, match="or one sweep whose finished trials have dendrites on and off"):
+    with pytest.raises(UsageError, match="verdict needs a baseline sweep: .* or one sweep whose finished trials have "
+                                         "dendrites on and off"):
         _families(Source("dend", sweep_frame(True, rng), "acc", True, spec), None, None)
