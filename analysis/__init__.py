@@ -5,34 +5,17 @@
                                                               # -> reports/quickstart/verdict.json
     python -m analysis regenerate sweeps/quickstart.yaml      # -> artifacts/quickstart/comparison.md
 
-In a notebook: `from analysis import read_study, best, pareto_front` (see notebooks/analysis.ipynb).
+In a notebook: `from analysis import open_source, best, pareto_front, read_verdict` (see
+notebooks/analysis.ipynb). The report, the verdict's statistics and regenerate are submodules
+(`analysis.report`, `analysis.verdict`, `analysis.regenerate`): they load plotting and deployment.
 """
-from dendrisweep import lazy_exports
+from analysis.load import Trials, from_offline_runs, from_wandb_sweep, learning_curves, open_source, read_study
+from analysis.pareto import compare_fronts, families, hypervolume
+from analysis.rank import best, direction, finished, importance, pareto_front, smallest_within
+from dendrisweep.verdict import Verdict, read_verdict
 
-__all__, __getattr__ = lazy_exports(__name__, {
-    # trials -> one DataFrame, from any source
-    "read_study": "analysis.load",
-    "from_offline_runs": "analysis.load",
-    "from_wandb_sweep": "analysis.load",
-    "open_source": "analysis.load",
-    "learning_curves": "analysis.load",
-    # rankings
-    "finished": "analysis.rank",
-    "best": "analysis.rank",
-    "pareto_front": "analysis.rank",
-    "smallest_within": "analysis.rank",
-    "importance": "analysis.rank",
-    "direction": "analysis.rank",
-    "row_config": "analysis.rank",
-    # both families' fronts: hypervolumes, the compression question
-    "compare_fronts": "analysis.pareto",
-    "families": "analysis.pareto",
-    "hypervolume": "analysis.pareto",
-    # outputs
-    "build_sections": "analysis.report",
-    "write_report": "analysis.report",
-    "regenerate": "analysis.regenerate",
-    # the verdict: replicates and their statistics
-    "run_verdict": "analysis.verdict:run",
-    "read_verdict": "analysis.verdict:read",
-})
+__all__ = [
+    "Trials", "Verdict", "best", "compare_fronts", "direction", "families", "finished", "from_offline_runs",
+    "from_wandb_sweep", "hypervolume", "importance", "learning_curves", "open_source", "pareto_front",
+    "read_study", "read_verdict", "smallest_within",
+]

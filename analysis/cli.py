@@ -4,28 +4,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from dendrisweep import ArgumentParser, ExportError, UsageError, cli_errors, make_dir, positive
 from dendrisweep.sweep import DEFAULT_RUNS_DIR, SweepSpec, default_storage_url, parse_gpus
 
-
-@dataclass(frozen=True)
-class Source:
-    """Trials to analyse, and the metric they were optimised for."""
-
-    name: str
-    df: pd.DataFrame
-    metric: str
-    maximize: bool
-    spec: SweepSpec | None = None  # the sweep that made a study (None: W&B runs)
-    storage: str | None = None  # the study's storage URL
-    wandb_config: dict[str, Any] | None = None  # a W&B sweep's own config (the verdict re-runs its program)
-    wandb_path: str | None = None  # ENTITY/PROJECT/ID of a W&B sweep
+if TYPE_CHECKING:  # the commands import the analysis (pandas, Optuna) when they run, not for --help
+    from analysis.load import Trials
 
 
 def _add_sources(parser: argparse.ArgumentParser) -> None:
@@ -114,28 +101,7 @@ def _schedule(text: str) -> list[int]:
     return looks
 
 
-def _study_source(storage: str, study_name: str, spec: SweepSpec | None = None) -> Source:
-    from analysis.load import read_study, sweep_metric
-    from dendrisweep.sweep import parse_sweep
-
-    df, attrs = read_study(storage, study_name)
-    raw = attrs.get("sweep") or {}
-    if spec is None and raw:
-        spec = parse_sweep(raw, Path(attrs.get("sweep_file") or f"{study_name}.yaml"))
-    return Source(study_name, df, *sweep_metric(raw), spec, storage)
-
-
-def _sweep_study(sweep: Path, runs_dir: Path) -> Source:
-    from dendrisweep.sweep import default_storage_url, load_sweep
-
-    spec = load_sweep(sweep)
-    database = runs_dir / spec.name / "study.db"
-    if not database.is_file():
-        raise UsageError(f"no study for {sweep} at {database}; run `python agent.py {sweep}` first")
-    return _study_source(default_storage_url(runs_dir / spec.name), spec.name, spec)
-
-
-def resolve_source(opts: argparse.Namespace) -> Source:
+def resolve_source(opts: argparse.Namespace) -> Trials:
     """The trials named on the command line (exactly one source)."""
     from analysis import load
 
@@ -144,39 +110,37 @@ def resolve_source(opts: argparse.Namespace) -> Source:
         raise UsageError("name one source: a sweep YAML, --storage URL --study NAME, --wandb-dir DIR or "
                          "--wandb-sweep ENTITY/PROJECT/ID")
     if opts.sweep:
-        return _sweep_study(opts.sweep, opts.runs_dir)
+        return load.sweep_trials(opts.sweep, opts.runs_dir)
     if opts.storage or opts.study:
         if not (opts.storage and opts.study):
             raise UsageError("--storage and --study go together")
-        return _study_source(opts.storage, opts.study)
+        return load.study_trials(opts.storage, opts.study)
     if (opts.metric or opts.goal) and not (opts.wandb_dir or opts.wandb_sweep):
         raise UsageError("--metric and --goal are for W&B sources; a study is analysed on its sweep's own metric")
     if opts.wandb_dir:
-        metric = opts.metric or "best_val_acc"
-        offline = load.from_offline_runs(opts.wandb_dir, metric)
-        return Source(opts.wandb_dir.resolve().parent.name, offline, metric, opts.goal != "minimize")
-    return _wandb_source(opts.wandb_sweep, opts)
+        return load.offline_trials(opts.wandb_dir, opts.metric or "best_val_acc", opts.goal != "minimize")
+    return _wandb_sweep(opts.wandb_sweep, opts)
 
 
-def _wandb_source(path: str, opts: argparse.Namespace) -> Source:
+def _wandb_sweep(path: str, opts: argparse.Namespace) -> Trials:
     from analysis import load
 
-    df, sweep = load.from_wandb_sweep(path, opts.runs_dir / "wandb-sweeps", opts.metric)
-    maximize = sweep["maximize"] if opts.goal is None else opts.goal == "maximize"
-    return Source(load.sweep_path(path)[2], df, sweep["metric"], maximize, wandb_config=sweep["sweep"],
-                  wandb_path=path)
+    maximize = None if opts.goal is None else opts.goal == "maximize"
+    return load.wandb_sweep_trials(path, opts.runs_dir, opts.metric, maximize)
 
 
-def resolve_baseline(opts: argparse.Namespace) -> Source | None:
+def resolve_baseline(opts: argparse.Namespace) -> Trials | None:
+    from analysis import load
+
     if opts.baseline_wandb_sweep:
-        return _wandb_source(opts.baseline_wandb_sweep, opts)
+        return _wandb_sweep(opts.baseline_wandb_sweep, opts)
     if opts.baseline:
-        return _sweep_study(opts.baseline, opts.runs_dir)
+        return load.sweep_trials(opts.baseline, opts.runs_dir)
     if opts.baseline_study:
         storage = opts.baseline_storage or opts.storage
         if not storage:
             raise UsageError("--baseline-study needs --baseline-storage (or --storage)")
-        return _study_source(storage, opts.baseline_study)
+        return load.study_trials(storage, opts.baseline_study)
     return None
 
 
@@ -192,11 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _regenerate(opts, source, baseline)
 
 
-def _report_dir(opts: argparse.Namespace, source: Source) -> Path:
+def _report_dir(opts: argparse.Namespace, source: Trials) -> Path:
     return make_dir(opts.out or Path("reports") / source.name, "the report folder")
 
 
-def _report(opts: argparse.Namespace, source: Source, baseline: Source | None) -> int:
+def _report(opts: argparse.Namespace, source: Trials, baseline: Trials | None) -> int:
     from analysis.report import Constraints
 
     constraints = Constraints(opts.max_params, opts.max_macs, opts.min_accuracy)
@@ -204,7 +168,7 @@ def _report(opts: argparse.Namespace, source: Source, baseline: Source | None) -
     return 0
 
 
-def _write_report(source: Source, baseline: Source | None, out: Path, constraints: Any, within_pp: float) -> None:
+def _write_report(source: Trials, baseline: Trials | None, out: Path, constraints: Any, within_pp: float) -> None:
     """report.html / report.md / trials.csv, opening with the verdict when this sweep has one in `out`."""
     from analysis import verdict
     from analysis.report import build_sections, verdict_section, write_report
@@ -219,7 +183,7 @@ def _write_report(source: Source, baseline: Source | None, out: Path, constraint
           + (" with the verdict" if found is not None else ""))
 
 
-def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) -> int:
+def _verdict(opts: argparse.Namespace, source: Trials, baseline: Trials | None) -> int:
     from analysis import verdict
     from analysis.report import Constraints
 
@@ -243,16 +207,16 @@ def _verdict(opts: argparse.Namespace, source: Source, baseline: Source | None) 
         print("python -m analysis: interrupted; finished replicates are kept, run the same command to resume",
               file=sys.stderr)
         return 130
-    print(found["statement"])
-    for key in ("equal_params", "compression"):
-        if found.get(key):
-            print(found[key]["statement"])
+    print(found.statement)
+    for secondary in (found.equal_params, found.compression):
+        if secondary is not None:
+            print(secondary.statement)
     print(f"verdict: {out / verdict.VERDICT_FILE}")
     _write_report(source, baseline, out, Constraints(), opts.within_pp)
     return 0
 
 
-def _families(source: Source, baseline: Source | None, data_directory: Path | None) -> list[Any]:
+def _families(source: Trials, baseline: Trials | None, data_directory: Path | None) -> list[Any]:
     """The verdict's two sides: the sweep and its baseline sweep, or one sweep that switches `dendrites` per
     trial (sweeps/kws_pareto.yaml), split by each trial's own setting and re-run by that same sweep."""
     from analysis import verdict
@@ -270,7 +234,7 @@ def _families(source: Source, baseline: Source | None, data_directory: Path | No
     return [verdict.Family(name, source.name, split[name], spec) for name in (verdict.DENDRITIC, verdict.BASELINE)]
 
 
-def _replicable(side: Source, data_directory: Path | None) -> SweepSpec:
+def _replicable(side: Trials, data_directory: Path | None) -> SweepSpec:
     """The sweep that re-runs a side's configs: the study's own, or a W&B sweep's config (its program, on
     this machine); on data proven by digest to be the sweep's when it is not the sweep's own folder."""
     from analysis.rank import best, recorded_data, row_config
@@ -295,15 +259,15 @@ def _replicable(side: Source, data_directory: Path | None) -> SweepSpec:
     return replace(spec, command=[*spec.command, *(["--data-directory", str(folder)] if folder else [])])
 
 
-def _fetch(source: Source) -> Callable[[str, Path], Path | None] | None:
+def _fetch(source: Trials) -> Callable[[str, Path], Path | None] | None:
     """For a W&B sweep: download a chosen run's own model (its `log_model` artifact) instead of retraining."""
     from analysis import load
 
-    path = source.wandb_path
+    path = source.wandb_sweep
     return None if path is None else lambda run_id, into: load.download_model(path, run_id, into)
 
 
-def _regenerate(opts: argparse.Namespace, source: Source, baseline: Source | None) -> int:
+def _regenerate(opts: argparse.Namespace, source: Trials, baseline: Trials | None) -> int:
     from analysis import verdict
     from analysis.regenerate import regenerate
 

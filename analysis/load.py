@@ -11,43 +11,58 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import pandas as pd
 
 from dendrisweep import (
-    FAILED,
-    FINISHED,
     HISTORY_FILE,
-    KILLED,
-    PRUNED,
-    QUEUED,
     RESULT_METRICS,
-    RUNNING,
     SETTINGS,
-    OfflineRun,
     TrialRecord,
     UsageError,
     find_run_files,
     read_run_file,
 )
-from dendrisweep.sweep import read_trials, runs_our_program, stored_record
+from dendrisweep.sweep import (
+    SweepSpec,
+    default_storage_url,
+    load_sweep,
+    offline_state,
+    parse_sweep,
+    read_trials,
+    runs_our_program,
+    stored_record,
+    study_status,
+    wandb_status,
+)
 
 META = ["trial", "run_id", "state", "reason", "objective", *RESULT_METRICS, "best_epoch", "stop_reason",
         "wall_seconds", "agent_seconds", "data_source", "data_digest", "run_dir", "source"]
 COLUMNS = META + list(SETTINGS)
-_INTEGERS = ("trial", "params", "inference_params", "macs", "dendrites_added", "epochs_run", "best_epoch",
-             "tflite_int8_bytes", "arena_bytes")
-_FLOATS = ("objective", "best_val_acc", "test_acc", "val_loss", "test_loss", "wall_seconds", "agent_seconds",
-           "tflite_int8_latency_ms", "tflite_int8_acc")
+
+
+def _dtypes() -> dict[str, str]:
+    """Each numeric column's pandas dtype, from its TrialRecord field's type (integers nullable: Int64) or its
+    registry setting's kind; `trial` is Optuna's number."""
+    kinds = {int | None: "Int64", float | None: "float64"}
+    hints = get_type_hints(TrialRecord)
+    record = {f.name: kinds[hints[f.name]] for f in fields(TrialRecord) if f.name in META and hints[f.name] in kinds}
+    settings = {name: {"int": "Int64", "float": "float64"}[s.kind] for name, s in SETTINGS.items()
+                if s.kind in ("int", "float")}
+    return {"trial": "Int64", **record, **settings}
+
+
+DTYPES = _dtypes()
 
 
 def row(record: TrialRecord, *, state: str, objective: Any, source: str, trial: int | None = None) -> dict[str, Any]:
     """A trial's record as a frame row: its config as columns (nested parameters dotted), its numbers."""
     return {**_flat(record.config), **{key: getattr(record, key) for key in RESULT_METRICS},
-            "trial": trial, "run_id": record.run_id, "state": state, "reason": record.reason, "objective": objective,
+            "trial": trial, "run_id": record.run_id, "state": str(state), "reason": record.reason,
+            "objective": objective,
             "best_epoch": record.best_epoch, "stop_reason": record.stop_reason, "wall_seconds": record.wall_seconds,
             "agent_seconds": record.agent_seconds, "data_source": record.data.source,
             "data_digest": record.data.digest, "run_dir": record.trial_dir, "source": source}
@@ -65,10 +80,9 @@ def frame(rows: Iterable[Mapping[str, Any]], ours: bool | None = None) -> pd.Dat
     settings = list(SETTINGS) if ours else []
     columns = META + settings + sorted(keys - set(settings))
     df = pd.DataFrame.from_records(rows, columns=columns)
-    for column in _INTEGERS:
-        df[column] = pd.to_numeric(df[column], errors="coerce").astype("Int64")
-    for column in _FLOATS:
-        df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
+    for column in columns:
+        if column in DTYPES:
+            df[column] = pd.to_numeric(df[column], errors="coerce").astype(DTYPES[column])
     return df
 
 
@@ -85,9 +99,6 @@ def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 # --- the local Optuna study ------------------------------------------------------------------
 
-_OPTUNA_STATES = {"COMPLETE": FINISHED, "PRUNED": PRUNED, "FAIL": FAILED, "RUNNING": RUNNING, "WAITING": QUEUED}
-
-
 def _ours(sweep: Mapping[str, Any]) -> bool | None:
     """Whether the study's sweep ran train_trial.py (None: a study without its sweep recorded)."""
     return runs_our_program(sweep.get("program"), sweep.get("command", [])) if sweep else None
@@ -98,23 +109,14 @@ def read_study(storage_url: str, study_name: str) -> tuple[pd.DataFrame, dict[st
     attrs, trials = read_trials(storage_url, study_name)
     rows = []
     for trial in trials:
-        record = stored_record(trial) or TrialRecord()
-        # A trial not yet ended is running or queued whatever record it carries (a retry inherits its
-        # lost trial's); an ended one is what the agent settled it as.
-        ended = trial.state not in ("RUNNING", "WAITING") and record.status != RUNNING
-        state = record.status if ended else _OPTUNA_STATES.get(trial.state, FAILED)
-        rows.append(row(record, state=state, objective=trial.value, source="optuna", trial=trial.number))
+        stored = stored_record(trial)
+        state = study_status(trial.state, stored.status if stored else None)
+        rows.append(row(stored or TrialRecord(), state=state, objective=trial.value, source="optuna",
+                        trial=trial.number))
     return frame(rows, _ours(attrs.get("sweep") or {})), attrs
 
 
 # --- W&B offline run folders -------------------------------------------------------------------
-
-def _offline_state(run: OfflineRun) -> str:
-    status = run.summary.get("status")
-    if run.exit_code is None:
-        return RUNNING if status in (None, RUNNING) else str(status)
-    return str(status or (FINISHED if run.exit_code == 0 else FAILED))
-
 
 def from_offline_runs(folder: str | Path, metric: str = "best_val_acc") -> pd.DataFrame:
     """Every `offline-run-*` under a W&B folder (or the folder holding `wandb/`), read without a server."""
@@ -124,14 +126,13 @@ def from_offline_runs(folder: str | Path, metric: str = "best_val_acc") -> pd.Da
     rows = []
     for run in map(read_run_file, files):
         record = TrialRecord.from_json({**run.summary, "run_id": run.run_id, "config": run.config})
-        rows.append(row(record, state=_offline_state(run), objective=record.value(metric), source="wandb-offline"))
+        state = wandb_status(offline_state(run.exit_code), run.summary.get("status"))
+        rows.append(row(record, state=state, objective=record.value(metric), source="wandb-offline"))
     return frame(rows)
 
 
 # --- a W&B sweep in the cloud ------------------------------------------------------------------
 
-_WANDB_STATES = {"finished": FINISHED, "failed": FAILED, "crashed": FAILED, "killed": KILLED, "running": RUNNING,
-                 "pending": QUEUED}  # W&B's run states -> ours
 _SWEEP_DONE = {"FINISHED", "CANCELED", "CRASHED", "FAILED"}  # W&B sweep states that take no more runs
 RUNS_PER_PAGE = 10  # W&B's own Sweep.runs page size: larger pages of full runs time out on big sweeps (#1894, #1907)
 
@@ -146,8 +147,8 @@ def from_wandb_records(records: Iterable[Mapping[str, Any]], metric: str = "best
                   for k, v in (run.get("config") or {}).items() if not k.startswith("_")}
         summary = dict(run.get("summary") or {})
         record = TrialRecord.from_json({**summary, "run_id": run.get("id"), "config": config})
-        state = summary.get("status") or _WANDB_STATES.get(run.get("state", ""), run.get("state"))
-        rows.append(row(record, state=str(state), objective=record.value(metric), source="wandb"))
+        state = wandb_status(str(run.get("state", "")), summary.get("status"))
+        rows.append(row(record, state=state, objective=record.value(metric), source="wandb"))
     return frame(rows)
 
 
@@ -226,16 +227,19 @@ def from_wandb_sweep(path: str, cache_dir: Path, metric: str | None = None,
     return _read_cache(cache)
 
 
-# --- any source by one name (the notebook's) ---------------------------------------------------
+# --- any source: one type, one resolver ----------------------------------------------------------
 
 @dataclass(frozen=True)
 class Trials:
-    """A sweep's trials, and the metric its sweep optimised."""
+    """A sweep's trials, the metric its sweep optimised, and what re-runs them."""
 
     name: str
     df: pd.DataFrame
     metric: str
     maximize: bool
+    spec: SweepSpec | None = None  # the sweep that made a study (None: W&B runs)
+    storage: str | None = None  # the study's storage URL
+    wandb_config: dict[str, Any] | None = None  # a W&B sweep's own config (the verdict re-runs its program)
     wandb_sweep: str | None = None  # ENTITY/PROJECT/ID when the trials came from W&B's cloud
 
 
@@ -249,32 +253,62 @@ def sweep_metric(config: Mapping[str, Any], metric: str | None = None) -> tuple[
     return name, goal == "maximize"
 
 
-def open_source(name: str, runs_dir: Path = Path("runs")) -> Trials:
+def study_trials(storage: str, study_name: str, spec: SweepSpec | None = None) -> Trials:
+    """An agent.py study in any Optuna storage, analysed on its sweep's own metric."""
+    df, attrs = read_study(storage, study_name)
+    raw = attrs.get("sweep") or {}
+    if spec is None and raw:
+        spec = parse_sweep(raw, Path(attrs.get("sweep_file") or f"{study_name}.yaml"))
+    return Trials(study_name, df, *sweep_metric(raw), spec, storage)
+
+
+def sweep_trials(sweep: Path, runs_dir: Path) -> Trials:
+    """The study agent.py made for a sweep YAML, in `runs_dir`."""
+    spec = load_sweep(sweep)
+    database = runs_dir / spec.name / "study.db"
+    if not database.is_file():
+        raise UsageError(f"no study for {sweep} at {database}; run `python agent.py {sweep}` first")
+    return study_trials(default_storage_url(runs_dir / spec.name), spec.name, spec)
+
+
+def offline_trials(folder: Path, metric: str | None = None, maximize: bool | None = None) -> Trials:
+    """A folder of W&B offline runs, named after the folder holding it: on `metric` (default: the sweep's
+    own when agent.py's study sits beside the folder, else best_val_acc) and its goal (`maximize`: default
+    the sweep's goal for that metric, else maximise)."""
+    beside = folder.resolve().parent
+    sweep: Mapping[str, Any] = {}
+    if (metric is None or maximize is None) and (beside / "study.db").is_file():
+        sweep = read_study(default_storage_url(beside), beside.name)[1].get("sweep") or {}
+    metric, declared = sweep_metric(sweep, metric)
+    return Trials(beside.name, from_offline_runs(folder, metric), metric, declared if maximize is None else maximize)
+
+
+def wandb_sweep_trials(path: str, runs_dir: Path, metric: str | None = None, maximize: bool | None = None) -> Trials:
+    """A W&B sweep ENTITY/PROJECT/ID in the cloud (cached under `runs_dir`/wandb-sweeps), on its own metric and
+    goal unless `metric` or `maximize` is given."""
+    df, sweep = from_wandb_sweep(path, runs_dir / "wandb-sweeps", metric)
+    return Trials(sweep_path(path)[2], df, sweep["metric"], sweep["maximize"] if maximize is None else maximize,
+                  wandb_config=sweep["sweep"], wandb_sweep=path)
+
+
+def open_source(name: str | Path, runs_dir: Path = Path("runs")) -> Trials:
     """Trials by one name: agent.py's study folder (holding study.db) or a sweep YAML (its study in
     `runs_dir`), a storage URL with `#STUDY`, a folder of W&B offline runs, or a W&B sweep
     ENTITY/PROJECT/ID (cached in `runs_dir`/wandb-sweeps)."""
-    from dendrisweep.sweep import default_storage_url, load_sweep
-
-    if "://" in name:
-        url, _, study = name.rpartition("#")
+    text = str(name)
+    if "://" in text:
+        url, _, study = text.rpartition("#")
         if not url or not study:
-            raise UsageError(f"{name}: a storage URL names its study after #, e.g. postgresql://host/db#kws")
-        df, attrs = read_study(url, study)
-        return Trials(study, df, *sweep_metric(attrs.get("sweep") or {}))
-    path = Path(name)
+            raise UsageError(f"{text}: a storage URL names its study after #, e.g. postgresql://host/db#kws")
+        return study_trials(url, study)
+    path = Path(text)
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        path = runs_dir / load_sweep(path).name
+        return sweep_trials(path, runs_dir)
     if (path / "study.db").is_file():
-        df, attrs = read_study(default_storage_url(path), path.name)
-        return Trials(path.name, df, *sweep_metric(attrs.get("sweep") or {}))
-    if path.is_dir():  # W&B offline runs; agent.py's study beside them knows the sweep's metric
-        beside = path.parent
-        if (beside / "study.db").is_file():
-            metric, maximize = sweep_metric(read_study(default_storage_url(beside), beside.name)[1].get("sweep") or {})
-            return Trials(beside.name, from_offline_runs(path, metric), metric, maximize)
-        return Trials(path.name, from_offline_runs(path), "best_val_acc", True)
-    df, sweep = from_wandb_sweep(name, runs_dir / "wandb-sweeps")
-    return Trials(sweep_path(name)[2], df, sweep["metric"], sweep["maximize"], name)
+        return study_trials(default_storage_url(path), path.name)
+    if path.is_dir():
+        return offline_trials(path)
+    return wandb_sweep_trials(text, runs_dir)
 
 
 def learning_curves(df: pd.DataFrame, run_ids: Iterable[str], key: str = "val/acc",

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
 
 import matplotlib
 
@@ -14,6 +13,7 @@ import pandas as pd
 
 from analysis.pareto import BASELINE, COST_LABELS, DENDRITIC, FrontComparison
 from analysis.rank import finished
+from dendrisweep.verdict import ConfigResult
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -158,26 +158,26 @@ def learning_curves(curves: dict[str, pd.Series], key: str = "val/acc") -> bytes
     return _png(fig)
 
 
-def verdict_chart(configs: list[dict[str, Any]], chosen: set[tuple[str, bool]]) -> bytes:
+def verdict_chart(configs: list[ConfigResult], chosen: set[tuple[str, bool]]) -> bytes:
     """Every re-run config: each seed's test accuracy (dots), the mean and its 95 % interval against
     parameters, both families; an estimate on fresh seeds sits just right of its choice round; the two
     the verdict compares are ringed."""
     fig, ax = plt.subplots(figsize=(7, 4))
     labelled: set[str] = set()
     for config in configs:
-        if config["test_acc_mean"] is None or config["params"] is None:
+        if config.test_acc_mean is None or config.params is None:
             continue
-        family, mean = config["family"], config["test_acc_mean"]
-        x = float(config["params"]) * (1.12 if config["fresh_seeds"] else 1.0)
+        family, mean = config.family, config.test_acc_mean
+        x = float(config.params) * (1.12 if config.fresh_seeds else 1.0)
         colour, marker = FAMILY_STYLE[family]
-        values = config["test_acc_values"]
+        values = config.test_acc_values
         ax.scatter([x * 1.03] * len(values), values, s=9, color=colour, alpha=0.5, linewidths=0)
-        ci = config["test_acc_ci"] or [mean, mean]
+        ci = config.test_acc_ci or [mean, mean]
         ax.errorbar(x, mean, yerr=[[mean - ci[0]], [ci[1] - mean]], fmt=marker,
-                    color=colour, capsize=4, ms=7, mfc="white" if config["fresh_seeds"] else colour,
+                    color=colour, capsize=4, ms=7, mfc="white" if config.fresh_seeds else colour,
                     label=f"{family} (mean, 95% CI; hollow: fresh seeds)" if family not in labelled else None)
         labelled.add(family)
-        if (config["run_id"], config["fresh_seeds"]) in chosen:
+        if (config.run_id, config.fresh_seeds) in chosen:
             ax.plot(x, mean, "o", ms=15, mfc="none", mec="black")
     ax.set_xscale("log")
     ax.margins(x=0.12)  # keep the end points (and their rings) off the frame

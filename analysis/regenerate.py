@@ -5,17 +5,20 @@ one, else the best trial of each sweep. This module chooses and writes the compa
 runs (dendrisweep.sweep.retrain, dendrisweep.deploy).
 1. best_config.yaml (usable as `train_trial.py --config best_config.yaml`) and baseline_config.yaml;
 2. both retrained by train_trial.py itself (in parallel) with the recorded seed on the same data;
-3. each deployed through the deployment pipeline: ONNX (PAI's final-model preparation, eval mode,
-   softmax, opset 17, input `input` with a dynamic batch axis, output `output`) scored by onnxruntime
-   against the trained PyTorch model (an accuracy difference or a probability off by more than 1e-4
-   fails the command); an onnxruntime int8 copy; TFLite float32 and full int8 converted the way Edge
-   Impulse does and scored with LiteRT on the held-out split (float32 must match onnxruntime and int8
-   stay within `int8_tolerance_pp` of float32, or the command fails);
+3. each deployed by its own trial as it finishes (`train_trial.py --deploy-as NAME`: the model it trained,
+   on the data it loaded, never reloaded here), through the deployment pipeline: ONNX (PAI's
+   final-model preparation, eval mode, softmax, opset 17, input `input` with a dynamic batch axis,
+   output `output`) scored by onnxruntime against the trained PyTorch model (an accuracy difference or
+   a probability off by more than 1e-4 fails the command); an onnxruntime int8 copy; TFLite float32
+   and full int8 converted the way Edge Impulse does and scored with LiteRT on the held-out split
+   (float32 must match onnxruntime and int8 stay within `int8_tolerance_pp` of float32, or the command
+   fails); the files are copied here;
 4. comparison.json and comparison.md side by side, with versions, seed and data hash.
 """
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from importlib import metadata
@@ -26,9 +29,11 @@ import pandas as pd
 import yaml
 
 from analysis.rank import best, recorded_data, row_config
-from dendrisweep import MODEL_FILE, RESULT_FILE, TrialRecord, UsageError, resolve_data
-from dendrisweep.deploy import Names, deploy_checkpoint
-from dendrisweep.sweep import retrain
+from dendrisweep import MODEL_FILE, RESULT_FILE, ExportError, TrialRecord, UsageError, resolve_data
+from dendrisweep.deploy import DEPLOYED_DIR, Deployed, Policy
+from dendrisweep.sweep import Launcher, retrain
+from dendrisweep.trial import deploy_saved
+from dendrisweep.verdict import Verdict
 
 REPRODUCE_PP = 0.5
 COMPARED = ("best_val_acc", "test_acc", "onnx_acc", "onnx_int8_acc", "tflite_acc", "tflite_int8_acc", "params",
@@ -36,15 +41,33 @@ COMPARED = ("best_val_acc", "test_acc", "onnx_acc", "onnx_int8_acc", "tflite_acc
             "onnx_latency_ms", "onnx_int8_latency_ms", "tflite_int8_latency_ms", "dendrites_added", "max_prob_diff")
 
 
-def export_and_score(name: str, record: TrialRecord, out_dir: Path, data_dir: Path | None) -> dict[str, Any]:
-    """Deploy one retrained model and gather what the comparison reports."""
+def retrained_model(record: TrialRecord, out_dir: Path) -> dict[str, Any]:
+    """What the comparison reports of a retrained model: the deployment its trial made as it finished
+    (train_trial.py --deploy-as), its files copied into `out_dir`. A gate that failed there (recorded as
+    the trial's deploy_error) is this command's ExportError."""
+    if record.deploy_error:
+        raise ExportError(record.deploy_error.removeprefix("ExportError: "))
     assert record.trial_dir is not None
-    files = Names(onnx=f"{name}.onnx", onnx_int8=f"{name}.int8.onnx", tflite=f"{name}.tflite",
-                  tflite_int8=f"{name}_quantized_int8_io.tflite")
-    deployed, data = deploy_checkpoint(Path(record.trial_dir) / MODEL_FILE, data_dir, out_dir, files)
+    folder = Path(record.trial_dir) / DEPLOYED_DIR
+    deployed = Deployed.load(folder)
+    for file in deployed.files.values():
+        shutil.copyfile(folder / file, out_dir / file)
+    return _compared(record, deployed, record.data.digest)
+
+
+def downloaded_model(record: TrialRecord, out_dir: Path, data_dir: Path | None) -> dict[str, Any]:
+    """What the comparison reports of a run's own model, downloaded (it exists only as its file): deployed
+    here, on `data_dir`, as a retrained dendritic model would be."""
+    assert record.trial_dir is not None
+    policy = Policy.regenerate("dendritic", record.config["int8_tolerance_pp"])
+    deployed, data = deploy_saved(Path(record.trial_dir) / MODEL_FILE, data_dir, out_dir, policy)
+    return _compared(record, deployed, data.digest)
+
+
+def _compared(record: TrialRecord, deployed: Deployed, data_digest: str | None) -> dict[str, Any]:
     return {"best_val_acc": record.best_val_acc, "test_acc": record.test_acc, "params": record.params,
             "macs": record.macs, "dendrites_added": record.dendrites_added, **deployed.as_dict(),
-            "seed": record.config["seed"], "data_digest": data.digest, "trial_dir": record.trial_dir}
+            "seed": record.config["seed"], "data_digest": data_digest, "trial_dir": record.trial_dir}
 
 
 def _versions() -> dict[str, str]:
@@ -53,16 +76,16 @@ def _versions() -> dict[str, str]:
 
 
 def _choose(df: pd.DataFrame, maximize: bool, baseline: pd.DataFrame | None,
-            verdict: Mapping[str, Any] | None) -> tuple[pd.Series, dict[str, Any], str]:
+            verdict: Verdict | None) -> tuple[pd.Series, dict[str, Any], str]:
     """(the dendritic trial's row, the baseline config, where the baseline came from): the verdict's choice
     (the best config by replicate mean) when there is one, else the best sweep trial of each."""
     if verdict is not None:
-        chosen, base = verdict["dendritic"], verdict["baseline"]
-        rows = df[df["run_id"] == chosen["run_id"]]
+        chosen, base = verdict.dendritic, verdict.baseline
+        rows = df[df["run_id"] == chosen.run_id]
         if rows.empty:
-            raise UsageError(f"the verdict chose run {chosen['run_id']}, which is not in this sweep's study")
-        base_config = row_config(pd.Series({**base["config"], "seed": base["sweep_seed"]}))
-        return rows.iloc[0], base_config, f"the verdict's best baseline ({base['label']}, best replicate mean)"
+            raise UsageError(f"the verdict chose run {chosen.run_id}, which is not in this sweep's study")
+        base_config = row_config(pd.Series({**base.config, "seed": base.sweep_seed}))
+        return rows.iloc[0], base_config, f"the verdict's best baseline ({base.label}, best replicate mean)"
     top = best(df, maximize)
     if top is None:
         raise UsageError("no finished trial to regenerate")
@@ -79,12 +102,14 @@ def _downloaded(folder: Path) -> TrialRecord:
 
 
 def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.DataFrame | None = None,
-               verdict: Mapping[str, Any] | None = None, *, project: str, data_dir: Path | None = None,
-               fetch: Callable[[str, Path], Path | None] | None = None) -> dict[str, Any]:
+               verdict: Verdict | None = None, *, project: str, data_dir: Path | None = None,
+               fetch: Callable[[str, Path], Path | None] | None = None,
+               launcher: Launcher | None = None) -> dict[str, Any]:
     """Run steps 1-6 for the chosen trial of `df` (the verdict's, else the best) on the data it trained on
     (`data_dir`, else its recorded folder or the built-in data; checked by digest before anything trains);
     returns what comparison.json holds. `fetch(run_id, folder)` may download the chosen run's own model
-    (a W&B artifact): then it is deployed as it is and proven to score what its run recorded on test."""
+    (a W&B artifact): then it is deployed as it is and proven to score what its run recorded on test. The
+    retraining runs through `launcher` (default: processes on this machine)."""
     top, base_config, base_source = _choose(df, maximize, baseline, verdict)
     config = row_config(top)
     recorded_source, recorded_digest = recorded_data(top)
@@ -95,10 +120,12 @@ def regenerate(df: pd.DataFrame, maximize: bool, out_dir: Path, baseline: pd.Dat
         (out_dir / filename).write_text(yaml.safe_dump(configs[name], sort_keys=False))  # train_trial.py --config
     folder = fetch(str(top["run_id"]), out_dir / "downloaded") if fetch is not None else None
     if folder is not None:
-        records = {"dendritic": _downloaded(folder), **retrain({"baseline": base_config}, out_dir, data_dir, project)}
+        records = {"dendritic": _downloaded(folder),
+                   **retrain({"baseline": base_config}, out_dir, data_dir, project, launcher, deploy=True)}
     else:
-        records = retrain(configs, out_dir, data_dir, project)
-    models = {name: export_and_score(name, records[name], out_dir, data_dir) for name in configs}
+        records = retrain(configs, out_dir, data_dir, project, launcher, deploy=True)
+    models = {name: downloaded_model(records[name], out_dir, data_dir) if folder is not None and name == "dendritic"
+              else retrained_model(records[name], out_dir) for name in configs}
     comparison = {
         **models,
         "reproduction": {"trial": None if pd.isna(top["trial"]) else int(top["trial"]), "run_id": top["run_id"],

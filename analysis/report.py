@@ -6,7 +6,6 @@ import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -22,7 +21,8 @@ from analysis.pareto import (
     families,
 )
 from analysis.rank import best, direction, finished, importance, swept_settings
-from dendrisweep import EPOCH_CAP, FINISHED, QUEUED, RUNNING
+from dendrisweep import EPOCH_CAP, Status
+from dendrisweep.verdict import Verdict
 
 SHOWN = ["trial", "run_id", "state", "objective", "best_val_acc", "test_acc", "params", "macs", "dendrites_added"]
 
@@ -168,35 +168,36 @@ def _drivers(df: pd.DataFrame, metric: str, maximize: bool, settings: list[str])
     return pictures
 
 
-def verdict_section(verdict: dict[str, Any]) -> Section:
+def verdict_section(verdict: Verdict) -> Section:
     """The answer first: the verdict's sentences, every re-run config, and the chart of them."""
-    text = [verdict["statement"]]
-    text += [verdict[key]["statement"] for key in ("equal_params", "compression") if verdict.get(key)]
-    low, high = verdict["prob_dendritic_better_ci"]
-    text.append(f"P(a dendritic seed beats a baseline seed) = {verdict['prob_dendritic_better']:.2f}, 95% CI "
+    text = [verdict.statement]
+    text += [part.statement for part in (verdict.equal_params, verdict.compression) if part is not None]
+    e = verdict.estimate
+    low, high = e.prob_dendritic_better_ci
+    text.append(f"P(a dendritic seed beats a baseline seed) = {e.prob_dendritic_better:.2f}, 95% CI "
                 f"[{low:.2f}, {high:.2f}] (0.5: neither is better). Power for the declared effect (a "
-                f"{verdict['min_effect']:.0%} error reduction) at these seeds: {verdict['power']:.2f}.")
-    fresh = sorted({s for c in verdict["configs"] if c["fresh_seeds"] for s in c["seed_values"]})
-    choice = sorted(set(verdict["seed_values"]) - set(fresh))
-    text.append(f"How: {verdict['seeds']} seeds per config (the choice: seeds {choice[0]}-{choice[-1]}"
+                f"{e.min_effect:.0%} error reduction) at these seeds: {e.power:.2f}.")
+    fresh = sorted({s for c in verdict.configs if c.fresh_seeds for s in c.seed_values})
+    choice = sorted(set(verdict.seed_values) - set(fresh))
+    text.append(f"How: {verdict.seeds} seeds per config (the choice: seeds {choice[0]}-{choice[-1]}"
                 + (f"; the picks again on fresh seeds {fresh[0]}-{fresh[-1]}" if fresh else "")
-                + f"; the data split fixed); {verdict['method']}. 'sweep value' is what the sweep recorded for the "
+                + f"; the data split fixed); {verdict.method}. 'sweep value' is what the sweep recorded for the "
                   "trial, 'replicate mean' the same metric over the re-runs: the gap is how much the sweep's pick was "
                   "flattered by its luck. The chart shows every seed (dots) beside the means and intervals.")
-    for family, curve in (verdict.get("fronts") or {}).items():  # --front: compression as a curve
-        text.append(f"The {family} Pareto front, re-trained ({curve[0]['cost_axis']}: test accuracy, 95% CI): "
-                    + "; ".join(f"{p['cost']:,.0f}: {_percent(p['test_acc_mean'])} {_percent_ci(p['test_acc_ci'])}"
+    for family, curve in verdict.fronts.items():  # --front: compression as a curve
+        text.append(f"The {family} Pareto front, re-trained ({curve[0].cost_axis}: test accuracy, 95% CI): "
+                    + "; ".join(f"{p.cost:,.0f}: {_percent(p.test_acc_mean)} {_percent_ci(p.test_acc_ci)}"
                                 for p in curve) + ".")
-    rows = [{"config": c["label"], "round": "estimate (fresh seeds)" if c["fresh_seeds"] else "choice",
-             "chosen because": c["chosen_because"], "params": c["params"], "MACs": c["macs"],
-             "seeds": c["n"], "test acc mean": c["test_acc_mean"], "test acc sd": c["test_acc_sd"],
-             "95% CI": "" if c["test_acc_ci"] is None else f"[{c['test_acc_ci'][0]:.4f}, {c['test_acc_ci'][1]:.4f}]",
-             "per-seed test acc": " ".join(f"{v:.4f}" for v in c["test_acc_values"]),
-             "sweep value": c["sweep_value"], "replicate mean": c["replicate_value_mean"],
-             "failed": len(c["failed_runs"])} for c in verdict["configs"]]
-    chosen = {(verdict[side]["run_id"], verdict[side]["fresh_seeds"]) for side in ("dendritic", "baseline")}
+    rows = [{"config": c.label, "round": "estimate (fresh seeds)" if c.fresh_seeds else "choice",
+             "chosen because": c.chosen_because, "params": c.params, "MACs": c.macs,
+             "seeds": c.n, "test acc mean": c.test_acc_mean, "test acc sd": c.test_acc_sd,
+             "95% CI": "" if c.test_acc_ci is None else f"[{c.test_acc_ci[0]:.4f}, {c.test_acc_ci[1]:.4f}]",
+             "per-seed test acc": " ".join(f"{v:.4f}" for v in c.test_acc_values),
+             "sweep value": c.sweep_value, "replicate mean": c.replicate_value_mean,
+             "failed": len(c.failed_runs)} for c in verdict.configs]
+    chosen = {(side.run_id, side.fresh_seeds) for side in (verdict.dendritic, verdict.baseline)}
     return Section("Verdict: do dendrites help?", text, pd.DataFrame(rows),
-                   {"verdict": plots.verdict_chart(verdict["configs"], chosen)})
+                   {"verdict": plots.verdict_chart(verdict.configs, chosen)})
 
 
 def _percent(value: float | None) -> str:
@@ -222,7 +223,7 @@ def _capped(df: pd.DataFrame) -> list[Section]:
 
 
 def _failures(df: pd.DataFrame) -> list[Section]:
-    failures = df[~df["state"].isin([FINISHED, RUNNING, QUEUED])]
+    failures = df[~df["state"].isin([Status.FINISHED, Status.RUNNING, Status.QUEUED])]
     if failures.empty:
         return []
     return [Section(f"{len(failures)} trials that did not finish",

@@ -36,9 +36,23 @@ from analysis import stats
 from analysis.load import META
 from analysis.pareto import cost_axes
 from analysis.rank import BASELINE, DENDRITIC, finished, pareto_front, row_config
-from dendrisweep import EPOCH_CAP, FINISHED, DataInfo, TrialRecord, is_number, unpack
-from dendrisweep.sweep import SweepSpec, differences, nest
-from dendrisweep.verdict import Replicate
+from dendrisweep import EPOCH_CAP, DataInfo, Status, TrialRecord, is_number, unpack
+from dendrisweep.sweep import Launcher, SweepSpec, differences, nest
+from dendrisweep.verdict import (
+    Comparison,
+    Compression,
+    ConfigResult,
+    EqualSize,
+    Estimate,
+    FrontPoint,
+    Reduction,
+    Replicate,
+    Schedule,
+    Scope,
+    Studies,
+    Verdict,
+    read_verdict,
+)
 
 FIRST_SEED = 1000  # the choice's seeds: 1000, 1001, ... (sweep trials use the `seed` setting, 0 by default)
 FRESH_SEED = 2000  # the estimate's seeds, when the choice was among several: 2000, 2001, ...
@@ -250,7 +264,7 @@ def measure(candidates: Sequence[Candidate], seed_values: Sequence[int], records
     measured = []
     for c in candidates:
         done = {s: records[replicate_key(c, s)] for s in seed_values if replicate_key(c, s) in records}
-        ok = {s: r for s, r in done.items() if r.status == FINISHED and is_number(r.test_acc)}
+        ok = {s: r for s, r in done.items() if r.status == Status.FINISHED and is_number(r.test_acc)}
         test = [float(r.test_acc) for r in ok.values() if r.test_acc is not None]
         objective = [float(r.objective) for r in ok.values() if r.objective is not None]
         measured.append(Measured(
@@ -271,16 +285,12 @@ def _number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def config_json(m: Measured) -> dict[str, Any]:
+def config_result(m: Measured) -> ConfigResult:
     c = m.candidate
-    return {"label": c.label, "family": c.family, "trial": c.trial, "run_id": c.run_id, "chosen_because": c.why,
-            "config": c.config, "sweep_seed": c.sweep_seed, "runs": m.runs, "n": m.test.n, "seed_values": m.seeds,
-            "fresh_seeds": m.fresh, "test_acc_mean": _number(m.test.mean), "test_acc_sd": _number(m.test.sd),
-            "test_acc_ci": _interval(m.test.ci), "test_acc_values": m.test_values,
-            "val_values": m.objective_values, "params": m.params, "macs": m.macs,
-            "dendrites_added": m.dendrites, "sweep_value": c.recorded,
-            "replicate_value_mean": _number(m.objective.mean), "selection_gap": _number(c.recorded - m.objective.mean),
-            "failed_runs": m.failed}
+    return ConfigResult(c.label, c.family, c.trial, c.run_id, c.why, c.config, c.sweep_seed, m.runs, m.test.n, m.seeds,
+                        m.fresh, _number(m.test.mean), _number(m.test.sd), _interval(m.test.ci), m.test_values,
+                        m.objective_values, m.params, m.macs, m.dendrites, c.recorded, _number(m.objective.mean),
+                        _number(c.recorded - m.objective.mean), m.failed)
 
 
 def choose(measured: Sequence[Measured], maximize: bool) -> Measured | None:
@@ -302,7 +312,7 @@ class Rules:
     resample_split: bool = False  # every seed drew its own split: the seeds' spread carries the examples' noise
 
 
-def compare(d: Measured, b: Measured, rules: Rules = Rules()) -> dict[str, Any]:
+def compare(d: Measured, b: Measured, rules: Rules = Rules()) -> Comparison:
     """Dendritic vs baseline on test accuracy: the difference (pp) with both sources of noise, the error
     reduction from the same interval, P(dendritic > baseline), power for the declared effect."""
     diff = stats.compare(d.outcomes, b.outcomes)
@@ -312,17 +322,16 @@ def compare(d: Measured, b: Measured, rules: Rules = Rules()) -> dict[str, Any]:
     seed_var = (d.test.sd ** 2 if d.test.n > 1 else 0.0) + (b.test.sd ** 2 if b.test.n > 1 else 0.0)
     n = min(d.test.n, b.test.n)
     delta = rules.min_effect * err_b
-    return {"baseline": b.candidate.label, "accuracy_diff_pp": diff.diff * 100,
-            "accuracy_diff_ci": _interval(diff.ci, 100), "p_value": diff.p_value,
-            "significant": diff.significant(rules.alpha) and rules.exploratory is None, "spread": diff.spread,
-            "population": stats.TASK if rules.resample_split else diff.population, "test_examples": diff.examples,
-            "error_reduction": reduction,
-            "error_reduction_ci": list(reduction_ci) if reduction_ci else None,
-            "prob_dendritic_better": superior, "prob_dendritic_better_ci": list(superior_ci),
-            "min_effect": rules.min_effect, "power": stats.power(delta, seed_var, diff.example_var, n),
-            "detectable_error_reduction": stats.detectable(seed_var, diff.example_var, n) / err_b if err_b > 0
-            else None, "seeds_to_resolve": stats.seeds_needed(delta, seed_var, diff.example_var),
-            "lower_bound_pp": diff.lower_bound() * 100, "one_sided_p": _one_sided(diff)}
+    return Comparison(
+        accuracy_diff_pp=diff.diff * 100, accuracy_diff_ci=_interval(diff.ci, 100), p_value=diff.p_value,
+        significant=diff.significant(rules.alpha) and rules.exploratory is None,
+        population=stats.TASK if rules.resample_split else diff.population, test_examples=diff.examples,
+        error_reduction=reduction, error_reduction_ci=list(reduction_ci) if reduction_ci else None,
+        prob_dendritic_better=superior, prob_dendritic_better_ci=list(superior_ci), min_effect=rules.min_effect,
+        power=stats.power(delta, seed_var, diff.example_var, n),
+        detectable_error_reduction=stats.detectable(seed_var, diff.example_var, n) / err_b if err_b > 0 else None,
+        seeds_to_resolve=stats.seeds_needed(delta, seed_var, diff.example_var), baseline=b.candidate.label,
+        spread=diff.spread, lower_bound_pp=diff.lower_bound() * 100, one_sided_p=_one_sided(diff))
 
 
 def _one_sided(diff: stats.Difference, margin: float = 0.0) -> float:
@@ -342,57 +351,58 @@ WHERE = {stats.TASK: "on this task (new seeds and new test examples)",
          stats.SPLIT: "on this data set's test split (new seeds; the split's own noise not counted)"}
 
 
-def headline(d: Measured, b: Measured, c: Mapping[str, Any]) -> str:
+def headline(d: Measured, b: Measured, c: Comparison) -> str:
     n = f"{d.test.n} seeds each" if d.test.n == b.test.n else f"{d.test.n} and {b.test.n} seeds"
-    lo, hi = c["accuracy_diff_ci"]
+    lo, hi = c.accuracy_diff_ci or (math.nan, math.nan)
     sizes = f"{d.params} vs {b.params} parameters" if d.params and b.params else "sizes not reported"
     if d.dendrites == 0:  # PAI keeps a dendrite only when it improves validation: most replicates kept none
         sizes += (" (the dendritic config's replicates kept a median of 0 dendrites: PAI removes a dendrite that "
                   "does not improve validation)")
     scores = (f"the best dendritic config scores {d.test.mean:.2%} test accuracy vs {b.test.mean:.2%} for the "
               f"best baseline")
-    interval = f"{_pp(c['accuracy_diff_pp'])} pp, 95% CI [{_pp(lo)}, {_pp(hi)}] {WHERE[c['population']]}"
-    if c["significant"]:
+    interval = f"{_pp(c.accuracy_diff_pp)} pp, 95% CI [{_pp(lo)}, {_pp(hi)}] {WHERE[c.population]}"
+    if c.significant:
         reduction = ""
-        if c["error_reduction"] is not None:
-            rlo, rhi = c["error_reduction_ci"]
-            reduction = f"; error reduction {c['error_reduction']:.0%}, 95% CI [{rlo:.0%}, {rhi:.0%}]"
-        word = "help" if c["accuracy_diff_pp"] > 0 else "hurt"
-        return f"Dendrites {word}: {scores} ({interval}{reduction}; p = {c['p_value']:.2g}; {n}), with {sizes}."
-    why = "" if c["spread"] else " (no seed varied, so no spread to test against)"
-    return (f"No evidence of a difference at {n}: {scores} ({interval}, p = {c['p_value']:.2g}{why}), with "
+        if c.error_reduction is not None and c.error_reduction_ci is not None:
+            rlo, rhi = c.error_reduction_ci
+            reduction = f"; error reduction {c.error_reduction:.0%}, 95% CI [{rlo:.0%}, {rhi:.0%}]"
+        word = "help" if c.accuracy_diff_pp > 0 else "hurt"
+        return f"Dendrites {word}: {scores} ({interval}{reduction}; p = {c.p_value:.2g}; {n}), with {sizes}."
+    why = "" if c.spread else " (no seed varied, so no spread to test against)"
+    return (f"No evidence of a difference at {n}: {scores} ({interval}, p = {c.p_value:.2g}{why}), with "
             f"{sizes}; {power_sentence(c)}.")
 
 
-def power_sentence(c: Mapping[str, Any]) -> str:
+def power_sentence(c: Estimate) -> str:
     """What the seeds used could find, and what the declared effect would need, under the measured spread."""
-    effect = f"a {c['min_effect']:.0%} error reduction"
-    detectable = c["detectable_error_reduction"]
+    effect = f"a {c.min_effect:.0%} error reduction"
+    detectable = c.detectable_error_reduction
     found = ("" if detectable is None else
              f"at these seeds a difference is found (80% power) from an error reduction of about {detectable:.0%}"
              if detectable < 1 else "at these seeds not even removing every error would be found reliably")
-    needed = c["seeds_to_resolve"]
+    needed = c.seeds_to_resolve
     plan = (f"{effect} (the declared effect) needs about {needed} seeds per config" if needed else
             f"no number of seeds finds {effect} on this test split: its own noise is too large")
     return "; ".join(part for part in (found, plan) if part)
 
 
 def _equal_params(d: Measured, equal: Measured | None, headline_baseline: Measured,
-                  rules: Rules) -> dict[str, Any] | None:
-    """The dendritic pick against the best baseline with at least as many parameters (`equal`)."""
+                  rules: Rules) -> EqualSize | None:
+    """The dendritic pick against the best baseline with at least as many parameters (`equal`); its statement
+    when it is not the headline's comparison comes with the Holm adjustment (`_secondary`)."""
     if d.params is None:
         return None
     if equal is None:
-        return {"statement": f"The baseline sweep has no replicated config with at least {d.params} parameters."}
+        return EqualSize(f"The baseline sweep has no replicated config with at least {d.params} parameters.")
     c = compare(d, equal, rules)
     if equal.candidate == headline_baseline.candidate:
-        return {**c, "baseline_config": config_json(equal), "same_as_headline": True,
-                "statement": f"At equal size: the best baseline already has at least as many parameters "
-                             f"({equal.params}), so the comparison above is the equal-size one."}
-    return {**c, "baseline_config": config_json(equal), "same_as_headline": False}
+        return EqualSize(f"At equal size: the best baseline already has at least as many parameters "
+                         f"({equal.params}), so the comparison above is the equal-size one.",
+                         c, config_result(equal), same_as_headline=True)
+    return EqualSize("", c, config_result(equal), same_as_headline=False)
 
 
-def _compression(dendritic: Sequence[Measured], b: Measured, within_pp: float, rules: Rules) -> dict[str, Any]:
+def _compression(dendritic: Sequence[Measured], b: Measured, within_pp: float, rules: Rules) -> Compression:
     """Fixed-sequence non-inferiority: the dendritic configs with fewer parameters than the best baseline, from
     the largest down, each tested for `not worse than it by more than within_pp` (one-sided) at the level,
     stopping at the first that fails; the claim is the smallest that passed."""
@@ -407,43 +417,42 @@ def _compression(dendritic: Sequence[Measured], b: Measured, within_pp: float, r
         passed.append((d, diff.lower_bound() * 100, p))
     tested = [m.candidate.label for m in ladder[:len(passed) + 1]]
     if not passed:
-        return {"within_pp": within_pp, "config": None, "tested": tested, "p_value": None,
-                "statement": f"No dendritic config with fewer parameters than the best baseline was shown to be "
-                             f"within {within_pp:g} pp of it (one-sided 95% bound, tested from the largest down)."}
+        return Compression(within_pp, None, tested, None,
+                           f"No dendritic config with fewer parameters than the best baseline was shown to be "
+                           f"within {within_pp:g} pp of it (one-sided 95% bound, tested from the largest down).")
     d, bound, _ = passed[-1]
     assert d.params is not None and b.params is not None
     params_cut = 1 - d.params / b.params
     macs_cut = 1 - d.macs / b.macs if d.macs and b.macs else None
-    return {"within_pp": within_pp, "config": config_json(d), "params_reduction": params_cut,
-            "macs_reduction": macs_cut, "accuracy_diff_pp": (d.test.mean - b.test.mean) * 100,
-            "accuracy_diff_lower_bound_pp": bound, "tested": tested,
-            "p_value": max(p for _, _, p in passed),  # the sequence's: every step up to this one had to pass
-            "statement": f"Compression: {d.candidate.label} has {params_cut:.0%} fewer parameters"
-                         + (f" and {macs_cut:.0%} fewer MACs" if macs_cut is not None else "")
-                         + f" than the best baseline, and is not worse by more than {within_pp:g} pp (one-sided 95% "
-                           f"bound {_pp(bound)} pp; tested from the largest smaller config down)."}
+    statement = (f"Compression: {d.candidate.label} has {params_cut:.0%} fewer parameters"
+                 + (f" and {macs_cut:.0%} fewer MACs" if macs_cut is not None else "")
+                 + f" than the best baseline, and is not worse by more than {within_pp:g} pp (one-sided 95% "
+                   f"bound {_pp(bound)} pp; tested from the largest smaller config down).")
+    return Compression(within_pp, config_result(d), tested,
+                       max(p for _, _, p in passed),  # the sequence's: every step up to this one had to pass
+                       statement, Reduction(params_cut, macs_cut, (d.test.mean - b.test.mean) * 100, bound))
 
 
-def _secondary(equal: dict[str, Any] | None, compression: dict[str, Any]) -> None:
+def _secondary(equal: EqualSize | None, compression: Compression) -> tuple[EqualSize | None, Compression]:
     """Equal size and compression are secondary claims: Holm-adjusted together, so the two cannot both ride
-    on one lucky draw. Writes each one's verdict and its statement."""
-    equal_p = equal["p_value"] if equal and "p_value" in equal and not equal.get("same_as_headline") else None
-    held = stats.holm([equal_p, compression.get("p_value")])
-    if equal_p is not None and equal is not None:
-        equal["significant"] = bool(held[0]) and equal["spread"]
-        lo, hi = equal["accuracy_diff_ci"]
-        b = equal["baseline_config"]
-        verb = ("beats" if equal["accuracy_diff_pp"] > 0 else "trails") if equal["significant"] else \
-            "is indistinguishable from"
-        equal["statement"] = (f"At equal size: the dendritic config {verb} the best baseline with at least as many "
-                              f"parameters ({b['label']}, {b['params']} parameters, {b['test_acc_mean']:.2%}): "
-                              f"{_pp(equal['accuracy_diff_pp'])} pp, 95% CI [{_pp(lo)}, {_pp(hi)}], p = "
-                              f"{equal['p_value']:.2g} (Holm-adjusted with compression: "
-                              f"{'holds' if equal['significant'] else 'no claim'}).")
-    if compression.get("p_value") is not None:
-        compression["holds"] = bool(held[1])
-        if not held[1]:
-            compression["statement"] += " It does not hold once adjusted for the equal-size claim (Holm)."
+    on one lucky draw. Returns both with their verdicts and statements."""
+    c = equal.comparison if equal is not None and not equal.same_as_headline else None
+    equal_p = c.p_value if c is not None else None
+    held = stats.holm([equal_p, compression.p_value])
+    if c is not None and equal is not None and equal.baseline_config is not None:
+        c = replace(c, significant=bool(held[0]) and c.spread)
+        lo, hi = c.accuracy_diff_ci or (math.nan, math.nan)
+        b = equal.baseline_config
+        verb = ("beats" if c.accuracy_diff_pp > 0 else "trails") if c.significant else "is indistinguishable from"
+        equal = replace(equal, comparison=c, statement=(
+            f"At equal size: the dendritic config {verb} the best baseline with at least as many parameters "
+            f"({b.label}, {b.params} parameters, {b.test_acc_mean:.2%}): {_pp(c.accuracy_diff_pp)} pp, 95% CI "
+            f"[{_pp(lo)}, {_pp(hi)}], p = {c.p_value:.2g} (Holm-adjusted with compression: "
+            f"{'holds' if c.significant else 'no claim'})."))
+    if compression.p_value is not None:
+        compression = replace(compression, holds=bool(held[1]), statement=compression.statement + (
+            "" if held[1] else " It does not hold once adjusted for the equal-size claim (Holm)."))
+    return equal, compression
 
 
 class NoVerdict(Exception):
@@ -476,46 +485,38 @@ def picks(measured: Sequence[Measured], maximize: bool) -> dict[str, tuple[Measu
 
 
 def decide(estimates: Mapping[str, Measured], measured: Sequence[Measured], n_seeds: int, within_pp: float,
-           rules: Rules = Rules()) -> dict[str, Any]:
-    """verdict.json's content from `estimates` (per question, the pick as measured for the comparison: on fresh
-    seeds when it was chosen among several) and `measured` (every config on the choice's seeds)."""
+           rules: Rules = Rules()) -> Verdict:
+    """The verdict from `estimates` (per question, the pick as measured for the comparison: on fresh seeds when it
+    was chosen among several) and `measured` (every config on the choice's seeds)."""
     d, b = estimates[DENDRITIC], estimates[BASELINE]
     c = compare(d, b, rules)
-    equal = _equal_params(d, estimates.get(EQUAL), b, rules)
-    compression = _compression([m for m in measured if m.candidate.family == DENDRITIC], b, within_pp, rules)
-    _secondary(equal, compression)
+    equal, compression = _secondary(_equal_params(d, estimates.get(EQUAL), b, rules),
+                                    _compression([m for m in measured if m.candidate.family == DENDRITIC], b,
+                                                 within_pp, rules))
     later = {id(m): m for m in estimates.values() if not any(m is x for x in measured)}  # the second round's
-    return {
-        "statement": headline(d, b, c),
-        **{k: c[k] for k in ("error_reduction", "error_reduction_ci", "accuracy_diff_pp", "accuracy_diff_ci",
-                             "p_value", "significant", "seeds_to_resolve", "population", "test_examples",
-                             "prob_dendritic_better", "prob_dendritic_better_ci", "min_effect", "power",
-                             "detectable_error_reduction")},
-        "seeds": n_seeds, "seed_values": sorted({s for m in [*measured, *later.values()] for s in m.seeds}),
-        "alpha": rules.alpha, "exploratory": rules.exploratory,
-        "method": ("per family, the top configs re-trained with the same seeds and the one with the best mean of "
-                   "the sweep's validation metric chosen; a pick made among several re-trained with fresh seeds; "
-                   "compared on the held-out test split, the interval counting the seeds' spread (Welch) and, "
-                   "when the trials saved their predictions, the test examples' (paired); the error reduction "
-                   "from the same interval; equal size and compression secondary (Holm), compression tested in a "
-                   "fixed sequence"),
-        DENDRITIC: config_json(d), BASELINE: config_json(b),
-        "equal_params": equal, "compression": compression,
-        "fronts": fronts(measured),
-        "configs": [config_json(m) for m in [*measured, *later.values()]],
-    }
+    return Verdict(
+        statement=headline(d, b, c), estimate=c.estimate(), seeds=n_seeds,
+        seed_values=sorted({s for m in [*measured, *later.values()] for s in m.seeds}),
+        alpha=rules.alpha, exploratory=rules.exploratory,
+        method=("per family, the top configs re-trained with the same seeds and the one with the best mean of "
+                "the sweep's validation metric chosen; a pick made among several re-trained with fresh seeds; "
+                "compared on the held-out test split, the interval counting the seeds' spread (Welch) and, "
+                "when the trials saved their predictions, the test examples' (paired); the error reduction "
+                "from the same interval; equal size and compression secondary (Holm), compression tested in a "
+                "fixed sequence"),
+        dendritic=config_result(d), baseline=config_result(b), equal_params=equal, compression=compression,
+        fronts=fronts(measured), configs=[config_result(m) for m in [*measured, *later.values()]])
 
 
-def fronts(measured: Sequence[Measured]) -> dict[str, list[dict[str, Any]]]:
+def fronts(measured: Sequence[Measured]) -> dict[str, list[FrontPoint]]:
     """Per family, its replicated Pareto front members by cost (`--front`): the compression answer as a curve,
     each point's test accuracy with its seeds' interval."""
-    curves: dict[str, list[dict[str, Any]]] = {}
+    curves: dict[str, list[FrontPoint]] = {}
     for m in sorted((m for m in measured if m.candidate.front_cost is not None),
                     key=lambda m: m.candidate.front_cost[1] if m.candidate.front_cost else 0.0):
         axis, cost = m.candidate.front_cost or ("", 0.0)
         curves.setdefault(m.candidate.family, []).append(
-            {"label": m.candidate.label, "cost_axis": axis, "cost": cost, "n": m.test.n,
-             "test_acc_mean": _number(m.test.mean), "test_acc_ci": _interval(m.test.ci)})
+            FrontPoint(m.candidate.label, axis, cost, m.test.n, _number(m.test.mean), _interval(m.test.ci)))
     return curves
 
 
@@ -548,30 +549,29 @@ def evaluate(candidates: Sequence[Candidate], replicate: Replicator, choice_seed
     return estimates, measured, records
 
 
-def scope(records: Iterable[TrialRecord]) -> dict[str, Any]:
+def scope(records: Iterable[TrialRecord]) -> Scope:
     """What an answer is about: which dendrites (this perforatedai runs gradient-descent dendrites, not the
     Perforated Backpropagation of PerforatedAI's paid add-on), on which data, decided by how many samples."""
-    done = [r for r in records if r.status == FINISHED]
+    done = [r for r in records if r.status == Status.FINISHED]
     pai = next((r.versions["perforatedai"] for r in done if "perforatedai" in r.versions), None)
     data = next((r.data for r in done if r.data.digest), DataInfo())
     digests = sorted({r.data.digest for r in done if r.data.digest})
-    return {"dendrites": (f"gradient-descent dendrites (open perforatedai {pai}), not Perforated Backpropagation"
-                          if pai else "dendrites as the sweeps' program implements them"),
-            "perforatedai": pai, "data": data.source, "data_digests": digests,
-            "splits": {"train": data.train, "validation": data.val, "test": data.test}}
+    return Scope(f"gradient-descent dendrites (open perforatedai {pai}), not Perforated Backpropagation"
+                 if pai else "dendrites as the sweeps' program implements them",
+                 pai, data.source, digests, {"train": data.train, "validation": data.val, "test": data.test})
 
 
-def qualify(verdict: dict[str, Any], scope: Mapping[str, Any], differences: Sequence[str]) -> dict[str, Any]:
-    """verdict.json with what its answer rests on: the scope, and a warning when the two sides did not
-    get the same search (settings, ranges, budget) or the same data; both end the statement too."""
-    splits = {k: v for k, v in scope["splits"].items() if v is not None}
+def qualify(verdict: Verdict, scope: Scope, differences: Sequence[str]) -> Verdict:
+    """The verdict with what its answer rests on: the scope, and a warning when the two sides did not get
+    the same search (settings, ranges, budget) or the same data; both end the statement too."""
+    splits = {k: v for k, v in scope.splits.items() if v is not None}
     sizes = f"; splits: {', '.join(f'{k} {v}' for k, v in splits.items())} samples" if splits else ""
-    statement = f"{verdict['statement']} Scope: {scope['dendrites']}; data: {scope['data'] or 'unreported'}{sizes}."
-    unequal = [*differences, *(["the two sides trained on different data"] if len(scope["data_digests"]) > 1 else [])]
+    statement = f"{verdict.statement} Scope: {scope.dendrites}; data: {scope.data or 'unreported'}{sizes}."
+    unequal = [*differences, *(["the two sides trained on different data"] if len(scope.data_digests) > 1 else [])]
     warning = (f"Warning: the two sweeps did not get the same search, so this is not an equal-effort comparison: "
                f"{'; '.join(unequal)}.") if unequal else None
-    return {**verdict, "statement": statement + (f" {warning}" if warning else ""), "scope": scope,
-            "search_differences": unequal, "warning": warning}
+    return replace(verdict, statement=statement + (f" {warning}" if warning else ""), scope=scope,
+                   search_differences=unequal, warning=warning)
 
 
 @dataclass(frozen=True)
@@ -593,12 +593,12 @@ class Request:
     front: int = 0  # members of each family's Pareto front to replicate too (the compression curve)
 
 
-def rules(request: Request, previous: Mapping[str, Any] | None) -> tuple[Rules, dict[str, Any]]:
-    """The level this look is tested at, and the looks so far: a declared schedule (now, or at the first
-    look) gives each look its O'Brien-Fleming level; a later look at more seeds without one is exploratory,
-    because stopping at the first significant look would inflate the false-positive rate."""
-    earlier = (previous or {}).get("looks") or []
-    declared = list(request.schedule) or list(((previous or {}).get("schedule") or {}).get("looks") or [])
+def rules(request: Request, previous: Verdict | None) -> tuple[Rules, list[int], Schedule | None]:
+    """The level this look is tested at, the looks so far and the declared schedule: a declared schedule (now,
+    or at the first look) gives each look its O'Brien-Fleming level; a later look at more seeds without one
+    is exploratory, because stopping at the first significant look would inflate the false-positive rate."""
+    earlier = previous.looks if previous is not None else []
+    declared = list(request.schedule) or (previous.schedule.looks if previous and previous.schedule else [])
     looks = [*earlier, request.seeds] if not earlier or earlier[-1] != request.seeds else list(earlier)
     levels = stats.spending(declared) if declared else []
     level, exploratory = stats.ALPHA, None
@@ -609,14 +609,15 @@ def rules(request: Request, previous: Mapping[str, Any] | None) -> tuple[Rules, 
     elif len(looks) > 1:
         exploratory = (f"a later look ({' -> '.join(map(str, looks))} seeds) without a declared schedule: its p-value "
                        "is not a valid test (declare the looks up front, e.g. --schedule 5,10,20)")
-    return (Rules(request.min_effect, level, exploratory, request.resample_split),
-            {"looks": looks, "schedule": {"looks": declared, "levels": levels} if declared else None})
+    return (Rules(request.min_effect, level, exploratory, request.resample_split), looks,
+            Schedule(declared, levels) if declared else None)
 
 
 def run(dendritic: Family, baseline: Family, storage_url: str, runs_dir: Path, out_dir: Path,
-        request: Request) -> dict[str, Any]:
+        request: Request, *, launcher: Launcher | None = None) -> Verdict:
     """Plan, replicate for the choice, choose, replicate the picks afresh, decide, write verdict.json (resuming
-    whatever already ran: a replicate settled in the study is never run again)."""
+    whatever already ran: a replicate settled in the study is never run again). The replicates run through
+    `launcher` (default: processes on this machine, over the request's workers and GPUs)."""
     from dendrisweep import make_dir
     from dendrisweep.sweep import AgentOptions, redact
     from dendrisweep.verdict import ReplicatesFailing, run_replicates
@@ -625,7 +626,7 @@ def run(dendritic: Family, baseline: Family, storage_url: str, runs_dir: Path, o
     opts = AgentOptions(spec=dendritic.spec, study_name=study, storage_url=storage_url,
                         run_dir=make_dir(runs_dir / study, "the replicates' run folder"), workers=request.workers,
                         gpus=request.gpus, timeout=request.timeout, heartbeat=request.heartbeat,
-                        progress=request.progress)
+                        progress=request.progress, launcher=launcher)
     specs = {DENDRITIC: dendritic.spec, BASELINE: baseline.spec}
 
     def replicate(candidates: Sequence[Candidate], seed_values: Sequence[int]) -> dict[str, TrialRecord]:
@@ -635,28 +636,27 @@ def run(dendritic: Family, baseline: Family, storage_url: str, runs_dir: Path, o
             raise NoVerdict(str(exc)) from None
 
     candidates = plan(dendritic, baseline, request.top, request.within_pp, request.include_capped, request.front)
-    held, looks = rules(request, read(out_dir / VERDICT_FILE, dendritic.study))
-    choice = (looks["schedule"] or {}).get("looks", [request.seeds])[0]
+    held, looks, schedule = rules(request, read(out_dir / VERDICT_FILE, dendritic.study))
+    choice = schedule.looks[0] if schedule is not None else request.seeds
     estimates, measured, records = evaluate(candidates, replicate, choice, request.seeds, dendritic.spec.maximize)
     verdict = qualify(decide(estimates, measured, request.seeds, request.within_pp, held), scope(records.values()),
                       differences(dendritic.spec, baseline.spec))
     if held.exploratory:
-        verdict["statement"] = f"Exploratory ({held.exploratory}). {verdict['statement']}"
-    verdict.update(looks, studies={DENDRITIC: dendritic.study, BASELINE: baseline.study, "replicates": study,
-                                   "storage": redact(storage_url), "replicate_runs": str(opts.run_dir)})
-    write(verdict, out_dir)
-    return verdict
+        verdict = replace(verdict, statement=f"Exploratory ({held.exploratory}). {verdict.statement}")
+    verdict = replace(verdict, looks=looks, schedule=schedule,
+                      studies=Studies(dendritic.study, baseline.study, study, redact(storage_url), str(opts.run_dir)))
+    return write(verdict, out_dir)
 
 
-def write(verdict: Mapping[str, Any], out_dir: Path) -> Path:
+def write(verdict: Verdict, out_dir: Path) -> Verdict:
+    """verdict.json in `out_dir`, stamped with the time it was written; returns the verdict as written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / VERDICT_FILE
-    stamped = {**verdict, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    path.write_text(json.dumps(stamped, indent=2, default=str))
-    return path
+    stamped = replace(verdict, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    (out_dir / VERDICT_FILE).write_text(json.dumps(stamped.to_json(), indent=2, default=str))
+    return stamped
 
 
-def read(path: Path, study: str) -> dict[str, Any] | None:
+def read(path: Path, study: str) -> Verdict | None:
     """The verdict.json at `path` when it is about the sweep `study`, else None (none, or another's)."""
-    found = json.loads(path.read_text()) if path.is_file() else None
-    return found if found is not None and found.get("studies", {}).get(DENDRITIC) == study else None
+    found = read_verdict(path) if path.is_file() else None
+    return found if found is not None and found.studies is not None and found.studies.dendritic == study else None

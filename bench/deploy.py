@@ -37,7 +37,7 @@ from dendrisweep.data import load_dataset  # noqa: E402
 from dendrisweep.data.spoken import build  # noqa: E402
 from dendrisweep.deploy import tflite  # noqa: E402
 from dendrisweep.deploy.gate import calibration_rows  # noqa: E402
-from dendrisweep.export import check_parity, export_onnx, latency_ms, onnx_probabilities  # noqa: E402
+from dendrisweep.deploy.onnx_export import check_parity, export_onnx, latency_ms, onnx_probabilities  # noqa: E402
 from dendrisweep.trial import checkpoint  # noqa: E402
 from dendrisweep.trial.trainer import strategy_for  # noqa: E402
 
@@ -66,22 +66,22 @@ def measure(trial: Path, data_dir: Path | None, work: Path) -> dict[str, Any]:
     data = load_dataset(data_dir, config)
     test = data.test if data.test is not None else data.val
     onnx_path = export_onnx(strategy_for(config).inference_model(model), data.shape.sample, work / "model.onnx")
-    parity = check_parity(model, onnx_path, test.x, test.y)
-    converted = tflite.convert(onnx_path, work / "model.tflite", work / "model_int8.tflite",
-                               calibration_rows(data.train.x))
-    fp32, int8 = tflite.score(work / "model.tflite", test.x), tflite.score(work / "model_int8.tflite", test.x)
+    _, onnx_acc, _ = check_parity(model, onnx_path, test.x, test.y)
+    seconds = tflite.convert(onnx_path, work / "model.tflite", work / "model_int8.tflite",
+                             calibration_rows(data.train.x))
+    fp32, fp32_ms, _, _ = tflite.score(work / "model.tflite", test.x)
+    int8, int8_ms, arena, _ = tflite.score(work / "model_int8.tflite", test.x)
     result = json.loads((trial / "result.json").read_text())
 
     def acc(probabilities: np.ndarray) -> float:
         return float((probabilities.argmax(1) == test.y).mean())
 
     return {"dendrites": result["dendrites_added"], "params": result["params"], "samples": len(test.y),
-            "convert_s": sum(converted.seconds.values()), "onnx_acc": parity.onnx_acc,
-            "fp32_acc": acc(fp32.probabilities), "int8_acc": acc(int8.probabilities),
-            "fp32_diff": float(np.abs(fp32.probabilities - onnx_probabilities(onnx_path, test.x)).max()),
-            "onnx_bytes": onnx_path.stat().st_size, "fp32_bytes": fp32.file_bytes, "int8_bytes": int8.file_bytes,
-            "arena": int8.arena_bytes, "ort_ms": latency_ms(onnx_path, test.x[0]), "fp32_ms": fp32.latency_ms,
-            "int8_ms": int8.latency_ms}
+            "convert_s": sum(seconds.values()), "onnx_acc": onnx_acc, "fp32_acc": acc(fp32), "int8_acc": acc(int8),
+            "fp32_diff": float(np.abs(fp32 - onnx_probabilities(onnx_path, test.x)).max()),
+            "onnx_bytes": onnx_path.stat().st_size, "fp32_bytes": (work / "model.tflite").stat().st_size,
+            "int8_bytes": (work / "model_int8.tflite").stat().st_size, "arena": arena,
+            "ort_ms": latency_ms(onnx_path, test.x[0]), "fp32_ms": fp32_ms, "int8_ms": int8_ms}
 
 
 def interval(values: list[float]) -> str:

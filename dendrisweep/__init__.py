@@ -3,54 +3,48 @@
 The flow, top to bottom: a sweep YAML (`dendrisweep.sweep`) -> trials (`dendrisweep.trial`, on
 `dendrisweep.data` and `dendrisweep.models`), each ending as one `TrialRecord` -> the study store ->
 `analysis` -> verified models (`dendrisweep.deploy`, `dendrisweep.edge_impulse`); the verdict's
-re-runs in `dendrisweep.verdict`. Names users (and `analysis`) reach for are here too.
+re-runs in `dendrisweep.verdict`.
+
+This package's own names are the light ones every layer shares (the trial contract, the settings, the
+command-line plumbing, W&B run files); every trial process imports them, so nothing here loads torch,
+W&B or Optuna. Heavier entry points live in their packages: `dendrisweep.models.build_model`,
+`dendrisweep.trial.checkpoint.load`, `dendrisweep.deploy`, `dendrisweep.sweep`.
 """
-from dendrisweep.lazy import lazy_exports
+__version__ = "0.1.0"  # before the imports: modules they load may read it
 
-__version__ = "0.1.0"
+from dendrisweep.config import resolve as resolve_config
+from dendrisweep.contract import (
+    DIVERGED,
+    EPOCH_CAP,
+    FAILED,
+    FINISHED,
+    HISTORY_FILE,
+    KILLED,
+    MODEL_FILE,
+    PREEMPTED,
+    PRUNED,
+    QUEUED,
+    RESULT_FILE,
+    RESULT_METRICS,
+    RUNNING,
+    STOPPED,
+    DataInfo,
+    Status,
+    TrialRecord,
+    is_number,
+    pack,
+    unpack,
+)
+from dendrisweep.data import load_dataset, resolve_data
+from dendrisweep.errors import ArgumentParser, ExportError, UsageError, cli_errors, positive
+from dendrisweep.files import make_dir
+from dendrisweep.settings import SETTINGS
+from dendrisweep.wandb_files import OfflineRun, find_run_files, read_run_file
 
-_all, __getattr__ = lazy_exports(__name__, {
-    # the trial contract
-    "TrialRecord": "dendrisweep.contract",
-    "DataInfo": "dendrisweep.contract",
-    "MODEL_FILE": "dendrisweep.contract",
-    "HISTORY_FILE": "dendrisweep.contract",
-    "RESULT_FILE": "dendrisweep.contract",
-    "RESULT_METRICS": "dendrisweep.contract",
-    "EPOCH_CAP": "dendrisweep.contract",
-    "FINISHED": "dendrisweep.contract",
-    "DIVERGED": "dendrisweep.contract",
-    "FAILED": "dendrisweep.contract",
-    "KILLED": "dendrisweep.contract",
-    "STOPPED": "dendrisweep.contract",
-    "PREEMPTED": "dendrisweep.contract",
-    "PRUNED": "dendrisweep.contract",
-    "RUNNING": "dendrisweep.contract",
-    "QUEUED": "dendrisweep.contract",
-    "is_number": "dendrisweep.contract",
-    "pack": "dendrisweep.contract",
-    "unpack": "dendrisweep.contract",
-    # settings and configs
-    "SETTINGS": "dendrisweep.settings",
-    "resolve_config": "dendrisweep.config:resolve",
-    # data, models, checkpoints, export
-    "load_dataset": "dendrisweep.data",
-    "resolve_data": "dendrisweep.data",
-    "build_model": "dendrisweep.models",
-    "load_sweep": "dendrisweep.sweep.spec",
-    "load_checkpoint": "dendrisweep.trial.checkpoint:load",
-    "export_onnx": "dendrisweep.export",
-    # W&B run files, read without a server
-    "OfflineRun": "dendrisweep.wandb_files",
-    "find_run_files": "dendrisweep.wandb_files",
-    "read_run_file": "dendrisweep.wandb_files",
-    # command-line plumbing every entry point shares
-    "UsageError": "dendrisweep.errors",
-    "ExportError": "dendrisweep.errors",
-    "ArgumentParser": "dendrisweep.errors",
-    "cli_errors": "dendrisweep.errors",
-    "positive": "dendrisweep.errors",
-    "make_dir": "dendrisweep.files",
-    "lazy_exports": "dendrisweep.lazy",
-})
-__all__ = ["__version__", *_all]
+__all__ = [
+    "DIVERGED", "EPOCH_CAP", "FAILED", "FINISHED", "HISTORY_FILE", "KILLED", "MODEL_FILE", "PREEMPTED", "PRUNED",
+    "QUEUED", "RESULT_FILE", "RESULT_METRICS", "RUNNING", "SETTINGS", "STOPPED", "Status", "ArgumentParser", "DataInfo",
+    "ExportError", "OfflineRun", "TrialRecord", "UsageError", "__version__", "cli_errors", "find_run_files",
+    "is_number", "load_dataset", "make_dir", "pack", "positive", "read_run_file", "resolve_config", "resolve_data",
+    "unpack",
+]

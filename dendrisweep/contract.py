@@ -24,6 +24,7 @@ import secrets
 import string
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import Any, TypeGuard
 
 TRIAL_PREFIX = "trial-"
@@ -33,9 +34,38 @@ MODEL_FILE = "best_model.pt"  # state dict + resolved config (weights_only loada
 DEPLOYED_DIR = "deployed"  # the best model as a device runs it (setting deploy_metrics)
 OUT_DIR_ENV = "DENDRISWEEP_OUT_DIR"  # default --out-directory, set by the agent
 
-FINISHED, DIVERGED, FAILED, STOPPED, KILLED = "finished", "diverged", "failed", "stopped", "killed"
-PRUNED, TIMEOUT, INTERRUPTED, PREEMPTED, LOST = "pruned", "timeout", "interrupted", "preempted", "lost"
-RUNNING, QUEUED = "running", "queued"
+
+class Status(StrEnum):
+    """How a trial ended (or that it has not): the values are the strings result.json, the study and W&B
+    summaries hold, so a member is equal to, and written as, its text."""
+
+    FINISHED = "finished"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    KILLED = "killed"
+    PRUNED = "pruned"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    PREEMPTED = "preempted"
+    LOST = "lost"
+    RUNNING = "running"
+    QUEUED = "queued"
+
+
+# The members by their short names, as the trial, the agent and the benches pass them along (as text)
+FINISHED: str = Status.FINISHED
+DIVERGED: str = Status.DIVERGED
+FAILED: str = Status.FAILED
+STOPPED: str = Status.STOPPED
+KILLED: str = Status.KILLED
+PRUNED: str = Status.PRUNED
+TIMEOUT: str = Status.TIMEOUT
+INTERRUPTED: str = Status.INTERRUPTED
+PREEMPTED: str = Status.PREEMPTED
+LOST: str = Status.LOST
+RUNNING: str = Status.RUNNING
+QUEUED: str = Status.QUEUED
 FINAL_FAILURES = (DIVERGED, FAILED, TIMEOUT)  # recorded and counted against the budget, never retried
 RETRIED = (INTERRUPTED, PREEMPTED, LOST)  # not the trial's fault: its parameters run again
 EPOCH_CAP = "epoch cap"  # the stop_reason of a trial the `epochs` cap stopped before training was complete
@@ -76,7 +106,7 @@ class TrialRecord:
     """
 
     run_id: str | None = None
-    status: str = RUNNING
+    status: str = RUNNING  # a Status; another program's own word is kept as it wrote it
     reason: str = ""
     config: dict[str, Any] = field(default_factory=dict)  # the resolved settings (another program: its params)
     # about the best model (by validation accuracy), as train_trial.py measures it
@@ -131,6 +161,8 @@ class TrialRecord:
                 data = {k: v for k, v in asdict(value).items() if v is not None}
                 if data:
                     out["data"] = data
+            elif f.name == "status":
+                out["status"] = str(value)  # plain text: W&B writes an Enum member in a summary by its name
             elif value is not None and not (f.name in _OMIT_EMPTY and not value):
                 out[f.name] = value
         return out
@@ -142,6 +174,7 @@ class TrialRecord:
         raw = dict(raw or {})
         known = {f.name for f in fields(cls)} - {"extra", "data"}
         record = cls(**{k: raw.pop(k) for k in list(raw) if k in known})
+        record.status = as_status(record.status)
         data = raw.pop("data", None)
         if isinstance(data, Mapping):
             record.data = DataInfo(**{k: v for k, v in data.items() if k in _DATA_KEYS})
@@ -172,6 +205,7 @@ class TrialRecord:
 _FIELDS = {f.name for f in fields(TrialRecord)} - {"extra"}
 _DATA_KEYS = {f.name for f in fields(DataInfo)}
 _OMIT_EMPTY = ("stderr_tail", "versions", "extra")
+_STATUSES = {s.value for s in Status}
 RESULT_METRICS = tuple(f.name for f in fields(TrialRecord) if f.metadata.get("metric"))
 DEPLOY_METRICS = tuple(f.name for f in fields(TrialRecord) if f.metadata.get("deployed"))
 
@@ -188,6 +222,12 @@ def unpack(text: str) -> Any:
     import numpy as np
 
     return np.frombuffer(base64.b64decode(text), dtype="<i2").astype(np.int64)
+
+
+def as_status(value: Any) -> str:
+    """A recorded status as its Status member; text that is none of ours kept as it is."""
+    text = str(value)
+    return Status(text) if text in _STATUSES else text
 
 
 def is_number(value: Any) -> TypeGuard[int | float]:

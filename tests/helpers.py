@@ -99,8 +99,8 @@ def assert_deployment_verified(out: Path, summary: dict[str, Any], test: Labelle
     assert summary["tflite_bytes"] == (out / "model.tflite").stat().st_size and summary["arena_bytes"] > 0
     int8 = Interpreter(model_path=str(out / "model_quantized_int8_io.tflite"))
     assert int8.get_input_details()[0]["dtype"] == np.int8 and int8.get_output_details()[0]["dtype"] == np.int8
-    again = tflite.score(out / "model_quantized_int8_io.tflite", test.x)
-    assert (again.probabilities.argmax(1) == test.y).mean() == summary["tflite_int8_acc"]
+    again = tflite.score(out / "model_quantized_int8_io.tflite", test.x)[0]
+    assert (again.argmax(1) == test.y).mean() == summary["tflite_int8_acc"]
 
 
 def assert_tensorflow_2_19_scores_alike(out: Path, test: LabelledArrays, tensorflow_python: str) -> None:
@@ -108,10 +108,11 @@ def assert_tensorflow_2_19_scores_alike(out: Path, test: LabelledArrays, tensorf
     Impulse's version) with the same reference kernels and score as in LiteRT: float32 bit for bit; int8 the same
     answer on every sample, probabilities within one output step (2.19's int8 softmax rounds one in ~1,000 apart)."""
     for name, step in (("model.tflite", 0.0), ("model_quantized_int8_io.tflite", 1 / 256)):
-        ours, theirs = tflite.score(out / name, test.x), tflite.score(out / name, test.x, tensorflow_python)
-        assert theirs.runtime == "tensorflow 2.19.0" and ours.runtime.startswith("ai-edge-litert"), theirs.runtime
-        np.testing.assert_array_equal(theirs.probabilities.argmax(1), ours.probabilities.argmax(1), err_msg=name)
-        assert np.abs(theirs.probabilities - ours.probabilities).max() <= step + 1e-7, name
+        ours, _, _, our_runtime = tflite.score(out / name, test.x)
+        theirs, _, _, their_runtime = tflite.score(out / name, test.x, tensorflow_python)
+        assert their_runtime == "tensorflow 2.19.0" and our_runtime.startswith("ai-edge-litert"), their_runtime
+        np.testing.assert_array_equal(theirs.argmax(1), ours.argmax(1), err_msg=name)
+        assert np.abs(theirs - ours).max() <= step + 1e-7, name
 
 
 def odd_frames(split: LabelledArrays, frames: int = ODD_FRAMES) -> LabelledArrays:
@@ -137,18 +138,28 @@ def finished(job: Any, n: int) -> Any:
 
 
 class FakeLauncher:
-    """A launcher that starts no process (the controller's loop, tested alone): each job is answered by
-    `outcome(job, n)` (n: 1 for the first job it runs), after `during(job, files)` and after handing the
-    controller `rows` as if the run logged them (a row it says to prune ends the run as pruned)."""
+    """A launcher (sweep/launcher.py's port) that starts no process (the controller's loop, tested alone): each
+    job is answered by `outcome(job, n)` (n: 1 for the first job it runs), after `during(job, files)` and after
+    handing the caller `rows` as if the run logged them (a row it says to prune ends the run as pruned).
+    `sessions` counts the sessions opened on it."""
 
     def __init__(self, outcome: Callable[[Any, int], Any] = finished, rows: list[dict[str, Any]] | None = None,
                  during: Callable[[Any, Any], None] | None = None) -> None:
         self.outcome, self.rows, self.during = outcome, rows or [], during
         self.jobs: list[tuple[Any, Any]] = []
+        self.sessions = 0
         self._lock = threading.Lock()
 
-    def __call__(self, job: Any, files: Any, *, on_row: Callable[[dict[str, Any]], bool], stop: threading.Event,
-                 threads: int = 1, timeout: float | None = None, env: Mapping[str, str] | None = None) -> Any:
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        self.sessions += 1
+        yield
+
+    def where(self, worker: int) -> str | None:
+        return None
+
+    def launch(self, job: Any, files: Any, *, worker: int, on_row: Callable[[dict[str, Any]], bool],
+               stop: threading.Event, timeout: float | None = None) -> Any:
         from dendrisweep.sweep.settle import Observed
 
         with self._lock:

@@ -14,11 +14,13 @@ import yaml
 
 from analysis.load import COLUMNS, from_offline_runs, read_study
 from analysis.rank import best, finished, importance, pareto_front, row_config, smallest_within, swept_settings
-from dendrisweep import export, pai
+from dendrisweep import ExportError, pai
 from dendrisweep.data import load_dataset
+from dendrisweep.deploy import onnx_export
 from dendrisweep.settings import SETTINGS
 from dendrisweep.trial.cli import main as trial_main
 from dendrisweep.trial.trainer import strategy_for
+from dendrisweep.verdict import Verdict, read_verdict
 from tests.helpers import ROOT, execute_notebook, finished_wandb_runs, offline_wandb_env, run_script
 
 # 4-epoch models sit near their decision boundaries, where int8 flips a few of the 240 held-out samples;
@@ -173,12 +175,12 @@ def one_dendrite_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
 def test_exported_dendritic_model_passes_the_parity_gate(one_dendrite_model, tmp_path: Path) -> None:
     model, config = one_dendrite_model
     data = load_dataset(None, config)
-    path = export.export_onnx(strategy_for(config).inference_model(model), data.shape.sample, tmp_path / "m.onnx")
-    parity = export.check_parity(model, path, data.test.x, data.test.y)
-    assert parity.ok and parity.max_prob_diff <= 1e-4
-    probs = export.onnx_probabilities(path, data.val.x[:1])  # batch 1 ...
+    path = onnx_export.export_onnx(strategy_for(config).inference_model(model), data.shape.sample, tmp_path / "m.onnx")
+    torch_acc, onnx_acc, max_prob_diff = onnx_export.check_parity(model, path, data.test.x, data.test.y)
+    assert onnx_acc == torch_acc and max_prob_diff <= 1e-4  # (an ExportError had they differed)
+    probs = onnx_export.onnx_probabilities(path, data.val.x[:1])  # batch 1 ...
     assert probs.shape == (1, 4) and np.isclose(probs.sum(), 1.0)
-    assert export.onnx_probabilities(path, data.val.x).shape == (len(data.val.y), 4)  # ... and any batch
+    assert onnx_export.onnx_probabilities(path, data.val.x).shape == (len(data.val.y), 4)  # ... and any batch
     import onnx
 
     graph = onnx.load(str(path)).graph
@@ -193,15 +195,18 @@ def test_parity_gate_fails_a_broken_export(broken: str, one_dendrite_model, tmp_
     model, config = one_dendrite_model
     data = load_dataset(None, config)
     if broken == "no softmax":
-        path = export.export_onnx(pai.inference_model(model), data.shape.sample, tmp_path / "b.onnx", softmax=False)
+        path = onnx_export.export_onnx(pai.inference_model(model), data.shape.sample, tmp_path / "b.onnx",
+                                       softmax=False)
     else:  # PAI's own final model: prepare_final_model drops a lone dendrite's weights
-        path = export.export_onnx(upa.prepare_final_model(model), data.shape.sample, tmp_path / "b.onnx")
-    with pytest.raises(export.ExportError, match="does not match the trained model"):
-        export.check_parity(model, path, data.val.x, data.val.y)
+        path = onnx_export.export_onnx(upa.prepare_final_model(model), data.shape.sample, tmp_path / "b.onnx")
+    with pytest.raises(ExportError, match="does not match the trained model"):
+        onnx_export.check_parity(model, path, data.val.x, data.val.y)
 
 
 def test_verdict_end_to_end_with_train_trial(sweeps: Path, verdict: Path) -> None:
     found = json.loads((verdict / "verdict.json").read_text())
+    typed = read_verdict(verdict / "verdict.json")  # the file parses whole, and writes back the same keys
+    assert Verdict.from_json(typed.to_json()) == typed and typed.to_json() == found and found["schema_version"] == 1
     assert {"statement", "error_reduction", "error_reduction_ci", "accuracy_diff_pp", "accuracy_diff_ci", "p_value",
             "seeds", "dendritic", "baseline", "equal_params", "compression"} <= set(found)
     assert found["seeds"] == 2 and found["statement"]
@@ -256,16 +261,30 @@ def test_regenerate_end_to_end(artifacts: Path, verdict: Path) -> None:
     assert "reproduced" in (out / "comparison.md").read_text()
 
 
+# Loaded by every Python process started with its folder on PYTHONPATH: the retrained trials export without
+# their softmax, as a broken exporter would.
+BROKEN_EXPORT = """
+from dendrisweep.deploy import onnx_export
+
+real_export = onnx_export.export_onnx
+onnx_export.export_onnx = lambda *a, **k: real_export(*a, **{**k, "softmax": False})
+"""
+
+
 def test_regenerate_exits_non_zero_when_the_export_is_broken(sweeps: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The trials deploy their own models: the broken export happens there, recorded as their deploy_error,
+    and regenerate fails on it (exit 1, the numbers named) without writing a comparison."""
     from analysis.cli import main
 
-    real_export = export.export_onnx
-    monkeypatch.setattr(export, "export_onnx", lambda *a, **k: real_export(*a, **{**k, "softmax": False}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "sitecustomize.py").write_text(BROKEN_EXPORT)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'broken'}:{ROOT}")
     monkeypatch.chdir(ROOT)
     code = main(["regenerate", "--storage", storage(sweeps, "tiny"), "--study", "tiny", "--out", str(tmp_path)])
-    assert code == 1 and "export check failed" in capsys.readouterr().err
+    failed = "export check failed: dendritic.onnx does not match the trained model"
+    assert code == 1 and failed in capsys.readouterr().err
     assert not (tmp_path / "comparison.json").exists()
 
 
@@ -283,12 +302,19 @@ def test_analysis_bad_input_is_one_line(args: list[str], message: str) -> None:
 
 @pytest.mark.parametrize("where", ["study", "wandb-offline"])
 def test_notebook_executes_on_a_study_and_on_its_wandb_offline_runs(sweeps: Path, tmp_path: Path, where: str) -> None:
+    """On the study with its options at their defaults; on its W&B offline runs with every option set (the
+    baseline sweep's study, the compression margin, the curves drawn)."""
     source = sweeps / "runs" / "tiny" if where == "study" else sweeps / "runs" / "tiny" / "wandb"
-    outputs = execute_notebook({"DENDRISWEEP_SOURCE": str(source), "DENDRISWEEP_RUNS_DIR": str(tmp_path)})
+    options = {} if where == "study" else {"DENDRISWEEP_BASELINE": str(sweeps / "runs" / "tiny_baseline"),
+                                           "DENDRISWEEP_WITHIN_PP": "100", "DENDRISWEEP_TOP": "2"}
+    outputs = execute_notebook({"DENDRISWEEP_SOURCE": str(source), "DENDRISWEEP_RUNS_DIR": str(tmp_path), **options})
     assert not [o for o in outputs if o.output_type == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 6  # parallel coordinates, curves, ...
     printed = "".join(o.get("text", "") for o in outputs)
     assert "tiny: " in printed and "objective best_val_acc (maximize)" in printed
+    if options:  # the comparison it exists for: the best baseline, the smallest model near it, both fronts
+        assert "best baseline: " in printed and "smallest dendritic model within 100.0 pp: " in printed
+        assert sum("image/png" in o.get("data", {}) for o in outputs[-3:]) >= 2
 
 
 def test_the_api_key_reaches_no_file_and_no_output(sweeps: Path, report: Path, artifacts: Path) -> None:

@@ -81,6 +81,51 @@ def test_the_runner_sits_below_its_command_line() -> None:
     assert not graph["dendrisweep.trial.run"] & {"dendrisweep.trial.cli", "dendrisweep.trial"}
 
 
+# The layers, bottom to top, as a trial flows: a sweep YAML -> the agent's controller and launcher (sweep) ->
+# trials (trial: data, a model, training) -> each deploys through deploy/ (the Edge Impulse block's
+# runtime on top of it) -> records in the store -> the verdict's replicates -> analysis -> artifacts.
+# A module may import its own layer and those below, never one above (deferred imports included).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("dendrisweep.contract", "dendrisweep.errors", "dendrisweep.settings", "dendrisweep.config", "dendrisweep.files",
+     "dendrisweep.schedule", "dendrisweep.wandb_files"),
+    ("dendrisweep.data", "dendrisweep.models", "dendrisweep.pai", "dendrisweep.device", "dendrisweep.measure"),
+    ("dendrisweep",),  # the package's own light names, over the two layers above
+    ("dendrisweep.deploy",),
+    ("dendrisweep.edge_impulse",),
+    ("dendrisweep.trial",),
+    ("dendrisweep.sweep",),
+    ("dendrisweep.verdict",),
+    ("analysis",),
+)
+
+
+def layer_of(module: str) -> int:
+    """The layer of the longest prefix that names `module` or a package above it."""
+    found = [(len(prefix), i) for i, layer in enumerate(LAYERS) for prefix in layer
+             if module == prefix or module.startswith(prefix + ".")]
+    assert found, f"{module} is in no layer: add it to LAYERS"
+    return max(found)[1]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{module} ({layer_of(module)}) imports {target} ({layer_of(target)})"
+                  for module, targets in graph.items() for target in targets if layer_of(target) > layer_of(module))
+
+
+def test_the_layer_check_finds_an_import_that_runs_back_up() -> None:
+    graph = {"dendrisweep.deploy.pipeline": {"dendrisweep.trial.checkpoint", "dendrisweep.data"},
+             "dendrisweep.trial.run": {"dendrisweep.deploy.pipeline"}}
+    assert upward_imports(graph) == ["dendrisweep.deploy.pipeline (3) imports dendrisweep.trial.checkpoint (5)"]
+
+
+def test_no_import_runs_back_up_a_layer() -> None:
+    graph = import_graph()
+    assert "dendrisweep.deploy.onnx_export" in graph["dendrisweep.deploy.pipeline"]  # deferred imports are read
+    assert upward_imports(graph) == []
+    assert not any(target.startswith("dendrisweep.trial") for module, targets in graph.items()
+                   if module.startswith("dendrisweep.deploy") for target in targets)
+
+
 def _library_imports(path: Path) -> list[tuple[str, str]]:
     """(module, name) for every `from dendrisweep... import name` in a file, deferred ones included."""
     return [(node.module, alias.name) for node in ast.walk(ast.parse(path.read_text(), str(path)))

@@ -1,8 +1,10 @@
 """Deployment: exported graphs every converter handles (deploy/guard.py), and the deployment gate on the
-chain Edge Impulse runs (deploy/tflite.py, deploy/gate.py), with the real onnx2tf, TensorFlow and LiteRT."""
+chain Edge Impulse runs (deploy/pipeline.py, deploy/tflite.py, deploy/gate.py), with the real onnx2tf,
+TensorFlow and LiteRT."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +13,14 @@ import pytest
 import torch
 from torch import nn
 
-from dendrisweep.data import COEFFICIENTS, load_dataset
+from dendrisweep.data import COEFFICIENTS, LabelledArrays, load_dataset
 from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.spoken import build
 from dendrisweep.data.synthetic import make_keyword_data
-from dendrisweep.deploy import tflite
-from dendrisweep.deploy.gate import verify_deployment
-from dendrisweep.edge_impulse.runtime import TFLITE_INT8_FILE
+from dendrisweep.deploy import Policy, deploy, tflite
+from dendrisweep.deploy.onnx_export import export_onnx, onnx_probabilities, torch_probabilities
+from dendrisweep.deploy.pipeline import BLOCK_TFLITE_INT8_FILE
 from dendrisweep.errors import ExportError
-from dendrisweep.export import export_onnx, onnx_probabilities, torch_probabilities
 from dendrisweep.models.kws import KeywordSpottingNet
 from dendrisweep.settings import defaults
 from tests.helpers import ODD_FRAMES, assert_deployment_verified, edge_impulse_call, odd_frames
@@ -102,13 +103,14 @@ def test_convert_int8_false_in_train_input_skips_the_int8_file(odd: Path, tmp_pa
                              {"dendrites": "0", "epochs": "2"}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
-    assert (tmp_path / "out" / "model.tflite").is_file() and not (tmp_path / "out" / TFLITE_INT8_FILE).exists()
+    assert (tmp_path / "out" / "model.tflite").is_file() and not (tmp_path / "out" / BLOCK_TFLITE_INT8_FILE).exists()
     assert summary["tflite_int8_acc"] is None and summary["tflite_acc"] == summary["onnx_acc"]
 
 
 @pytest.mark.slow  # the decision is unit-tested on canned probabilities (tests/unit/deploy/test_gate.py)
 def test_a_broken_int8_model_fails_the_gate_with_its_numbers(odd: Path, tmp_path: Path) -> None:
-    """Calibrated on constant rows, the int8 model clips every real input: the gate must say so."""
+    """Calibrated on constant rows (a validation split of zeros: the pipeline calibrates on validation), the
+    int8 model clips every real input: the gate must say so."""
     data = load_dataset(odd / "data", defaults())
     torch.manual_seed(0)
     net = KeywordSpottingNet(ODD_FRAMES, COEFFICIENTS, data.num_classes)
@@ -118,10 +120,9 @@ def test_a_broken_int8_model_fails_the_gate_with_its_numbers(odd: Path, tmp_path
         optimizer.zero_grad()
         nn.functional.cross_entropy(net(x), y).backward()
         optimizer.step()
-    path = export_onnx(net.eval(), (ODD_FRAMES * COEFFICIENTS,), tmp_path / "kws.onnx")
-    constant = np.zeros((64, ODD_FRAMES * COEFFICIENTS), dtype=np.float32)
+    zeros = replace(data, val=LabelledArrays(np.zeros_like(data.val.x), data.val.y))
     with pytest.raises(ExportError) as failure:
-        verify_deployment(path, tmp_path / "m.tflite", tmp_path / "m8.tflite", constant, data.test.x, data.test.y, 1.5)
+        deploy(net.eval(), net, zeros, tmp_path, Policy.regenerate("kws", 1.5))
     message = str(failure.value)
     assert message.startswith("kws.onnx: TFLite int8 scores 0.")
     assert f"on {len(data.test.y)} held-out samples" in message

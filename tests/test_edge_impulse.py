@@ -16,8 +16,8 @@ import pytest
 from dendrisweep.data import COEFFICIENTS, load_dataset
 from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.synthetic import make_keyword_data
+from dendrisweep.deploy.onnx_export import onnx_probabilities, torch_probabilities
 from dendrisweep.edge_impulse.packaging import BLOCK_REQUIREMENTS, PARAMETERS_FILE, render
-from dendrisweep.export import onnx_probabilities, torch_probabilities
 from dendrisweep.settings import SETTINGS, lookup
 from dendrisweep.trial import checkpoint
 from tests.helpers import (

@@ -11,8 +11,8 @@ import torch
 import yaml
 from PIL import Image
 
-from dendrisweep import export
 from dendrisweep.data import load_dataset
+from dendrisweep.deploy import Policy, deploy, onnx_export
 from dendrisweep.models import build_model
 from dendrisweep.settings import defaults
 from dendrisweep.trial import checkpoint
@@ -51,21 +51,18 @@ def test_tiny_mobilenet_trial_adds_dendrites_and_logs_to_wandb(dendritic_trial: 
 def test_mobilenet_export_passes_the_parity_gate(dendritic_trial: Path, tmp_path: Path) -> None:
     model, config = checkpoint.load(dendritic_trial / "best_model.pt")  # rebuilt with its PAISequentials
     data = load_dataset(None, config)
-    path = export.export_onnx(strategy_for(config).inference_model(model), data.shape.sample, tmp_path / "m.onnx")
-    parity = export.check_parity(model, path, data.test.x, data.test.y)
-    assert parity.ok and parity.onnx_acc == json.loads((dendritic_trial / "result.json").read_text())["test_acc"]
+    path = onnx_export.export_onnx(strategy_for(config).inference_model(model), data.shape.sample, tmp_path / "m.onnx")
+    _, onnx_acc, _ = onnx_export.check_parity(model, path, data.test.x, data.test.y)  # an ExportError if not alike
+    assert onnx_acc == json.loads((dendritic_trial / "result.json").read_text())["test_acc"]
 
 
 @pytest.mark.slow  # onnx2tf on MobileNetV3-Small takes minutes on 2 cores; bench/deploy.py --mobilenet too
 def test_dendritic_mobilenet_passes_the_deployment_gate(dendritic_trial: Path, tmp_path: Path) -> None:
-    from dendrisweep.deploy.gate import calibration_rows, verify_deployment
-
     model, config = checkpoint.load(dendritic_trial / "best_model.pt")
     data = load_dataset(None, config)
-    path = export.export_onnx(strategy_for(config).inference_model(model), data.shape.sample, tmp_path / "m.onnx")
-    deployment = verify_deployment(path, tmp_path / "m.tflite", tmp_path / "m8.tflite", calibration_rows(data.train.x),
-                                   data.test.x, data.test.y, config["int8_tolerance_pp"])
-    assert deployment.tflite_acc == deployment.onnx_acc and deployment.tflite_int8_acc is not None
+    deployed = deploy(model, strategy_for(config).inference_model(model), data, tmp_path,
+                      Policy.block(config["int8_tolerance_pp"]))
+    assert deployed.tflite_acc == deployed.onnx_acc and deployed.tflite_int8_acc is not None
 
 
 def test_dendrites_on_the_classifier_only(tmp_path: Path, offline_wandb: Path) -> None:

@@ -21,3 +21,9 @@ def test_readme_has_exactly_two_one_line_setup_commands() -> None:
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
     ci = ROOT.joinpath(".ci", "run").read_text().splitlines()
     assert readme_commands()[1] in ci
+
+
+def test_ci_runs_the_slow_tests_after_the_readme_test_command() -> None:
+    """Every test runs in CI: the README's command leaves the slow ones out, so CI runs them next."""
+    ci = ROOT.joinpath(".ci", "run").read_text().splitlines()
+    assert ci.index("python -m pytest -m slow") > ci.index(readme_commands()[1])

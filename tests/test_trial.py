@@ -17,7 +17,7 @@ from dendrisweep.data import LabelledArrays, load_dataset
 from dendrisweep.data.npy_splits import write_directory
 from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.deploy import tflite
-from dendrisweep.export import onnx_probabilities, torch_probabilities
+from dendrisweep.deploy.onnx_export import onnx_probabilities, torch_probabilities
 from dendrisweep.trial import checkpoint
 from dendrisweep.trial.cli import main
 from dendrisweep.trial.trainer import score
@@ -75,8 +75,8 @@ def test_deploy_metrics_are_the_int8_files_numbers_in_the_trials_deployed_folder
     assert result["tflite_int8_bytes"] == int8.stat().st_size
     assert result["arena_bytes"] > 0 and result["tflite_int8_latency_ms"] > 0
     test = load_dataset(None, result["config"]).test
-    again = tflite.score(int8, test.x)  # the file, scored again: the record's accuracy is this file's
-    assert 0 <= result["tflite_int8_acc"] == (again.probabilities.argmax(1) == test.y).mean() <= 1
+    again = tflite.score(int8, test.x)[0]  # the file, scored again: the record's accuracy is this file's
+    assert 0 <= result["tflite_int8_acc"] == (again.argmax(1) == test.y).mean() <= 1
     assert 0 < result["deploy_seconds"] < result["wall_seconds"]
 
 

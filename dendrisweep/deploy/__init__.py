@@ -1,14 +1,12 @@
 """Deployment the way Edge Impulse runs it: ONNX -> TensorFlow -> TFLite float32 and int8, each proven.
 
-`pipeline`: a trained model to verified files and one measured record (`deploy`, `deploy_checkpoint`);
-`gate`: the deployment gate's conversion and decision; `guard`: graph patterns the converters
-mishandle, refused at export; `tflite`: the conversion and LiteRT scoring, in child processes.
+Read top to bottom: `pipeline` (a trained model and its data -> verified files and one measured record,
+`Deployed`, under a `Policy`) -> `onnx_export` (the ONNX file and its parity gate; `guard`: graph
+patterns the converters mishandle, refused at export) -> `tflite` (the conversion and LiteRT scoring,
+in child processes) -> `gate` (the deployment gate's decision). Nothing here imports a trial: the
+pipeline takes a model and data, whoever trained them.
 """
-from dendrisweep.lazy import lazy_exports
+from dendrisweep.contract import DEPLOYED_DIR
+from dendrisweep.deploy.pipeline import Deployed, Policy, deploy
 
-__all__, __getattr__ = lazy_exports(__name__, {
-    "Names": "dendrisweep.deploy.pipeline",
-    "Deployed": "dendrisweep.deploy.pipeline",
-    "deploy": "dendrisweep.deploy.pipeline",
-    "deploy_checkpoint": "dendrisweep.deploy.pipeline",
-})
+__all__ = ["DEPLOYED_DIR", "Deployed", "Policy", "deploy"]

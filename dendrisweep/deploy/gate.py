@@ -1,12 +1,12 @@
 """The deployment gate: an exported model must keep its accuracy through the chain Edge Impulse runs.
 
-onnxruntime agreeing with PyTorch (export.check_parity) is not enough: the int8 TFLite model the
+onnxruntime agreeing with PyTorch (onnx_export.check_parity) is not enough: the int8 TFLite model the
 device runs is one conversion further down the road, where a model can lose its accuracy silently.
-So each exported model is converted (deploy/tflite.py) and both files are scored with LiteRT on
-held-out rows; `judge` then decides, from the probabilities alone. ExportError, naming the model and
-the numbers, when:
+So the pipeline (pipeline.py) converts each exported model (tflite.py) and scores both files with
+LiteRT on held-out rows; `judge` then decides, from the probabilities alone. ExportError, naming the
+model and the numbers, when:
 - float32 TFLite scores a different accuracy than onnxruntime, or any probability differs by more
-  than export.PROB_TOLERANCE;
+  than onnx_export.PROB_TOLERANCE;
 - int8 TFLite is shown to lose more than `int8_tolerance_pp` points against float32: judged on the
   paired predictions (the two files on the same samples), so that a few flipped samples of a small
   held-out split are not mistaken for a loss: the loss is (float32 right, int8 wrong) minus (the
@@ -18,37 +18,12 @@ the numbers, when:
 """
 from __future__ import annotations
 
-import sys
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
-from dendrisweep.deploy.tflite import convert, score
+from dendrisweep.deploy.onnx_export import PROB_TOLERANCE, accuracy
 from dendrisweep.errors import ExportError
-from dendrisweep.export import PROB_TOLERANCE, onnx_probabilities
 
 CALIBRATION_ROWS = 256
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """What the gate measured on the held-out rows (accuracy as a fraction, sizes in bytes)."""
-
-    onnx_acc: float
-    tflite_acc: float
-    tflite_int8_acc: float | None
-    tflite_max_prob_diff: float
-    tflite_bytes: int
-    tflite_int8_bytes: int | None
-    tflite_latency_ms: float
-    tflite_int8_latency_ms: float | None
-    arena_bytes: int | None  # of the model the device runs: int8 when there is one
-    convert_seconds: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def calibration_rows(x: np.ndarray, count: int = CALIBRATION_ROWS, seed: int = 0) -> np.ndarray:
@@ -57,19 +32,6 @@ def calibration_rows(x: np.ndarray, count: int = CALIBRATION_ROWS, seed: int = 0
     calibration skews int8 ranges)."""
     pick = np.random.default_rng(seed).choice(len(x), size=min(count, len(x)), replace=False)
     return x[np.sort(pick)]
-
-
-def _accuracy(probabilities: np.ndarray, y: np.ndarray) -> float:
-    return float((probabilities.argmax(axis=1) == y).mean())
-
-
-@dataclass(frozen=True)
-class Judged:
-    onnx_acc: float
-    tflite_acc: float
-    tflite_int8_acc: float | None
-    tflite_max_prob_diff: float
-    int8_warning: str | None = None  # shipped, but its loss is not clearly within the tolerance
 
 
 CONFIDENCE = 0.95  # one-sided, for the int8 loss's bounds
@@ -103,13 +65,13 @@ def _collapsed(probabilities: np.ndarray, y: np.ndarray) -> bool:
     """One class for every sample, or no better than guessing the commonest class."""
     predicted = probabilities.argmax(axis=1)
     chance = np.bincount(y).max() / len(y)
-    return bool(len(np.unique(predicted)) == 1 or _accuracy(probabilities, y) <= chance)
+    return bool(len(np.unique(predicted)) == 1 or accuracy(probabilities, y) <= chance)
 
 
 def _judge_int8(name: str, fp32: np.ndarray, int8: np.ndarray, y: np.ndarray, tolerance_pp: float) -> str | None:
     """ExportError when int8 is shown to lose more than the tolerance or has collapsed; a warning when
     the held-out samples cannot tell; None when the loss is clearly within the tolerance."""
-    fp32_acc, int8_acc = _accuracy(fp32, y), _accuracy(int8, y)
+    fp32_acc, int8_acc = accuracy(fp32, y), accuracy(int8, y)
     loss, low, high = int8_loss_bounds(fp32.argmax(axis=1) == y, int8.argmax(axis=1) == y)
     numbers = (f"TFLite int8 scores {int8_acc:.4f} on {len(y)} held-out samples, {loss * 100:.1f} pp below float32 "
                f"({fp32_acc:.4f}; one-sided 95 % bounds {low * 100:+.1f} to {high * 100:+.1f} pp)")
@@ -126,34 +88,14 @@ def _judge_int8(name: str, fp32: np.ndarray, int8: np.ndarray, y: np.ndarray, to
 
 
 def judge(name: str, reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray | None, y: np.ndarray,
-          int8_tolerance_pp: float) -> Judged:
+          int8_tolerance_pp: float) -> str | None:
     """The gate's decision from the probabilities of onnxruntime (`reference`), TFLite float32 and int8
-    on the same held-out rows (`y`: their labels); ExportError when the deployed model would differ."""
-    onnx_acc, fp32_acc = _accuracy(reference, y), _accuracy(fp32, y)
+    (None: no int8 file) on the same held-out rows (`y`: their labels): ExportError when the deployed
+    model would differ; a warning when int8 ships but its loss is not clearly within the tolerance."""
+    onnx_acc, fp32_acc = accuracy(reference, y), accuracy(fp32, y)
     diff = float(np.abs(fp32 - reference).max())
     if fp32_acc != onnx_acc or diff > PROB_TOLERANCE:
         raise ExportError(f"{name}: TFLite float32 scores {fp32_acc:.4f} where onnxruntime scores "
                           f"{onnx_acc:.4f} on {len(y)} held-out samples, max |delta prob| {diff:.2e} "
                           f"(limit {PROB_TOLERANCE:g})")
-    if int8 is None:
-        return Judged(onnx_acc, fp32_acc, None, diff)
-    warning = _judge_int8(name, fp32, int8, y, int8_tolerance_pp)
-    return Judged(onnx_acc, fp32_acc, _accuracy(int8, y), diff, warning)
-
-
-def verify_deployment(onnx_path: Path, float32_path: Path, int8_path: Path | None, calibration: np.ndarray,
-                      x: np.ndarray, y: np.ndarray, int8_tolerance_pp: float) -> Deployment:
-    """Convert `onnx_path` to TFLite float32 (and int8 unless `int8_path` is None), score them on (x, y)."""
-    reference = onnx_probabilities(onnx_path, x)
-    converted = convert(onnx_path, float32_path, int8_path, calibration)
-    fp32 = score(float32_path, x)
-    int8 = score(int8_path, x) if int8_path is not None else None
-    judged = judge(onnx_path.name, reference, fp32.probabilities, int8.probabilities if int8 else None, y,
-                   int8_tolerance_pp)
-    if judged.int8_warning:
-        print(f"warning: {judged.int8_warning}", file=sys.stderr, flush=True)
-    return Deployment(onnx_acc=judged.onnx_acc, tflite_acc=judged.tflite_acc, tflite_int8_acc=judged.tflite_int8_acc,
-                      tflite_max_prob_diff=judged.tflite_max_prob_diff, tflite_bytes=fp32.file_bytes,
-                      tflite_int8_bytes=int8.file_bytes if int8 else None, tflite_latency_ms=fp32.latency_ms,
-                      tflite_int8_latency_ms=int8.latency_ms if int8 else None,
-                      arena_bytes=(int8 or fp32).arena_bytes, convert_seconds=sum(converted.seconds.values()))
+    return None if int8 is None else _judge_int8(name, fp32, int8, y, int8_tolerance_pp)

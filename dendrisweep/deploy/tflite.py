@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,24 +31,6 @@ STDERR_TAIL = 2000
 # onnx2tf 1.28 downloads this sample file for any 3-channel image input unless it is in its working
 # folder; it only feeds onnx2tf's own dummy inference (not our calibration), so noise serves.
 _ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
-
-
-@dataclass(frozen=True)
-class Converted:
-    float32: Path
-    int8: Path | None
-    seconds: dict[str, float] = field(default_factory=dict)  # onnx2tf, float32, int8
-
-
-@dataclass(frozen=True)
-class Scored:
-    """One .tflite file run on rows, batch 1."""
-
-    probabilities: np.ndarray
-    latency_ms: float  # median per sample, reference kernels
-    arena_bytes: int | None  # peak activation bytes alive at once (a RAM estimate)
-    file_bytes: int  # flash
-    runtime: str  # the interpreter that ran it, with its version
 
 
 def _environment() -> dict[str, str]:
@@ -85,8 +66,10 @@ def fix_batch_to_one(onnx_path: Path, out_path: Path) -> Path:
     return out_path
 
 
-def convert(onnx_path: Path, float32_path: Path, int8_path: Path | None, representative: np.ndarray) -> Converted:
-    """Convert an exported model to float32 TFLite and (unless `int8_path` is None) full int8."""
+def convert(onnx_path: Path, float32_path: Path, int8_path: Path | None,
+            representative: np.ndarray) -> dict[str, float]:
+    """Convert an exported model to float32 TFLite and (unless `int8_path` is None) full int8; returns
+    the seconds each step took (onnx2tf, float32, int8)."""
     if shutil.which("onnxsim", path=_environment()["PATH"]) is None:
         raise ExportError("the onnxsim command is missing (pip install -r requirements.txt): onnx2tf would "
                           "silently convert an unsimplified graph")
@@ -108,13 +91,18 @@ def convert(onnx_path: Path, float32_path: Path, int8_path: Path | None, represe
             _run([sys.executable, str(WORKER), "convert", kind, str(work / "saved_model"),
                   str(work / "representative.npy"), str(target)], f"TFLiteConverter ({kind}, {onnx_path.name})")
             seconds[kind] = time.perf_counter() - started
-    return Converted(float32_path, int8_path, seconds)
+    return seconds
 
 
-def score(tflite_path: Path, x: np.ndarray, tensorflow_python: str | None = None) -> Scored:
+def score(tflite_path: Path, x: np.ndarray,
+          tensorflow_python: str | None = None) -> tuple[np.ndarray, float, int | None, str]:
     """Run every row through LiteRT's reference kernels, one sample per invoke, in a child process; or,
     given `tensorflow_python` (another environment's Python: Edge Impulse's TensorFlow version, say),
-    through that TensorFlow's own tf.lite interpreter with the same reference kernels."""
+    through that TensorFlow's own tf.lite interpreter with the same reference kernels.
+
+    Returns (probabilities, median latency per sample in ms, arena bytes: the peak activation bytes alive
+    at once, a RAM estimate, None when the interpreter cannot tell; the interpreter that ran it, with its
+    version)."""
     python, runtime = (sys.executable, "litert") if tensorflow_python is None else (tensorflow_python, "tensorflow")
     with tempfile.TemporaryDirectory(prefix="dendrisweep-litert-") as scratch:
         rows, out = Path(scratch) / "x.npy", Path(scratch) / "out.npz"
@@ -123,5 +111,4 @@ def score(tflite_path: Path, x: np.ndarray, tensorflow_python: str | None = None
              f"{'LiteRT' if tensorflow_python is None else 'TensorFlow interpreter'} ({tflite_path.name})")
         with np.load(out) as result:
             probabilities, meta = result["probabilities"], json.loads(str(result["meta"]))
-    return Scored(probabilities, meta["latency_ms"], meta["arena_bytes"], tflite_path.stat().st_size,
-                  meta["runtime"])
+    return probabilities, meta["latency_ms"], meta["arena_bytes"], meta["runtime"]

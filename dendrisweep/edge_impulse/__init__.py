@@ -6,11 +6,7 @@
 - `packaging`: parameters.json generated from the registry, and a push-ready block folder
   (`python -m dendrisweep.edge_impulse parameters [--check] | package DIR`).
 """
-from dendrisweep.lazy import lazy_exports
+from dendrisweep.edge_impulse.packaging import block_parameters, package
+from dendrisweep.edge_impulse.runtime import read_info_file, write_block_output
 
-__all__, __getattr__ = lazy_exports(__name__, {
-    "read_info_file": "dendrisweep.edge_impulse.runtime",
-    "write_block_output": "dendrisweep.edge_impulse.runtime",
-    "block_parameters": "dendrisweep.edge_impulse.packaging",
-    "package": "dendrisweep.edge_impulse.packaging",
-})
+__all__ = ["block_parameters", "package", "read_info_file", "write_block_output"]

@@ -6,7 +6,7 @@ then deploys the best model through the deployment pipeline (deploy/pipeline.py)
 `model.onnx` (proven against the trained model in onnxruntime), `model.tflite` and
 `model_quantized_int8_io.tflite` (the chain Edge Impulse would run itself, proven by the deployment
 gate). With the TFLite files present Edge Impulse does not convert, so what the device runs is what
-was checked here. `convertInt8: false` in train_input.json skips the int8 file.
+was checked here. `convertInt8: false` in train_input.json skips the int8 file (`Policy.block`).
 """
 from __future__ import annotations
 
@@ -16,13 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from dendrisweep.contract import TrialRecord
-from dendrisweep.deploy.pipeline import Deployed, Names
+from dendrisweep.deploy.pipeline import Deployed, Policy, deploy
 from dendrisweep.errors import UsageError
 
-MODEL_FILE = "model.onnx"
-TFLITE_INT8_FILE = "model_quantized_int8_io.tflite"
 SUMMARY_FILE = "training_summary.json"
-BLOCK_FILES = Names(onnx=MODEL_FILE, onnx_int8="model_int8.onnx", tflite="model.tflite", tflite_int8=TFLITE_INT8_FILE)
 
 
 def read_info_file(path: Path | None) -> dict[str, Any]:
@@ -39,15 +36,12 @@ def read_info_file(path: Path | None) -> dict[str, Any]:
 
 
 def write_block_output(out_dir: Path, trained: Any, inference: Any, data: Any, record: TrialRecord,
-                       info: Mapping[str, Any], int8_tolerance_pp: float) -> Deployed:
-    """The model files Edge Impulse picks up, each proven (ExportError otherwise), and
+                       info: Mapping[str, Any], policy: Policy) -> Deployed:
+    """The model files Edge Impulse picks up (`policy`: Policy.block), each proven (ExportError otherwise), and
     training_summary.json: the deployment's measurements beside the trial's record; returns them (the
     trial records the deployed model's metrics from them)."""
-    from dendrisweep.deploy.pipeline import deploy
-
-    deployed = deploy(trained, inference, data, out_dir, BLOCK_FILES, int8_tolerance_pp,
-                      tflite_int8=info.get("convertInt8", True))
-    summary = {"model": MODEL_FILE, "classes": info.get("classes"), **deployed.as_dict(), **record.summary()}
+    deployed = deploy(trained, inference, data, out_dir, policy)
+    summary = {"model": policy.onnx, "classes": info.get("classes"), **deployed.as_dict(), **record.summary()}
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
     print(summary_table(summary), flush=True)  # the last thing in the log Studio shows
     return deployed

@@ -14,9 +14,10 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from dendrisweep.contract import FINISHED, LOST, RESULT_FILE, TRIAL_PREFIX
+from dendrisweep.contract import RESULT_FILE, TRIAL_PREFIX, Status, TrialRecord
 from dendrisweep.sweep import optuna_adapter as adapter
 from dendrisweep.sweep.controller import is_settled
+from dendrisweep.sweep.settle import study_status
 from dendrisweep.sweep.storage import stored_record
 
 
@@ -60,7 +61,7 @@ def audit_study(study: optuna.Study, trial_folders: Iterable[Path], budget: int 
         a.still_running += t.state in (TrialState.RUNNING, TrialState.WAITING)
         if t.state == TrialState.FAIL and not (record and record.reason):
             a.failed_without_reason += 1
-        if t.state == TrialState.FAIL and record is not None and record.status == LOST:
+        if study_status(t.state.name, record.status if record else None) == Status.LOST:
             a.lost += 1
             if t.number in retries:
                 a.retried += 1
@@ -72,8 +73,8 @@ def audit_study(study: optuna.Study, trial_folders: Iterable[Path], budget: int 
     for folder in trial_folders:
         for result in folder.glob(f"{TRIAL_PREFIX}*/{RESULT_FILE}"):
             try:
-                finished = json.loads(result.read_text()).get("status") == FINISHED
-            except (OSError, ValueError):
+                finished = TrialRecord.from_json(json.loads(result.read_text())).status == Status.FINISHED
+            except (OSError, ValueError, TypeError):
                 finished = False  # torn by a kill: the trial never finished
             if finished and result.parent.name.removeprefix(TRIAL_PREFIX) not in run_ids:
                 a.files_without_trial += 1

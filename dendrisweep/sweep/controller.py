@@ -8,19 +8,19 @@ run this same loop; they coordinate only through the database:
     record  -> settle (settle.py), store the trial's record whole, tell Optuna how it ended
 
 The source decides what runs (`SweepSource`: what the sampler suggests, within the sweep's budget;
-the verdict's replicate source: given configs with given seeds); the launcher how (`launch.launch`, or
-any callable with its signature: tests pass a fake one). Nothing already recorded is rewritten.
+the verdict's replicate source: given configs with given seeds); the launcher how (`AgentOptions.launcher`,
+the port in launcher.py: by default a `LocalLauncher`, processes on this machine; tests pass one that starts
+nothing). Nothing already recorded is rewritten.
 """
 from __future__ import annotations
 
 import math
-import os
 import signal
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -34,7 +34,8 @@ from tqdm import tqdm
 from dendrisweep.contract import FAILED, FINAL_FAILURES, FINISHED, TrialRecord, is_number, new_run_id
 from dendrisweep.errors import UsageError
 from dendrisweep.sweep import optuna_adapter as adapter
-from dendrisweep.sweep.launch import Job, TrialFiles, launch
+from dendrisweep.sweep.launch import Job, LocalLauncher, TrialFiles
+from dendrisweep.sweep.launcher import Launcher
 from dendrisweep.sweep.pruners import WandbHyperband
 from dendrisweep.sweep.samplers import make_sampler
 from dendrisweep.sweep.scheduler import delivered, take_suggestion, wandb_optimizer
@@ -87,14 +88,6 @@ class Source(Protocol):
         """A study whose directions, sampler and pruner the agent's study takes (a `scheduler.optimizer`'s)."""
 
 
-class Launcher(Protocol):
-    """How a claim's job runs: `launch.launch` (a real process), or a fake one in tests."""
-
-    def __call__(self, job: Job, files: TrialFiles, *, on_row: Callable[[dict[str, Any]], bool],
-                 stop: threading.Event, threads: int = 1, timeout: float | None = None,
-                 env: Mapping[str, str] | None = None) -> Observed: ...
-
-
 @dataclass(frozen=True)
 class AgentOptions:
     spec: SweepSpec  # the study's sweep: its metric, direction, pruning, sampler
@@ -102,7 +95,7 @@ class AgentOptions:
     storage_url: str
     run_dir: Path
     workers: int = 1
-    gpus: tuple[str, ...] = ()  # worker i trains on gpus[i % len(gpus)] (its CUDA_VISIBLE_DEVICES)
+    gpus: tuple[str, ...] = ()  # the default launcher's: worker i trains on gpus[i % len(gpus)]
     count: int | None = None
     sampler: str | None = None
     timeout: float | None = None
@@ -112,6 +105,7 @@ class AgentOptions:
     max_initial_failures: int = 5
     flapping_window: float = FLAPPING_WINDOW  # seconds in which FLAPPING_RUNS failed runs stop the agent
     project: str | None = None  # --project: the W&B project of the runs when the YAML names none
+    launcher: Launcher | None = None  # how trials run; by default LocalLauncher(workers, gpus) on this machine
 
     @property
     def wandb_project(self) -> str:
@@ -309,10 +303,11 @@ def flapping(failures: list[float], successes: int, window: float, max_initial_f
 class Controller:
     """One agent: `workers` threads, each claiming from `source`, launching with `launcher` and recording."""
 
-    def __init__(self, opts: AgentOptions, source: Source, launcher: Launcher | None = None) -> None:
+    def __init__(self, opts: AgentOptions, source: Source) -> None:
         self.opts, self.source = opts, source
-        self.launcher: Launcher = launcher or launch
-        self.processes = launcher is None  # real trial processes, which share this agent's W&B service
+        # by default its trials share a W&B service if they run train_trial.py, which finishes its own runs
+        self.launcher: Launcher = (opts.launcher if opts.launcher is not None else
+                                   LocalLauncher(opts.workers, opts.gpus, share_wandb=opts.spec.ours))
         self.study: optuna.Study | None = None  # opened by open(), or run()
         self.stop = threading.Event()
         self.launched = 0
@@ -324,7 +319,6 @@ class Controller:
         self.running: dict[int, int] = {}  # worker -> the trial it runs
         self._lock = threading.Lock()
         self._ended = threading.Condition()  # notified when one of this agent's trials ends
-        self.threads = max(1, (os.cpu_count() or 1) // opts.workers)
         self.bar: tqdm | None = None
 
     def open(self) -> optuna.Study:
@@ -346,10 +340,6 @@ class Controller:
             return claim
 
     # -- launch -----------------------------------------------------------------------------
-    def gpu(self, worker: int) -> str | None:
-        """The GPU a worker's trials see (round robin over --gpus), or None."""
-        return self.opts.gpus[worker % len(self.opts.gpus)] if self.opts.gpus else None
-
     def _reporter(self, trial: Trial, logged: list[float]) -> Callable[[dict[str, Any]], bool]:
         """Hands each logged value of the metric to the pruner; its step is how many times the metric
         has been logged (W&B's hyperband counts iterations so; for train_trial.py it is the epoch)."""
@@ -372,10 +362,8 @@ class Controller:
         # On the trial before it runs: its folder and run id, for the audit and for whoever finds it lost.
         started = TrialRecord(run_id=files.run_id, trial_dir=str(files.trial_dir), config=claim.job.params)
         claim.trial.set_user_attr(RECORD_ATTR, started.to_json())
-        gpu = self.gpu(worker)
-        observed = self.launcher(claim.job, files, on_row=self._reporter(claim.trial, logged), stop=self.stop,
-                                 threads=self.threads, timeout=self.opts.timeout,
-                                 env={"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None)
+        observed = self.launcher.launch(claim.job, files, worker=worker, on_row=self._reporter(claim.trial, logged),
+                                        stop=self.stop, timeout=self.opts.timeout)
         return started, observed
 
     # -- record -----------------------------------------------------------------------------
@@ -464,8 +452,9 @@ class Controller:
                 postfix += f" | best {t.best_value:.4f} ({self.source.label(t.best)})"
             if self.opts.spec.multi_objective:
                 postfix += f" | Pareto front {t.front}"
-            if self.opts.gpus:  # which worker runs what where
-                postfix += " | " + " ".join(f"gpu{self.gpu(w)}:#{n}" for w, n in sorted(self.running.items()))
+            placed = [(self.launcher.where(w), n) for w, n in sorted(self.running.items())]
+            if any(where for where, _ in placed):  # which worker runs what where
+                postfix += " | " + " ".join(f"{where}:#{n}" for where, n in placed)
             self.bar.set_postfix_str(postfix, refresh=True)
 
     def run(self) -> Tally:
@@ -478,22 +467,11 @@ class Controller:
         workers = [threading.Thread(target=self._worker, args=(i, study), name=f"worker-{i}")
                    for i in range(self.opts.workers)]
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-        wandb = _shared_wandb_service() if self.processes and self.opts.spec.ours else None
         try:
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                while worker.is_alive():
-                    worker.join(0.5)
-        except KeyboardInterrupt:
-            self.stop.set()
-            for worker in workers:
-                worker.join()
-            raise
+            with self.launcher.session():  # held until every worker is done: their trials use it to the end
+                _run_all(workers, self.stop)
         finally:
             signal.signal(signal.SIGTERM, previous)
-            if wandb is not None:
-                wandb.teardown()
             self._refresh(study)
             self.bar.close()
         if self.broken is not None:
@@ -502,13 +480,19 @@ class Controller:
         return tally(study)
 
 
-def _shared_wandb_service() -> Any:
-    """Start W&B's background service here; trials inherit WANDB_SERVICE and attach to it instead of
-    each spawning their own (about 1 s of CPU less per trial). A trial run by hand still works alone."""
-    import wandb
-
-    wandb.setup()
-    return wandb
+def _run_all(workers: list[threading.Thread], stop: threading.Event) -> None:
+    """Start the workers and wait for them; on Ctrl-C, stop them and wait until their trials are recorded."""
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            while worker.is_alive():
+                worker.join(0.5)
+    except KeyboardInterrupt:
+        stop.set()
+        for worker in workers:
+            worker.join()
+        raise
 
 
 def _short(value: Any) -> str:

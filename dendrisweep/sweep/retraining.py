@@ -1,10 +1,10 @@
 """Retrain chosen configs now, in parallel, each launched exactly as the agent launches a sweep's trials
-(launch.py: the config in the file `wandb agent` would write, the same environment and trial folder)
-and settled the same way (settle.py). `analysis regenerate` retrains its chosen pair through here.
+(through a launcher: by default launch.py's, with the config in the file `wandb agent` would write, the
+same environment and trial folder) and settled the same way (settle.py). `analysis regenerate` retrains
+its chosen pair through here.
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from dendrisweep.contract import FINISHED, TrialRecord, new_run_id
 from dendrisweep.errors import UsageError
-from dendrisweep.sweep.launch import Job, TrialFiles, launch
+from dendrisweep.sweep.launch import Job, LocalLauncher, TrialFiles
+from dendrisweep.sweep.launcher import Launcher
 from dendrisweep.sweep.settle import Objective, settle
 from dendrisweep.sweep.spec import DEFAULT_COMMAND
 
@@ -24,28 +25,33 @@ GROUP = "regenerate"
 
 
 def retrain(configs: Mapping[str, dict[str, Any]], out_dir: Path, data_dir: Path | None,
-            project: str) -> dict[str, TrialRecord]:
+            project: str, launcher: Launcher | None = None, deploy: bool = False) -> dict[str, TrialRecord]:
     """Train each named config with train_trial.py (on `data_dir`, else the built-in data), all at once,
-    showing epochs as they complete; each in `out_dir/<name>/`, its W&B run in `project`. Returns the
-    finished trials' records; a trial that does not finish is a UsageError naming it and its stderr."""
-    threads = max(1, (os.cpu_count() or 1) // len(configs))
+    through `launcher` (default: processes here, sharing out the cores), showing epochs as they complete;
+    each in `out_dir/<name>/`, its W&B run in `project`. Returns the finished trials' records; a trial that
+    does not finish is a UsageError naming it and its stderr. `deploy`: each also deploys its best model under
+    its name (train_trial.py --deploy-as), the result in its record and deployed/ folder."""
+    # A few trials: a W&B service started here for them to share would cost about what it saves them.
+    launcher = launcher if launcher is not None else LocalLauncher(len(configs), share_wandb=False)
     command = (*DEFAULT_COMMAND[:3], *(["--data-directory", str(data_dir)] if data_dir else []))
     lock, stop = threading.Lock(), threading.Event()
-    with tqdm(unit="epoch", desc="retraining " + " + ".join(configs)) as bar:  # no total: each ends when done
+    with launcher.session(), tqdm(unit="epoch", desc="retraining " + " + ".join(configs)) as bar:
+        # the bar has no total: each trial ends when done
         def progress(row: dict[str, Any]) -> bool:
             with lock:
                 bar.update(1)
             return False  # never prune
 
-        def train(name: str) -> tuple[TrialFiles, TrialRecord]:
+        def train(worker: int, name: str) -> tuple[TrialFiles, TrialRecord]:
             files = TrialFiles((out_dir / name).resolve(), GROUP, new_run_id())
-            job = Job(command, str(TRAIN_TRIAL), dict(configs[name]), GROUP, project)
+            job = Job((*command, *(["--deploy-as", name] if deploy else [])), str(TRAIN_TRIAL), dict(configs[name]),
+                      GROUP, project)
             started = TrialRecord(run_id=files.run_id, trial_dir=str(files.trial_dir), config=job.params)
-            observed = launch(job, files, on_row=progress, stop=stop, threads=threads)
+            observed = launcher.launch(job, files, worker=worker, on_row=progress, stop=stop)
             return files, settle(started, observed, Objective("best_val_acc")).record
 
         with ThreadPoolExecutor(max_workers=len(configs)) as pool:
-            done = dict(zip(configs, pool.map(train, configs), strict=True))
+            done = dict(zip(configs, pool.map(train, range(len(configs)), configs), strict=True))
     for name, (files, record) in done.items():
         if record.status != FINISHED:
             raise UsageError(f"retraining the {name} model failed ({record.reason or record.status}); see "

@@ -1,5 +1,6 @@
 """How a trial ended, decided once: from what the launcher saw and what the trial recorded, the final
-status and reason, the objective the sampler is told, and whether its parameters run again.
+status and reason, the objective the sampler is told, and whether its parameters run again; and, for the
+trials read back (a study's, W&B runs'), the status each source's own states stand for.
 
 Pure: no files, no processes, no study. The launcher (`launch.py`) observes, `settle` decides, the
 controller stores the record and tells Optuna.
@@ -12,17 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from dendrisweep.contract import (
-    DIVERGED,
-    FAILED,
-    FINISHED,
-    PREEMPTED,
-    PRUNED,
-    RETRIED,
-    STOPPED,
-    TrialRecord,
-    is_number,
-)
+from dendrisweep.contract import RETRIED, Status, TrialRecord, as_status, is_number
 
 # Exit codes of a program stopped by SIGTERM or SIGINT (negative: by the signal; 128+: its handler exited)
 _FROM_OUTSIDE = {-signal.SIGTERM: signal.SIGTERM, 128 + signal.SIGTERM: signal.SIGTERM,
@@ -74,20 +65,21 @@ def status_of(seen: Observed) -> tuple[str, str]:
     code, reported = seen.exit_code, seen.reported
     if seen.stopped is not None:
         return seen.stopped
-    if code == 0 and reported is not None and reported.status in (FINISHED, DIVERGED):
+    if code == 0 and reported is not None and reported.status in (Status.FINISHED, Status.DIVERGED):
         return reported.status, reported.reason
-    if code == 0 and reported is not None and reported.status == STOPPED:  # not by this agent: from outside
-        return PREEMPTED, f"{reported.reason.split(' (')[0]} from outside the agent (preempted)"
+    if code == 0 and reported is not None and reported.status == Status.STOPPED:  # not by this agent: from outside
+        return Status.PREEMPTED, f"{reported.reason.split(' (')[0]} from outside the agent (preempted)"
     if code == 0 and reported is None:  # a program outside the trial contract: its exit code says it all
-        return FINISHED, ""
+        return Status.FINISHED, ""
     if code in _FROM_OUTSIDE:  # a cluster scheduler's preemption: not the trial's fault
-        return PREEMPTED, f"stopped by {signal.Signals(_FROM_OUTSIDE[code]).name} from outside the agent (preempted)"
+        name = signal.Signals(_FROM_OUTSIDE[code]).name
+        return Status.PREEMPTED, f"stopped by {name} from outside the agent (preempted)"
     if reported is not None and reported.reason:
-        return FAILED, reported.reason
+        return Status.FAILED, reported.reason
     if code is not None and code < 0:
-        return FAILED, f"killed by signal {signal.Signals(-code).name}"
+        return Status.FAILED, f"killed by signal {signal.Signals(-code).name}"
     last = seen.stderr_tail.strip().splitlines()[-1] if seen.stderr_tail.strip() else "no output"
-    return FAILED, f"exit code {code}: {last}"
+    return Status.FAILED, f"exit code {code}: {last}"
 
 
 def impute(objective: Objective, logged: Sequence[float]) -> float | None:
@@ -112,20 +104,20 @@ def settle(started: TrialRecord, seen: Observed, objective: Objective, logged: S
                      config=record.config or started.config)
     value = 0.0 if objective.metric is None else _reported(record, seen, objective.metric)
     # W&B's multi-objective scheduler tells a failed run as failed: no imputation with several metrics
-    imputed = impute(objective, logged) if status == FAILED and not objective.others else None
+    imputed = impute(objective, logged) if status == Status.FAILED and not objective.others else None
     values = [value, *(_reported(record, seen, name) for name in objective.others)]
     names = (objective.metric, *objective.others)
     missing = next((name for name, v in zip(names, values, strict=True) if v is None), None)
     if imputed is not None:
         value = imputed
-    elif status == FINISHED and missing is not None:
-        status, reason = FAILED, (f"the run logged no finite {missing} to W&B"
-                                  f"{'' if seen.logged else ' (no W&B run found)'}")
-    counted = status == FINISHED or imputed is not None
+    elif status == Status.FINISHED and missing is not None:
+        status, reason = Status.FAILED, (f"the run logged no finite {missing} to W&B"
+                                         f"{'' if seen.logged else ' (no W&B run found)'}")
+    counted = status == Status.FINISHED or imputed is not None
     record = replace(record, status=status, reason=reason, exit_code=seen.exit_code, agent_seconds=seen.seconds,
                      objective=value if counted else None, imputed=objective.impute if imputed is not None else None,
-                     stderr_tail="" if status == FINISHED else seen.stderr_tail)
-    tell = Tell.COMPLETE if counted else Tell.PRUNED if status == PRUNED else Tell.FAIL
+                     stderr_tail="" if status == Status.FINISHED else seen.stderr_tail)
+    tell = Tell.COMPLETE if counted else Tell.PRUNED if status == Status.PRUNED else Tell.FAIL
     told = tuple(float(v) for v in values if v is not None) if counted and objective.others else None
     return Settled(record, tell, value if counted else None, retry=status in RETRIED, values=told)
 
@@ -136,3 +128,31 @@ def _reported(record: TrialRecord, seen: Observed, metric: str) -> float | None:
     if value is None and is_number(seen.summary.get(metric)):
         value = float(seen.summary[metric])
     return value
+
+
+# W&B's run states, as its API lists a run, to ours
+_WANDB_STATES = {"finished": Status.FINISHED, "failed": Status.FAILED, "crashed": Status.FAILED,
+                 "killed": Status.KILLED, "running": Status.RUNNING, "pending": Status.QUEUED}
+# Optuna's states of a trial that has not ended, or whose record does not say how it ended, to ours
+_OPTUNA_STATES = {"COMPLETE": Status.FINISHED, "PRUNED": Status.PRUNED, "FAIL": Status.FAILED,
+                  "RUNNING": Status.RUNNING, "WAITING": Status.QUEUED}
+
+
+def wandb_status(state: str, recorded: Any = None) -> str:
+    """A W&B run's status: what the trial recorded (its summary's `status`), else W&B's run state as ours
+    (a state W&B adds later keeps W&B's word). An offline run file's state is `running` until it has an
+    exit code, then `finished` for 0 and `failed` for any other."""
+    return as_status(recorded or _WANDB_STATES.get(state, state))
+
+
+def offline_state(exit_code: int | None) -> str:
+    """The W&B run state of an offline run file with this exit code (None: the run has not ended)."""
+    return "running" if exit_code is None else "finished" if exit_code == 0 else "failed"
+
+
+def study_status(state: str, recorded: str | None) -> str:
+    """A study trial's status from its Optuna state (`COMPLETE`, `RUNNING`, ...) and its stored record's status
+    (None: no record): a trial not yet ended is running or queued whatever record it carries (a retry
+    inherits its lost trial's); an ended one is what the agent settled it as."""
+    ended = state not in ("RUNNING", "WAITING") and recorded not in (None, Status.RUNNING)
+    return as_status(recorded) if ended else _OPTUNA_STATES.get(state, Status.FAILED)

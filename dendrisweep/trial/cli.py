@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preemptible", action="store_true",
                      help="A SIGTERM is a preemption (as under Slurm, where it is the default): mark the W&B run "
                           "preempting and exit 143 so W&B requeues it, instead of stopping it.")
+    run.add_argument("--deploy-as", metavar="NAME",
+                     help="Deploy the best model as `analysis regenerate` does (it passes this): NAME.onnx, "
+                          "NAME.tflite, ... in the trial's deployed/ folder with deployed.json, int8 held to "
+                          "int8_tolerance_pp (a failed gate is recorded as deploy_error).")
     for group_name in ("training", "data", "pai", "deploy"):
         group = parser.add_argument_group(group_name)
         for setting in SETTINGS.values():
@@ -105,7 +109,7 @@ def parse_trial_args(argv: Sequence[str] | None) -> TrialOptions:
               "arguments a block does not use)", file=sys.stderr)
     values = vars(namespace)
     run_keys = ("config", "print_config", "data_directory", "out_directory", "wandb_project", "edge_impulse",
-                "info_file", "input_shape", "preemptible")
+                "info_file", "input_shape", "preemptible", "deploy_as")
     run = {key: values.pop(key) for key in run_keys}
     shape = run["input_shape"]
     if shape is not None and len(shape) >= 2 and "features_per_frame" not in values:
@@ -122,6 +126,7 @@ def parse_trial_args(argv: Sequence[str] | None) -> TrialOptions:
         edge_impulse=run["edge_impulse"],
         info=read_info_file(run["info_file"]),
         preemptible=run["preemptible"],
+        deploy_as=run["deploy_as"],
     )
 
 

@@ -19,3 +19,4 @@ class TrialOptions:
     edge_impulse: bool = False  # also write model.onnx + summary into out_directory (the block's output)
     info: dict[str, Any] = field(default_factory=dict)  # Edge Impulse's train_input.json (--info-file)
     preemptible: bool = False  # a SIGTERM means preemption: mark the W&B run preempting, exit 143 (also: Slurm)
+    deploy_as: str | None = None  # deploy the best model as `analysis regenerate`'s model of this name

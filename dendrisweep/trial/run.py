@@ -48,8 +48,8 @@ from dendrisweep.contract import (
     pack,
 )
 from dendrisweep.data import Dataset
-from dendrisweep.deploy.pipeline import Deployed, deploy
-from dendrisweep.edge_impulse.runtime import BLOCK_FILES, write_block_output
+from dendrisweep.deploy.pipeline import Deployed, Policy, deploy
+from dendrisweep.edge_impulse.runtime import write_block_output
 from dendrisweep.errors import ExportError, UsageError
 from dendrisweep.files import write_atomic
 from dendrisweep.measure import count_macs, count_parameters
@@ -135,28 +135,35 @@ def _sizes(inference: nn.Module, data: Dataset) -> dict[str, Any]:
             "macs": count_macs(inference, torch.zeros(1, *data.shape.sample))}
 
 
-# A trial measures its deployed model, it does not ship it: the gate's int8 tolerance set to the whole scale
-# lets a lossy int8 model through, recorded with its low tflite_int8_acc, instead of failing the trial (the
-# Edge Impulse block, which ships its model, gates on the trial's int8_tolerance_pp).
-MEASURE_ONLY_TOLERANCE_PP = 100.0
-
-
 def _device_metrics(deployed: Deployed) -> dict[str, Any]:
     """The record's metrics of the deployed model, which carry the pipeline's names."""
     return {name: getattr(deployed, name) for name in DEPLOY_METRICS}
 
 
-def deployment_metrics(trained: nn.Module, inference: nn.Module, data: Dataset, out_dir: Path) -> dict[str, Any]:
-    """The best model as a device runs it (setting deploy_metrics): one pass through the deployment pipeline
-    into `out_dir`, and what it cost. A model the chain cannot convert, or whose files do not behave like it
-    (ExportError), is a measurement that failed, not a trial: the metrics stay None, `deploy_error` says why,
-    and the trial still finishes with its training metrics, so a sweep goes on."""
+def deployment_policy(config: Mapping[str, Any], options: TrialOptions) -> Policy | None:
+    """How a trial deploys its best model into its deployed/ folder, if it does: as `analysis regenerate` asked
+    (--deploy-as NAME: its names, int8 gated at int8_tolerance_pp), or measured only (setting deploy_metrics)."""
+    if options.deploy_as:
+        return Policy.regenerate(options.deploy_as, config["int8_tolerance_pp"])
+    return Policy.measure() if config["deploy_metrics"] else None
+
+
+def deployment_metrics(trained: nn.Module, inference: nn.Module, data: Dataset, out_dir: Path,
+                       policy: Policy) -> dict[str, Any]:
+    """The best model as a device runs it: one pass through the deployment pipeline into `out_dir`, the whole
+    result saved there (Deployed.save: what regenerate reads back), and what it cost. A model the chain
+    cannot convert, or whose files do not behave like it (ExportError), is a measurement that failed, not a
+    trial: the metrics stay None, `deploy_error` says why, and the trial still finishes with its training
+    metrics, so a sweep goes on."""
     started = time.perf_counter()
     try:
-        measured = _device_metrics(deploy(trained, inference, data, out_dir, BLOCK_FILES, MEASURE_ONLY_TOLERANCE_PP))
+        deployed = deploy(trained, inference, data, out_dir, policy)
     except ExportError as exc:
         print(f"train_trial.py: warning: the deployed model could not be measured: {exc}", file=sys.stderr)
-        measured = {"deploy_error": f"ExportError: {exc}"}
+        measured: dict[str, Any] = {"deploy_error": f"ExportError: {exc}"}
+    else:
+        deployed.save(out_dir)
+        measured = _device_metrics(deployed)
     return {**measured, "deploy_seconds": time.perf_counter() - started}
 
 
@@ -290,14 +297,14 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
                 raise result.stopped
             if options.edge_impulse:  # the block's deployment is the trial's measurement: one conversion
                 started = time.perf_counter()
+                shipped = Policy.block(config["int8_tolerance_pp"], ships_int8=options.info.get("convertInt8", True))
                 deployed = write_block_output(options.out_directory, best, inference, data,
-                                              replace(recorder.record, **measured), options.info,
-                                              config["int8_tolerance_pp"])
+                                              replace(recorder.record, **measured), options.info, shipped)
                 measured.update(_device_metrics(deployed), deploy_seconds=time.perf_counter() - started)
                 if config["compare_baseline"] and config["dendrites"]:
                     print(baseline_comparison(config, data, precision, measured, deadline))
-            elif config["deploy_metrics"]:
-                measured.update(deployment_metrics(best, inference, data, trial_dir / DEPLOYED_DIR))
+            elif (policy := deployment_policy(config, options)) is not None:
+                measured.update(deployment_metrics(best, inference, data, trial_dir / DEPLOYED_DIR, policy))
         status, exit_code = FINISHED, 0
     except Diverged as exc:  # recorded, and the sweep goes on; a block has no model to hand over: a failure
         status, reason, exit_code = DIVERGED, str(exc), 1 if options.edge_impulse else 0

@@ -103,8 +103,8 @@ def settled_replicates(trials: Sequence[FrozenTrial], keys: Sequence[str]) -> di
 
 def run_replicates(opts: AgentOptions, specs: Mapping[str, SweepSpec],
                    replicates: Sequence[Replicate]) -> dict[str, TrialRecord]:
-    """Run every replicate not yet settled in the study `opts` names (workers, GPUs, heartbeats as an
-    agent's), then return the settled records by key."""
+    """Run every replicate not yet settled in the study `opts` names (through its launcher, with workers and
+    heartbeats as an agent's), then return the settled records by key."""
     controller = Controller(replicate_options(opts), ReplicateSource(specs, replicates, opts.wandb_project))
     controller.run()
     if controller.flapping is not None:

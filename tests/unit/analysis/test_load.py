@@ -6,7 +6,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.load import COLUMNS, META, _read_cache, _write_cache, frame, from_wandb_records, row, sweep_path
+from analysis.load import (
+    COLUMNS,
+    DTYPES,
+    META,
+    _read_cache,
+    _write_cache,
+    frame,
+    from_wandb_records,
+    row,
+    sweep_path,
+)
 from dendrisweep import UsageError
 from dendrisweep.contract import RESULT_METRICS, DataInfo, TrialRecord
 from dendrisweep.settings import SETTINGS
@@ -25,6 +35,22 @@ def test_a_record_is_one_row_with_every_column() -> None:
     assert (first["wall_seconds"], first["agent_seconds"]) == (10.0, 11.5)  # one meaning each
     assert (first["data_digest"], first["run_dir"], first["learning_rate"]) == ("d", "/t", 0.003)
     assert pd.isna(first["width_multiplier"])  # a setting the record does not hold
+
+
+def test_column_dtypes_follow_the_records_fields_and_the_settings_kinds() -> None:
+    df = frame([row(RECORD, state="finished", objective=0.9, source="optuna", trial=3),
+                row(TrialRecord(run_id="r2", status="failed"), state="failed", objective=None, source="optuna")])
+    integers = ["trial", "params", "inference_params", "macs", "dendrites_added", "epochs_run", "best_epoch",
+                "tflite_int8_bytes", "arena_bytes"]
+    floats = ["objective", "best_val_acc", "test_acc", "val_loss", "test_loss", "wall_seconds", "agent_seconds",
+              "tflite_int8_latency_ms", "tflite_int8_acc"]
+    assert {c for c in META if DTYPES.get(c) == "Int64"} == set(integers)
+    assert {c for c in META if DTYPES.get(c) == "float64"} == set(floats)
+    assert all(str(df[c].dtype) == "Int64" for c in integers) and all(df[c].dtype == float for c in floats)
+    for name, setting in SETTINGS.items():  # a numeric registry setting's column: its kind's dtype
+        if setting.kind in ("int", "float"):
+            assert str(df[name].dtype) == {"int": "Int64", "float": "float64"}[setting.kind], name
+    assert df["learning_rate"].iloc[0] == 0.003 and pd.isna(df["params"].iloc[1])
 
 
 def test_another_programs_nested_parameters_become_dotted_columns() -> None:

@@ -14,6 +14,7 @@ from analysis import stats, verdict
 from analysis.load import frame, row
 from dendrisweep.contract import DataInfo, TrialRecord, pack
 from dendrisweep.sweep import SweepSpec, parse_sweep
+from dendrisweep.verdict import Schedule, Verdict
 
 BASE = 0.80
 
@@ -80,7 +81,7 @@ class Replicates:
 
 
 def simulated_verdict(rng: random.Random, effect: float, n_seeds: int, top: int = 1, failing_seed: int | None = None,
-                      rules: verdict.Rules | None = None) -> dict[str, object]:
+                      rules: verdict.Rules | None = None) -> Verdict:
     dendritic, baseline = families(rng, effect)
     candidates = verdict.plan(dendritic, baseline, top, within_pp=0.5)
     estimates, measured, _ = verdict.evaluate(candidates, Replicates(rng, effect, failing_seed), n_seeds, n_seeds,
@@ -121,16 +122,17 @@ def test_replicates_are_every_config_with_every_seed_grouped_by_config() -> None
 
 def test_a_known_effect_is_found_with_its_interval_on_fresh_seeds() -> None:
     found = simulated_verdict(random.Random(4), effect=0.08, n_seeds=5, top=2, failing_seed=1004)
-    low, high = found["accuracy_diff_ci"]  # type: ignore[misc]
-    assert low <= 8.0 <= high and low > 0 and found["significant"] and found["population"] == "task"
-    assert str(found["statement"]).startswith("Dendrites help:") and "5 seeds each" in str(found["statement"])
-    for side in (verdict.DENDRITIC, verdict.BASELINE):  # chosen among 2: estimated on seeds that chose nothing
-        pick = found[side]
-        assert pick["fresh_seeds"] and pick["seed_values"] == verdict.seeds(5, verdict.FRESH_SEED)  # type: ignore[index]
-    choice = [c for c in found["configs"] if not c["fresh_seeds"]]  # type: ignore[attr-defined]
+    assert found.estimate.accuracy_diff_ci is not None
+    low, high = found.estimate.accuracy_diff_ci
+    assert low <= 8.0 <= high and low > 0 and found.estimate.significant and found.estimate.population == "task"
+    assert found.statement.startswith("Dendrites help:") and "5 seeds each" in found.statement
+    for pick in (found.dendritic, found.baseline):  # chosen among 2: estimated on seeds that chose nothing
+        assert pick.fresh_seeds and pick.seed_values == verdict.seeds(5, verdict.FRESH_SEED)
+    choice = [c for c in found.configs if not c.fresh_seeds]
     for config in choice:  # the choice's round lost seed 1004 and says why
-        assert config["n"] == 4 and len(config["failed_runs"]) == 1 and "scripted crash" in config["failed_runs"][0]
-        assert config["selection_gap"] == pytest.approx(config["sweep_value"] - config["replicate_value_mean"])
+        assert config.n == 4 and len(config.failed_runs) == 1 and "scripted crash" in config.failed_runs[0]
+        assert config.replicate_value_mean is not None
+        assert config.selection_gap == pytest.approx(config.sweep_value - config.replicate_value_mean)
 
 
 def test_a_pick_that_was_the_only_candidate_is_not_replicated_again() -> None:
@@ -151,14 +153,15 @@ def test_both_families_get_the_same_number_of_headline_candidates() -> None:
 
 def test_with_no_true_effect_the_statement_claims_nothing_and_says_what_more_seeds_would_find() -> None:
     found = simulated_verdict(random.Random(7), effect=0.0, n_seeds=3)
-    statement = str(found["statement"])
-    assert not found["significant"] and statement.startswith("No evidence of a difference at 3 seeds each:")
+    statement = found.statement
+    assert not found.estimate.significant and statement.startswith("No evidence of a difference at 3 seeds each:")
     assert "on this task (new seeds and new test examples)" in statement
     assert "a 10% error reduction (the declared effect) needs about" in statement or "no number of seeds" in statement
     assert "help" not in statement and "hurt" not in statement
-    low, high = found["error_reduction_ci"]  # type: ignore[misc]
+    assert found.estimate.error_reduction_ci is not None
+    low, high = found.estimate.error_reduction_ci
     assert low < 0 < high  # the two intervals agree
-    assert 0 < found["power"] < 1 and found["min_effect"] == verdict.MIN_EFFECT  # type: ignore[operator]
+    assert 0 < found.estimate.power < 1 and found.estimate.min_effect == verdict.MIN_EFFECT
 
 
 def test_without_two_finished_replicates_there_is_no_verdict() -> None:
@@ -181,26 +184,29 @@ def test_compression_is_tested_from_the_largest_smaller_config_down_and_stops_at
               measured(verdict.DENDRITIC, 500, [0.80, 0.82, 0.81, 0.80, 0.82]),  # fails: the sequence stops
               measured(verdict.DENDRITIC, 100, [0.91, 0.92, 0.91, 0.92, 0.91])]  # would pass, never tested
     found = verdict._compression(ladder, best_baseline, 0.5, verdict.Rules())
-    assert found["config"]["params"] == 900 and found["tested"] == [m.candidate.label for m in ladder[:2]]
+    assert found.config is not None and found.config.params == 900
+    assert found.tested == [m.candidate.label for m in ladder[:2]]
 
 
 def test_a_schedule_tests_each_look_at_its_level_and_an_undeclared_look_is_exploratory() -> None:
     levels = stats.spending([5, 10, 20])
-    first, looks = verdict.rules(verdict.Request(seeds=5, schedule=(5, 10, 20)), None)
+    first, looks, schedule = verdict.rules(verdict.Request(seeds=5, schedule=(5, 10, 20)), None)
     assert first.alpha == pytest.approx(levels[0]) and first.exploratory is None
-    second, _ = verdict.rules(verdict.Request(seeds=10), {"studies": {}, **looks})  # the schedule is remembered
-    assert second.alpha == pytest.approx(levels[1]) and second.exploratory is None
-    unplanned, looks = verdict.rules(verdict.Request(seeds=10), {"looks": [5], "schedule": None})
-    assert looks["looks"] == [5, 10] and unplanned.exploratory and "--schedule" in unplanned.exploratory
+    assert looks == [5] and schedule == Schedule([5, 10, 20], levels)
+    earlier = simulated_verdict(random.Random(4), effect=0.08, n_seeds=5)
+    second, _, _ = verdict.rules(verdict.Request(seeds=10), replace(earlier, looks=looks, schedule=schedule))
+    assert second.alpha == pytest.approx(levels[1]) and second.exploratory is None  # the schedule is remembered
+    unplanned, looks, _ = verdict.rules(verdict.Request(seeds=10), replace(earlier, looks=[5]))
+    assert looks == [5, 10] and unplanned.exploratory and "--schedule" in unplanned.exploratory
     found = simulated_verdict(random.Random(4), effect=0.08, n_seeds=5, top=2, rules=unplanned)
-    assert not found["significant"]  # an exploratory look claims nothing, however small its p
+    assert not found.estimate.significant  # an exploratory look claims nothing, however small its p
 
 
 def test_no_seed_varying_is_no_claim() -> None:
     d, b = measured(verdict.DENDRITIC, 10, [0.91] * 4), measured(verdict.BASELINE, 10, [0.90] * 4)
     found = verdict.compare(d, b)
-    assert not found["significant"] and not found["spread"] and found["accuracy_diff_ci"][0] < 1.0 < \
-        found["accuracy_diff_ci"][1]
+    assert found.accuracy_diff_ci is not None
+    assert not found.significant and not found.spread and found.accuracy_diff_ci[0] < 1.0 < found.accuracy_diff_ci[1]
     assert "no seed varied" in verdict.headline(d, b, found)
     assert "on this data set's test split" in verdict.headline(d, b, found)  # no per-example outcomes
 
@@ -223,24 +229,25 @@ def test_the_answer_says_its_scope_and_warns_when_the_search_was_not_the_same() 
     record = TrialRecord(status="finished", versions={"perforatedai": "3.2.9"},
                          data=DataInfo(source="built-in keywords", digest="d", train=960, val=300, test=240))
     scope = verdict.scope([record, TrialRecord(status="failed")])
-    assert scope["dendrites"] == ("gradient-descent dendrites (open perforatedai 3.2.9), not Perforated "
-                                  "Backpropagation")
-    assert scope["splits"] == {"train": 960, "validation": 300, "test": 240}
-    fair = verdict.qualify({"statement": "No evidence."}, scope, [])
-    assert fair["statement"] == ("No evidence. Scope: gradient-descent dendrites (open perforatedai 3.2.9), not "
-                                 "Perforated Backpropagation; data: built-in keywords; splits: train 960, validation "
-                                 "300, test 240 samples.")
-    assert fair["warning"] is None and fair["search_differences"] == [] and fair["scope"] == scope
-    unfair = verdict.qualify({"statement": "No evidence."}, scope, ["run_cap: 4 vs 6"])
-    assert unfair["statement"].endswith("Warning: the two sweeps did not get the same search, so this is not an "
+    assert scope.dendrites == ("gradient-descent dendrites (open perforatedai 3.2.9), not Perforated "
+                               "Backpropagation")
+    assert scope.splits == {"train": 960, "validation": 300, "test": 240}
+    plain = replace(simulated_verdict(random.Random(7), effect=0.0, n_seeds=3), statement="No evidence.")
+    fair = verdict.qualify(plain, scope, [])
+    assert fair.statement == ("No evidence. Scope: gradient-descent dendrites (open perforatedai 3.2.9), not "
+                              "Perforated Backpropagation; data: built-in keywords; splits: train 960, validation "
+                              "300, test 240 samples.")
+    assert fair.warning is None and fair.search_differences == [] and fair.scope == scope
+    unfair = verdict.qualify(plain, scope, ["run_cap: 4 vs 6"])
+    assert unfair.statement.endswith("Warning: the two sweeps did not get the same search, so this is not an "
                                         "equal-effort comparison: run_cap: 4 vs 6.")
 
 
 def test_two_sides_on_different_data_are_flagged() -> None:
     records = [TrialRecord(status="finished", data=DataInfo(digest=digest)) for digest in ("a", "b")]
-    found = verdict.qualify({"statement": "x"}, verdict.scope(records), [])
-    assert found["search_differences"] == ["the two sides trained on different data"]
-    assert verdict.scope(records)["dendrites"] == "dendrites as the sweeps' program implements them"
+    found = verdict.qualify(simulated_verdict(random.Random(7), effect=0.0, n_seeds=3), verdict.scope(records), [])
+    assert found.search_differences == ["the two sides trained on different data"]
+    assert verdict.scope(records).dendrites == "dendrites as the sweeps' program implements them"
 
 
 def test_a_dendritic_pick_whose_models_kept_no_dendrite_says_so() -> None:
@@ -255,16 +262,17 @@ def test_a_dendritic_pick_whose_models_kept_no_dendrite_says_so() -> None:
     estimates, measured_, _ = verdict.evaluate(candidates, without_dendrites, 3, 3, maximize=True)
     found = verdict.decide(estimates, measured_, 3, 0.5)
     assert ("the dendritic config's replicates kept a median of 0 dendrites: PAI removes a dendrite that does not "
-            "improve validation") in str(found["statement"])
-    assert found["dendritic"]["dendrites_added"] == 0  # type: ignore[index]
+            "improve validation") in found.statement
+    assert found.dendritic.dendrites_added == 0
 
 
 def test_the_power_sentence_plans_for_the_declared_effect_and_never_promises_the_impossible() -> None:
-    planned = {"min_effect": 0.1, "detectable_error_reduction": 0.35, "seeds_to_resolve": 40}
+    found = simulated_verdict(random.Random(7), effect=0.0, n_seeds=3).estimate
+    planned = replace(found, min_effect=0.1, detectable_error_reduction=0.35, seeds_to_resolve=40)
     assert verdict.power_sentence(planned) == ("at these seeds a difference is found (80% power) from an error "
                                                "reduction of about 35%; a 10% error reduction (the declared effect) "
                                                "needs about 40 seeds per config")
-    hopeless = {"min_effect": 0.1, "detectable_error_reduction": 1.4, "seeds_to_resolve": None}
+    hopeless = replace(found, min_effect=0.1, detectable_error_reduction=1.4, seeds_to_resolve=None)
     assert verdict.power_sentence(hopeless) == ("at these seeds not even removing every error would be found "
                                                 "reliably; no number of seeds finds a 10% error reduction on this "
                                                 "test split: its own noise is too large")
@@ -277,8 +285,8 @@ def test_a_resampled_split_gives_each_replicate_its_own_split_and_covers_the_tas
     assert all(r.params["data_seed"] == r.params["seed"] for r in runs)
     d = measured(verdict.DENDRITIC, 10, [0.91, 0.93, 0.92])
     b = measured(verdict.BASELINE, 10, [0.90, 0.91, 0.92])
-    assert verdict.compare(d, b)["population"] == "split"  # one split, no per-example outcomes
-    assert verdict.compare(d, b, verdict.Rules(resample_split=True))["population"] == "task"
+    assert verdict.compare(d, b).population == "split"  # one split, no per-example outcomes
+    assert verdict.compare(d, b, verdict.Rules(resample_split=True)).population == "task"
 
 
 def test_front_members_are_replicated_and_verdict_json_draws_each_familys_front_as_a_curve() -> None:
@@ -294,28 +302,31 @@ def test_front_members_are_replicated_and_verdict_json_draws_each_familys_front_
         assert all(c.front_cost == ("params", float(front.loc[c.run_id, "params"])) for c in mine)
     estimates, measured, _ = verdict.evaluate(candidates, Replicates(rng, 0.0), 3, 3, maximize=True)
     found = verdict.decide(estimates, measured, 3, 0.5)
-    curves = found["fronts"]
+    curves = found.fronts
     assert set(curves) == {verdict.DENDRITIC, verdict.BASELINE}
     from analysis.report import verdict_section
 
-    text = " ".join(verdict_section({**found, "seeds": 3}).text)
+    text = " ".join(verdict_section(found).text)
     assert "The dendritic Pareto front, re-trained (params: test accuracy, 95% CI): " in text
     for curve in curves.values():
-        assert [p["cost"] for p in curve] == sorted(p["cost"] for p in curve)
-        assert all(p["n"] == 3 and p["test_acc_ci"][0] <= p["test_acc_mean"] <= p["test_acc_ci"][1] for p in curve)
+        assert [p.cost for p in curve] == sorted(p.cost for p in curve)
+        for p in curve:
+            assert p.n == 3 and p.test_acc_ci is not None and p.test_acc_mean is not None
+            assert p.test_acc_ci[0] <= p.test_acc_mean <= p.test_acc_ci[1]
 
 
 def test_one_sweep_that_switches_dendrites_is_split_into_the_two_families_by_each_trials_setting() -> None:
-    from analysis.cli import Source, _families
+    from analysis.cli import _families
+    from analysis.load import Trials
     from dendrisweep.errors import UsageError
 
     rng = random.Random(3)
     both = pd.concat([sweep_frame(True, rng), sweep_frame(False, rng)], ignore_index=True)
     spec = noisy_spec("pareto", True)
-    dendritic, baseline = _families(Source("pareto", both, "acc", True, spec), None, None)
+    dendritic, baseline = _families(Trials("pareto", both, "acc", True, spec), None, None)
     assert (dendritic.name, baseline.name) == (verdict.DENDRITIC, verdict.BASELINE)
     assert dendritic.df["dendrites"].tolist() == [True] * 6 and baseline.df["dendrites"].tolist() == [False] * 6
     assert dendritic.spec is baseline.spec is spec  # one sweep re-runs both: the same search by construction
     with pytest.raises(UsageError, match="verdict needs a baseline sweep: .* or one sweep whose finished trials have "
                                          "dendrites on and off"):
-        _families(Source("dend", sweep_frame(True, rng), "acc", True, spec), None, None)
+        _families(Trials("dend", sweep_frame(True, rng), "acc", True, spec), None, None)

@@ -22,8 +22,8 @@ def write_result(job: Job, files: TrialFiles) -> None:
 
 def sweep(tmp_path: Path, launcher: FakeLauncher) -> Controller:
     opts = AgentOptions(spec=SPEC, study_name="a", storage_url=f"sqlite:///{tmp_path / 'a.db'}",
-                        run_dir=tmp_path / "runs", progress=False)
-    controller = Controller(opts, SweepSource(opts), launcher)
+                        run_dir=tmp_path / "runs", progress=False, launcher=launcher)
+    controller = Controller(opts, SweepSource(opts))
     controller.run()
     return controller
 

@@ -41,8 +41,8 @@ def options(tmp_path: Path, spec: SweepSpec, **extra: Any) -> AgentOptions:
 
 
 def run(tmp_path: Path, spec: SweepSpec, launcher: FakeLauncher, **extra: Any) -> tuple[Controller, optuna.Study]:
-    opts = options(tmp_path, spec, **extra)
-    controller = Controller(opts, SweepSource(opts), launcher)
+    opts = options(tmp_path, spec, launcher=launcher, **extra)
+    controller = Controller(opts, SweepSource(opts))
     controller.run()
     return controller, controller.open()
 
@@ -52,6 +52,7 @@ def test_a_sweep_runs_its_budget_and_stores_each_record_whole(tmp_path: Path) ->
     controller, study = run(tmp_path, sweep(run_cap=4), launcher, workers=2)
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4 and len(launcher.jobs) == 4
+    assert launcher.sessions == 1  # one launcher session for the whole run, every worker's trials in it
     for trial in trials:
         assert set(trial.user_attrs) == {RECORD_ATTR}  # one attribute, the whole record
         record = record_of(trial)
@@ -67,8 +68,8 @@ def test_a_claim_is_recorded_running_with_its_folder_before_it_runs(tmp_path: Pa
         (trial,) = controller.open().get_trials(states=(TrialState.RUNNING,))
         seen.append(stored_record(trial))
 
-    opts = options(tmp_path, sweep(run_cap=1))
-    controller = Controller(opts, SweepSource(opts), FakeLauncher(during=during))
+    opts = options(tmp_path, sweep(run_cap=1), launcher=FakeLauncher(during=during))
+    controller = Controller(opts, SweepSource(opts))
     controller.run()
     (record,) = seen
     _, files = controller.launcher.jobs[0]  # type: ignore[attr-defined]
@@ -136,8 +137,8 @@ def test_reaching_the_metrics_target_ends_the_sweep(tmp_path: Path) -> None:
 
 def test_a_pruner_stops_a_trial_through_the_values_it_logs(tmp_path: Path) -> None:
     spec = sweep(run_cap=1, early_terminate={"type": "hyperband", "min_iter": 1})
-    opts = options(tmp_path, spec)
-    controller = Controller(opts, SweepSource(opts), FakeLauncher(rows=[{"loss": 5.0}, {"loss": 4.0}]))
+    opts = options(tmp_path, spec, launcher=FakeLauncher(rows=[{"loss": 5.0}, {"loss": 4.0}]))
+    controller = Controller(opts, SweepSource(opts))
     controller.open().pruner = optuna.pruners.ThresholdPruner(upper=1.0)  # any loss above 1: prune
     controller.run()
     (trial,) = controller.open().get_trials()
@@ -153,8 +154,8 @@ def test_a_trial_marked_lost_while_it_runs_does_not_break_its_agent(tmp_path: Pa
         if len(study.get_trials()) == 1:
             assert mark_lost(study, running[0], "marked lost by the test")
 
-    opts = options(tmp_path, sweep(run_cap=1))
-    controller = Controller(opts, SweepSource(opts), FakeLauncher(during=lose_the_first))
+    opts = options(tmp_path, sweep(run_cap=1), launcher=FakeLauncher(during=lose_the_first))
+    controller = Controller(opts, SweepSource(opts))
     controller.run()
     lost, again = controller.open().get_trials()
     assert record_of(lost).status == "lost" and again.state == TrialState.COMPLETE and again.params == lost.params
@@ -162,8 +163,8 @@ def test_a_trial_marked_lost_while_it_runs_does_not_break_its_agent(tmp_path: Pa
 
 
 def test_a_trial_whose_worker_went_silent_is_lost_and_its_parameters_run_again(tmp_path: Path) -> None:
-    opts = options(tmp_path, sweep(run_cap=1), heartbeat=1)
-    controller = Controller(opts, SweepSource(opts), FakeLauncher())
+    opts = options(tmp_path, sweep(run_cap=1), heartbeat=1, launcher=FakeLauncher())
+    controller = Controller(opts, SweepSource(opts))
     study = controller.open()
     orphan = study.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
     adapter.study_storage(study).set_trial_system_attr(adapter.trial_id(orphan), adapter.HEARTBEAT, time.time() - 60)

@@ -1,10 +1,14 @@
-"""sweep/launch.py, built purely: the command `wandb agent` would run (W&B's own macro code) and its environment."""
+"""sweep/launch.py, built purely: the command `wandb agent` would run (W&B's own macro code) and its environment;
+and the LocalLauncher that runs it, a worker's GPU and cores with it."""
 from __future__ import annotations
 
+import json
+import os
 import sys
+import threading
 from pathlib import Path
 
-from dendrisweep.sweep.launch import Job, TrialFiles, build_command, trial_environment
+from dendrisweep.sweep.launch import Job, LocalLauncher, TrialFiles, build_command, trial_environment
 from dendrisweep.sweep.spec import DEFAULT_COMMAND
 
 PARAMS = {"max_dendrites": 2, "dendrites": True, "find_best_lr": False, "improvement_threshold": [0.001, 0]}
@@ -54,3 +58,18 @@ def test_another_program_gets_its_own_wandb_service_and_the_users_settings_win(t
                             base={"WANDB_SERVICE": "x", "WANDB_MODE": "online", "OMP_NUM_THREADS": "8"})
     assert "WANDB_SERVICE" not in env
     assert env["WANDB_MODE"] == "online" and env["OMP_NUM_THREADS"] == "8"  # the user's own settings win
+
+
+def test_the_local_launcher_gives_each_worker_its_gpu_and_its_share_of_the_cores(tmp_path: Path) -> None:
+    """A real (tiny) process: worker 1 of 2 on --gpus 3,5 sees GPU 5 and half the cores, unless the user set them."""
+    seen = tmp_path / "seen.json"
+    code = (f"import json, os; json.dump({{k: os.environ.get(k) for k in ('CUDA_VISIBLE_DEVICES', 'OMP_NUM_THREADS')}},"
+            f" open({str(seen)!r}, 'w'))")
+    launcher = LocalLauncher(workers=2, gpus=("3", "5"), share_wandb=False)
+    with launcher.session():
+        observed = launcher.launch(job(command=("${interpreter}", "-c", code), program=None),
+                                   TrialFiles(tmp_path, "study", "r"), worker=1, on_row=lambda row: False,
+                                   stop=threading.Event())
+    assert observed.exit_code == 0 and observed.stopped is None
+    cores = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // 2))
+    assert json.loads(seen.read_text()) == {"CUDA_VISIBLE_DEVICES": "5", "OMP_NUM_THREADS": cores}

@@ -41,8 +41,8 @@ def both_metrics(job: Any, n: int) -> Observed:
 
 
 def run(tmp_path: Path, spec: SweepSpec, launcher: FakeLauncher, **extra: Any) -> optuna.Study:
-    opts = options(tmp_path, spec, **extra)
-    controller = Controller(opts, SweepSource(opts), launcher)
+    opts = options(tmp_path, spec, launcher=launcher, **extra)
+    controller = Controller(opts, SweepSource(opts))
     controller.run()
     return controller.open()
 

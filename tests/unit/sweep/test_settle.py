@@ -3,8 +3,17 @@ from __future__ import annotations
 
 import pytest
 
-from dendrisweep.contract import TrialRecord
-from dendrisweep.sweep.settle import Objective, Observed, Tell, settle, status_of
+from dendrisweep.contract import Status, TrialRecord
+from dendrisweep.sweep.settle import (
+    Objective,
+    Observed,
+    Tell,
+    offline_state,
+    settle,
+    status_of,
+    study_status,
+    wandb_status,
+)
 
 STARTED = TrialRecord(run_id="r1", trial_dir="/runs/s/trials/trial-r1", config={"lr": 0.1})
 ACCURACY = Objective("best_val_acc", maximize=True)
@@ -124,3 +133,30 @@ def test_a_trial_that_stopped_itself_on_a_signal_from_outside_the_agent_runs_aga
     assert settled.record.status == "preempted" and settled.retry and settled.tell == Tell.FAIL
     assert settled.record.reason == "stopped by SIGTERM from outside the agent (preempted)"
     assert settled.record.best_val_acc == 0.7  # what it measured before it stopped is kept
+
+
+def test_a_settled_status_is_a_status_member_written_as_its_text() -> None:
+    record = settle(STARTED, Observed(0, reported=reported(best_val_acc=0.9)), ACCURACY).record
+    assert record.status is Status.FINISHED and record.to_json()["status"] == "finished"
+
+
+@pytest.mark.parametrize("state, recorded, expected", [
+    ("finished", None, Status.FINISHED), ("crashed", None, Status.FAILED), ("failed", None, Status.FAILED),
+    ("killed", None, Status.KILLED), ("running", None, Status.RUNNING), ("pending", None, Status.QUEUED),
+    ("finished", "diverged", Status.DIVERGED),  # what the trial recorded says more than W&B's state
+    ("preempting", None, "preempting"),  # a state W&B adds later keeps W&B's word
+])
+def test_a_wandb_runs_status_is_its_record_else_its_state(state: str, recorded: str | None, expected: str) -> None:
+    assert wandb_status(state, recorded) == expected
+
+
+def test_an_offline_run_file_is_running_until_it_has_an_exit_code() -> None:
+    assert [wandb_status(offline_state(code)) for code in (None, 0, 1)] == ["running", "finished", "failed"]
+    assert wandb_status(offline_state(None), "stopped") == "stopped"
+
+
+def test_a_study_trial_is_what_the_agent_settled_once_it_ended() -> None:
+    assert study_status("FAIL", "lost") is Status.LOST and study_status("COMPLETE", "finished") is Status.FINISHED
+    assert study_status("WAITING", "lost") is Status.QUEUED  # a queued retry carries its lost trial's record
+    assert study_status("RUNNING", None) is Status.RUNNING and study_status("COMPLETE", None) is Status.FINISHED
+    assert study_status("PRUNED", "running") is Status.PRUNED  # ended, its record never settled

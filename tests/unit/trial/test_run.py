@@ -8,6 +8,7 @@ import torch
 
 from dendrisweep.contract import DEPLOY_METRICS
 from dendrisweep.data import Dataset, load_dataset
+from dendrisweep.deploy import Policy
 from dendrisweep.models import build_model
 from dendrisweep.settings import defaults
 from dendrisweep.trial.run import deployment_metrics
@@ -23,7 +24,8 @@ def test_an_export_error_leaves_the_metrics_unset_and_says_why(tmp_path: Path) -
     against): the parity gate refuses it before any conversion, and the measurement returns its reason."""
     config = defaults()
     data = load_dataset(None, config)
-    measured = deployment_metrics(_model(config, data, 0), _model(config, data, 1), data, tmp_path / "deployed")
+    measured = deployment_metrics(_model(config, data, 0), _model(config, data, 1), data, tmp_path / "deployed",
+                                  Policy.measure())
     assert measured["deploy_error"].startswith("ExportError: model.onnx does not match the trained model")
     assert not set(DEPLOY_METRICS) & set(measured) and measured["deploy_seconds"] > 0
     assert not (tmp_path / "deployed" / "model.tflite").exists()

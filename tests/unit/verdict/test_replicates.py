@@ -31,9 +31,9 @@ def scored(job: Job, n: int) -> Observed:
 
 def replicate(tmp_path: Path, wanted: list[Replicate], launcher: FakeLauncher) -> Controller:
     opts = AgentOptions(spec=SPEC, study_name="dend-verdict", storage_url=f"sqlite:///{tmp_path / 'v.db'}",
-                        run_dir=tmp_path / "runs", workers=2, progress=False)
+                        run_dir=tmp_path / "runs", workers=2, progress=False, launcher=launcher)
     source = ReplicateSource({"dendritic": SPEC, "baseline": SPEC}, wanted, opts.wandb_project)
-    controller = Controller(replicate_options(opts), source, launcher)
+    controller = Controller(replicate_options(opts), source)
     controller.run()
     return controller
 

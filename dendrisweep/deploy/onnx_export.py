@@ -3,14 +3,14 @@
 An exported file is only trusted once it is shown to behave like the trained model. Here the
 exported file itself is scored with onnxruntime on held-out data and compared with the trained
 PyTorch model (not with PAI's "final" model, which can silently differ: see pai.inference_model);
-any difference in accuracy or a probability off by more than 1e-4 is an ExportError.
+any difference in accuracy or a probability off by more than 1e-4 is an ExportError. The first step
+of the deployment pipeline (pipeline.py); the TFLite chain and its gate follow (tflite.py, gate.py).
 """
 from __future__ import annotations
 
 import statistics
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,31 +65,24 @@ def torch_probabilities(model: nn.Module, x: np.ndarray) -> np.ndarray:
         return torch.softmax(model(torch.from_numpy(x)), dim=-1).numpy()
 
 
-@dataclass(frozen=True)
-class Parity:
-    """The trained model and its exported file, scored on the same samples."""
-
-    torch_acc: float
-    onnx_acc: float
-    max_prob_diff: float
-    rows_sum_to_one: bool
-
-    @property
-    def ok(self) -> bool:
-        return self.torch_acc == self.onnx_acc and self.max_prob_diff <= PROB_TOLERANCE and self.rows_sum_to_one
+def accuracy(probabilities: np.ndarray, y: np.ndarray) -> float:
+    """The share of rows whose most probable class is the label."""
+    return float((probabilities.argmax(axis=1) == y).mean())
 
 
-def check_parity(trained: nn.Module, onnx_path: Path, x: np.ndarray, y: np.ndarray) -> Parity:
-    """Score the exported file against the trained model; raise ExportError when they differ."""
+def check_parity(trained: nn.Module, onnx_path: Path, x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Score the exported file against the trained model on (x, y): (PyTorch accuracy, onnxruntime accuracy,
+    max |delta prob|); ExportError when the accuracies differ, a probability is off by more than
+    PROB_TOLERANCE or the file's outputs do not sum to 1."""
     expected, got = torch_probabilities(trained, x), onnx_probabilities(onnx_path, x)
-    parity = Parity(torch_acc=float((expected.argmax(1) == y).mean()), onnx_acc=float((got.argmax(1) == y).mean()),
-                    max_prob_diff=float(np.abs(expected - got).max()),
-                    rows_sum_to_one=bool(np.allclose(got.sum(axis=1), 1.0, atol=1e-4)))
-    if not parity.ok:
-        raise ExportError(f"{onnx_path.name} does not match the trained model: accuracy {parity.onnx_acc:.4f} "
-                          f"(PyTorch {parity.torch_acc:.4f}), max |delta prob| {parity.max_prob_diff:.2e} "
-                          f"(limit {PROB_TOLERANCE:g}), outputs sum to 1: {parity.rows_sum_to_one}")
-    return parity
+    torch_acc, onnx_acc = accuracy(expected, y), accuracy(got, y)
+    max_prob_diff = float(np.abs(expected - got).max())
+    rows_sum_to_one = bool(np.allclose(got.sum(axis=1), 1.0, atol=1e-4))
+    if torch_acc != onnx_acc or max_prob_diff > PROB_TOLERANCE or not rows_sum_to_one:
+        raise ExportError(f"{onnx_path.name} does not match the trained model: accuracy {onnx_acc:.4f} "
+                          f"(PyTorch {torch_acc:.4f}), max |delta prob| {max_prob_diff:.2e} "
+                          f"(limit {PROB_TOLERANCE:g}), outputs sum to 1: {rows_sum_to_one}")
+    return torch_acc, onnx_acc, max_prob_diff
 
 
 def quantize_int8(onnx_path: Path, calibration: np.ndarray, out_path: Path) -> Path:
@@ -114,10 +107,6 @@ def quantize_int8(onnx_path: Path, calibration: np.ndarray, out_path: Path) -> P
     finally:
         prepared.unlink(missing_ok=True)
     return out_path
-
-
-def accuracy(onnx_path: Path, x: np.ndarray, y: np.ndarray) -> float:
-    return float((onnx_probabilities(onnx_path, x).argmax(1) == y).mean())
 
 
 def latency_ms(onnx_path: Path, sample: np.ndarray, repeats: int = 200) -> float:
