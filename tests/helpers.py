@@ -50,6 +50,60 @@ def run_script(*args: str, cwd: Path | None = None, env: dict[str, str] | None =
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_main(capfd: pytest.CaptureFixture[str], *args: str, cwd: Path | None = None,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """What run_script(*args) answers, without starting a process: the script's main(argv) runs here, from `cwd`
+    with `env` added; its output is read at the file descriptors (a child's or a C library's counts too) and its
+    exit status is the interpreter's (an escaping exception: its traceback on stderr and 1). What a command may
+    change for its whole process (cwd, argv, environment, signal handlers, logger levels, torch's seed) is put back."""
+    import logging
+    import signal
+    import traceback
+
+    from analysis.cli import main as analysis_main
+    from dendrisweep.sweep.cli import main as agent_main
+    from dendrisweep.trial.cli import main as trial_main
+
+    scripts: dict[str, tuple[Callable[[list[str]], int], Path]] = {
+        "train_trial.py": (trial_main, ROOT / "train_trial.py"), "agent.py": (agent_main, ROOT / "agent.py"),
+        "-m analysis": (analysis_main, ROOT / "analysis" / "__main__.py")}
+    script, argv = (" ".join(args[:2]), list(args[2:])) if args[0] == "-m" else (args[0], list(args[1:]))
+    environ = dict(os.environ)
+    handlers = {signum: signal.getsignal(signum) for signum in signal.valid_signals()}
+    loggers = [logging.getLogger(), *(x for x in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(x, logging.Logger))]
+    levels = {logger: logger.level for logger in loggers}
+    torch_seed = sys.modules["torch"].get_rng_state() if "torch" in sys.modules else None
+    capfd.readouterr()  # only this command's output
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd or ROOT)
+        main, path = scripts[script]
+        mp.setattr(sys, "argv", [str(path), *argv])
+        os.environ.update(env or {})
+        try:
+            returncode = main(argv)
+        except SystemExit as exit_:
+            if exit_.code is not None and not isinstance(exit_.code, int):
+                print(exit_.code, file=sys.stderr)  # as the interpreter does
+            returncode = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+        except Exception:  # noqa: BLE001  what the process would have died of: its traceback, exit 1
+            traceback.print_exc()
+            returncode = 1
+        finally:
+            for key in set(os.environ) - set(environ):
+                del os.environ[key]
+            os.environ.update(environ)
+            for signum, handler in handlers.items():
+                if handler is not None and signal.getsignal(signum) != handler:
+                    signal.signal(signum, handler)
+            for logger, level in levels.items():
+                logger.setLevel(level)
+            if torch_seed is not None:
+                sys.modules["torch"].set_rng_state(torch_seed)
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess([script, *argv], returncode, out, err)
+
+
 def print_config(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """`train_trial.py --print-config ...` parsed; fails the test on a non-zero exit."""
     done = run_script("train_trial.py", "--print-config", *args, env=env)

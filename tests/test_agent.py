@@ -171,6 +171,7 @@ def test_agent_script_reports_a_bad_sweep_in_one_line(tmp_path: Path) -> None:
         "did you mean 'max_dendrites'?"]
 
 
+@pytest.mark.slow  # two int8 conversions; W&B's multi-objective scheduler is driven in-process in tests/unit
 def test_the_shipped_pareto_sweep_runs_offline_with_a_direction_and_a_measured_value_per_metric(
         tmp_path: Path) -> None:
     """sweeps/kws_pareto.yaml as shipped, but two tiny trials: `method: custom`, two metrics, the int8 model

@@ -77,11 +77,11 @@ DENDRITIC = {"epochs": "8", "switch-mode": "fixed", "fixed-switch-num": "3", "ma
 
 
 @pytest.mark.parametrize(("data", "params"), [
-    # The default run converts a dendritic block here (real audio), one in test_edge_impulse.py (odd frames)
-    # and a dendritic and a baseline model in analysis regenerate (test_analysis.py); the rest are slow.
+    # The default run converts a block in test_edge_impulse.py (as Edge Impulse's runner calls it) and a
+    # dendritic and a baseline model in analysis regenerate (test_analysis.py); these three run in CI's slow pass.
     pytest.param("odd", BASELINE, marks=pytest.mark.slow),
     pytest.param("spoken", BASELINE, marks=pytest.mark.slow),
-    ("spoken", DENDRITIC),
+    pytest.param("spoken", DENDRITIC, marks=pytest.mark.slow),
 ], ids=["odd-frames-baseline", "spoken-baseline", "spoken-dendritic"])
 def test_the_block_ships_tflite_files_that_keep_their_accuracy(data: str, params: dict[str, str],
                                                              request: pytest.FixtureRequest, tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_the_block_ships_tflite_files_that_keep_their_accuracy(data: str, params
     assert_deployment_verified(tmp_path / "out", summary, load_dataset(folder / "data", config).test)
 
 
-@pytest.mark.slow  # a whole block run for one switch (~20 s); the default run converts in three other tests
+@pytest.mark.slow  # a whole block run for one switch (~20 s); the default run converts in two other tests
 def test_convert_int8_false_in_train_input_skips_the_int8_file(odd: Path, tmp_path: Path) -> None:
     (tmp_path / "train_input.json").write_text(json.dumps({"mode": "classification", "convertInt8": False}))
     done = edge_impulse_call(odd / "data", tmp_path / "out", tmp_path / "train_input.json",
@@ -126,7 +126,9 @@ def test_a_broken_int8_model_fails_the_gate_with_its_numbers(odd: Path, tmp_path
     message = str(failure.value)
     assert message.startswith("kws.onnx: TFLite int8 scores 0.")
     assert f"on {len(data.test.y)} held-out samples" in message
-    assert "pp below float32" in message and "the tolerance is 1.5 pp (int8_tolerance_pp)" in message
+    assert "pp below float32" in message
+    # an int8 model this broken answers at chance, which the gate names before the tolerance (unit-tested)
+    assert "the int8 model answers at chance or with one class for every sample" in message
     # (calibrated on real validation rows, models like it pass the same gate: the block tests above)
 
 

@@ -127,6 +127,7 @@ def test_a_regression_project_is_refused(ei_data: Path) -> None:
     assert done.returncode == 2 and "trains classifiers only" in done.stderr
 
 
+@pytest.mark.slow  # a second whole block run: the default run keeps the one called as Edge Impulse's runner calls it
 def test_block_writes_a_model_onnx_that_scores_what_the_trained_model_scores(ei_data: Path) -> None:
     params = {"epochs": "4", "switch-mode": "fixed", "fixed-switch-num": "2", "max-dendrites": "1",
               "compare-baseline": "1"}

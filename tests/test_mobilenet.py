@@ -65,6 +65,7 @@ def test_dendritic_mobilenet_passes_the_deployment_gate(dendritic_trial: Path, t
     assert deployed.tflite_acc == deployed.onnx_acc and deployed.tflite_int8_acc is not None
 
 
+@pytest.mark.slow  # a second MobileNet training: the default run keeps the tiny dendritic trial
 def test_dendrites_on_the_classifier_only(tmp_path: Path, offline_wandb: Path) -> None:
     out = tmp_path / "out"
     assert main([*TINY, "--dendrite-layers", "classifier", "--epochs", "2", "--out-directory", str(out)]) == 0
@@ -158,10 +159,8 @@ def test_bad_image_data_exits_2(case: str, message: str, tmp_path: Path) -> None
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("name", [
-    "mobilenet_dendrites",
-    pytest.param("mobilenet_baseline", marks=pytest.mark.slow),  # the same path without dendrites
-])
+@pytest.mark.slow  # the agent's road runs in test_agent.py; these are the shipped MobileNet YAMLs through it
+@pytest.mark.parametrize("name", ["mobilenet_dendrites", "mobilenet_baseline"])
 def test_mobilenet_sweep_runs_through_the_agent(name: str, tmp_path: Path) -> None:
     """The shipped YAML, cut to one tiny trial, runs offline end to end."""
     sweep = yaml.safe_load((ROOT / "sweeps" / f"{name}.yaml").read_text())

@@ -58,7 +58,8 @@ def dendritic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrialRun]:
         yield run_in_process(DENDRITIC, root / "out", root / "wandb-home")
 
 
-@pytest.fixture(scope="module", params=[["--dendrites", "false", "--epochs", "4"],
+# Slow: each converts; the default run deploys from trials in analysis regenerate (test_analysis.py)
+@pytest.fixture(scope="module", params=[pytest.param(["--dendrites", "false", "--epochs", "4"], marks=pytest.mark.slow),
                                         pytest.param(DENDRITIC, marks=pytest.mark.slow)],  # the same wiring
                 ids=["baseline", "dendritic"])
 def deploy_measured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrialRun]:

@@ -22,7 +22,7 @@ from dendrisweep.sweep.spec import DEPRECATED, parse_sweep
 from dendrisweep.sweep.storage import quiet_optuna
 from dendrisweep.sweep.wandb_params import grid_points, nest
 from dendrisweep.wandb_files import find_run_files, read_run_file
-from tests.helpers import CASES, ROOT, engine_draws, p_value, record_of
+from tests.helpers import CASES, ROOT, engine_draws, p_value, record_of, run_main
 
 STAND_IN = ROOT / "tests" / "programs" / "wandb_program.py"
 CORPUS = sorted((ROOT / "tests" / "wandb_configs").glob("*.yaml"))
@@ -31,6 +31,7 @@ QUICK = {"docs_nested_parameters_random", "docs_random_q_log_uniform_values", "e
          "examples_keras_cnn_bayes_hyperband", "examples_hydra_bayes_args_no_hyphens",
          "wandb_tests_bayes_command_without_program", "sweeps_tests_grid_nested_command_project",
          "docs_nested_grid_constants"}
+REAL_AGENT = "docs_nested_parameters_random"
 
 
 @pytest.mark.parametrize("name", [n for n in CASES if CASES[n].get("distribution") not in DEPRECATED])
@@ -46,16 +47,22 @@ def test_the_random_method_draws_what_wandb_draws(name: str) -> None:
     assert p > 0.01, f"{name}: dendrisweep's random method differs from W&B's (p={p:.3g})"
 
 
-def run_config(source: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def run_config(source: Path, tmp_path: Path, *extra: str, capfd: pytest.CaptureFixture[str] | None = None
+               ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """agent.py on a config by others, its program replaced by the stand-in (commands that name no
-    ${program} get W&B's default command, the one change made to them)."""
+    ${program} get W&B's default command, the one change made to them); with `capfd`, the agent runs in this
+    process (its trials are still processes of their own)."""
     config = yaml.safe_load(source.read_text())
     config["program"] = str(STAND_IN)
     if "${program}" not in config.get("command", ["${program}"]):
         config["command"] = ["${env}", "${interpreter}", "${program}", "${args}"]
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "STANDIN_METRIC": (config.get("metric") or {}).get("name", "loss")}
+    metric = {"STANDIN_METRIC": (config.get("metric") or {}).get("name", "loss")}
+    if capfd is not None:
+        return run_main(capfd, "agent.py", str(path), "--runs-dir", str(tmp_path / "runs"), "--no-progress", *extra,
+                        cwd=tmp_path, env=metric), config
+    env = {**os.environ, **metric}
     done = subprocess.run([sys.executable, str(ROOT / "agent.py"), str(path), "--runs-dir", str(tmp_path / "runs"),
                            "--no-progress", *extra], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=600)
@@ -70,8 +77,10 @@ def study_trials(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
 
 @pytest.mark.parametrize("source", [pytest.param(p, id=p.stem, marks=() if p.stem in QUICK else pytest.mark.slow)
                                     for p in CORPUS])
-def test_real_sweep_configs_run_unchanged_with_a_wandb_style_script(source: Path, tmp_path: Path) -> None:
-    done, config = run_config(source, tmp_path, "--count", "1")
+def test_real_sweep_configs_run_unchanged_with_a_wandb_style_script(source: Path, tmp_path: Path,
+                                                                    capfd: pytest.CaptureFixture[str]) -> None:
+    # agent.py runs as its own process for one config (REAL_AGENT) and in this process for the others
+    done, config = run_config(source, tmp_path, "--count", "1", capfd=None if source.stem == REAL_AGENT else capfd)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
     (trial,) = study_trials(tmp_path)
     assert trial.state == optuna.trial.TrialState.COMPLETE, trial.user_attrs
