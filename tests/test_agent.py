@@ -142,6 +142,10 @@ def test_failing_trials_are_recorded_with_their_stderr_and_the_sweep_goes_on(cas
 def test_pruned_trial_is_stopped_and_recorded(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path / "prune.yaml", run_cap=1, epochs=60,
                         early_terminate={"type": "hyperband", "min_iter": 1})
+    # dendrites every 30 epochs: with one every epoch PAI finished in a few, and under load before the prune landed
+    raw = yaml.safe_load(sweep.read_text())
+    raw["parameters"]["fixed_switch_num"] = {"value": 30}
+    sweep.write_text(yaml.safe_dump(raw, sort_keys=False))
     runs = tmp_path / "runs"
     options = AgentOptions(spec=load_sweep(sweep), study_name="prune", run_dir=runs / "prune",
                            storage_url=f"sqlite:///{runs / 'prune.db'}", progress=False)
