@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 from tests.helpers import ROOT
 
@@ -27,3 +31,17 @@ def test_ci_runs_the_slow_tests_after_the_readme_test_command() -> None:
     """Every test runs in CI: the README's command leaves the slow ones out, so CI runs them next."""
     ci = ROOT.joinpath(".ci", "run").read_text().splitlines()
     assert ci.index("python -m pytest -m slow") > ci.index(readme_commands()[1])
+
+
+def test_the_linter_gives_the_same_answer_where_a_trial_has_run(tmp_path: Path) -> None:
+    """A trial run in a checkout leaves wandb/, trials/ and runs/ folders beside the code; ruff must not take
+    wandb/ for a package of ours and re-sort every W&B import."""
+    copy = tmp_path / "checkout"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "*.egg-info", "build", "__pycache__",
+                                                               "wandb", "trials", "runs", "artifacts", "reports"))
+    (copy / "wandb" / "offline-run-20260101_000000-abcd1234" / "files").mkdir(parents=True)
+    (copy / "wandb" / "debug.log").write_text("")
+    (copy / "trials" / "trial-abcd1234").mkdir(parents=True)
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=copy, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
