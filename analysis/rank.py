@@ -9,13 +9,13 @@ from typing import Any
 import pandas as pd
 
 from analysis.load import META
-from dendrisweep import FINISHED, SETTINGS
+from dendrisweep import SETTINGS, Status
 from dendrisweep.sweep import quiet_optuna
 
 DENDRITIC, BASELINE = "dendritic", "baseline"  # the two families a comparison has
 
 def finished(df: pd.DataFrame) -> pd.DataFrame:
-    return df[(df["state"] == FINISHED) & df["objective"].notna()]
+    return df[(df["state"] == Status.FINISHED) & df["objective"].notna()]
 
 
 def best(df: pd.DataFrame, maximize: bool = True, max_params: int | None = None, max_macs: int | None = None,

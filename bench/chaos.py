@@ -33,7 +33,7 @@ import optuna
 from agents import ROOT, agent_error_lines, agent_errors, audit_rows, print_table, start_agent, write_sweep
 
 from analysis.load import read_study
-from dendrisweep.contract import LOST, TrialRecord
+from dendrisweep.contract import Status, TrialRecord
 from dendrisweep.sweep import optuna_adapter as adapter
 from dendrisweep.sweep.audit import Audit, audit_study
 from dendrisweep.sweep.storage import quiet_optuna, stored_record, stored_status
@@ -132,7 +132,7 @@ def chaos(storage: str, opts: argparse.Namespace, scratch: Path) -> list[object]
     leftover = subprocess.run(["pgrep", "-f", study], capture_output=True, text=True).stdout.split()
     loaded = optuna.load_study(study_name=study, storage=storage)
     audit = audit_study(loaded, [f / study / "trials" for f in fleet.folders], budget=opts.trials)
-    lost = [t for t in loaded.get_trials() if stored_status(t) == LOST]
+    lost = [t for t in loaded.get_trials() if stored_status(t) == Status.LOST]
     own = Counter(_status(Path((stored_record(t) or TrialRecord()).trial_dir or "")) for t in lost)
     # A retry re-runs every parameter the lost trial had (one killed while being claimed may have had
     # only some; the rest are then suggested afresh).

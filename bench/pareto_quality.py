@@ -58,7 +58,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.pareto import front_hypervolume, shared_reference
 from analysis.rank import pareto_front
-from dendrisweep import FINISHED
+from dendrisweep import Status
 from dendrisweep.sweep.storage import quiet_optuna
 
 Objective = Callable[[optuna.Trial], tuple[float, float]]  # a trial -> (accuracy, cost)
@@ -180,7 +180,7 @@ def search(sampler: str, problem: Callable[[int], Objective], seed: int, trials:
         study.tell(trial, accuracy if single else (accuracy, cost))
         points.append((accuracy, cost))
     accuracy, cost = np.array(points).T
-    return pd.DataFrame({"state": FINISHED, "objective": accuracy, "accuracy": accuracy, "cost": cost})
+    return pd.DataFrame({"state": Status.FINISHED, "objective": accuracy, "accuracy": accuracy, "cost": cost})
 
 
 def compare(problem: str, trials: int, seeds: int, samplers: list[str]) -> None:

@@ -14,20 +14,11 @@ __version__ = "0.1.0"  # before the imports: modules they load may read it
 
 from dendrisweep.config import resolve as resolve_config
 from dendrisweep.contract import (
-    DIVERGED,
     EPOCH_CAP,
-    FAILED,
-    FINISHED,
     HISTORY_FILE,
-    KILLED,
     MODEL_FILE,
-    PREEMPTED,
-    PRUNED,
-    QUEUED,
     RESULT_FILE,
     RESULT_METRICS,
-    RUNNING,
-    STOPPED,
     DataInfo,
     Status,
     TrialRecord,
@@ -42,9 +33,8 @@ from dendrisweep.settings import SETTINGS
 from dendrisweep.wandb_files import OfflineRun, find_run_files, read_run_file
 
 __all__ = [
-    "DIVERGED", "EPOCH_CAP", "FAILED", "FINISHED", "HISTORY_FILE", "KILLED", "MODEL_FILE", "PREEMPTED", "PRUNED",
-    "QUEUED", "RESULT_FILE", "RESULT_METRICS", "RUNNING", "SETTINGS", "STOPPED", "Status", "ArgumentParser", "DataInfo",
-    "ExportError", "OfflineRun", "TrialRecord", "UsageError", "__version__", "cli_errors", "find_run_files",
-    "is_number", "load_dataset", "make_dir", "pack", "positive", "read_run_file", "resolve_config", "resolve_data",
-    "unpack",
+    "EPOCH_CAP", "HISTORY_FILE", "MODEL_FILE", "RESULT_FILE", "RESULT_METRICS", "SETTINGS", "ArgumentParser",
+    "DataInfo", "ExportError", "OfflineRun", "Status", "TrialRecord", "UsageError", "__version__", "cli_errors",
+    "find_run_files", "is_number", "load_dataset", "make_dir", "pack", "positive", "read_run_file", "resolve_config",
+    "resolve_data", "unpack",
 ]

@@ -53,21 +53,9 @@ class Status(StrEnum):
     QUEUED = "queued"
 
 
-# The members by their short names, as the trial, the agent and the benches pass them along (as text)
-FINISHED: str = Status.FINISHED
-DIVERGED: str = Status.DIVERGED
-FAILED: str = Status.FAILED
-STOPPED: str = Status.STOPPED
-KILLED: str = Status.KILLED
-PRUNED: str = Status.PRUNED
-TIMEOUT: str = Status.TIMEOUT
-INTERRUPTED: str = Status.INTERRUPTED
-PREEMPTED: str = Status.PREEMPTED
-LOST: str = Status.LOST
-RUNNING: str = Status.RUNNING
-QUEUED: str = Status.QUEUED
-FINAL_FAILURES = (DIVERGED, FAILED, TIMEOUT)  # recorded and counted against the budget, never retried
-RETRIED = (INTERRUPTED, PREEMPTED, LOST)  # not the trial's fault: its parameters run again
+# recorded and counted against the budget, never retried
+FINAL_FAILURES = (Status.DIVERGED, Status.FAILED, Status.TIMEOUT)
+RETRIED = (Status.INTERRUPTED, Status.PREEMPTED, Status.LOST)  # not the trial's fault: its parameters run again
 EPOCH_CAP = "epoch cap"  # the stop_reason of a trial the `epochs` cap stopped before training was complete
 
 
@@ -106,7 +94,7 @@ class TrialRecord:
     """
 
     run_id: str | None = None
-    status: str = RUNNING  # a Status; another program's own word is kept as it wrote it
+    status: str = Status.RUNNING  # a Status; another program's own word is kept as it wrote it
     reason: str = ""
     config: dict[str, Any] = field(default_factory=dict)  # the resolved settings (another program: its params)
     # about the best model (by validation accuracy), as train_trial.py measures it

@@ -31,7 +31,7 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 from tqdm import tqdm
 
-from dendrisweep.contract import FAILED, FINAL_FAILURES, FINISHED, TrialRecord, is_number, new_run_id
+from dendrisweep.contract import FINAL_FAILURES, Status, TrialRecord, is_number, new_run_id
 from dendrisweep.errors import UsageError
 from dendrisweep.sweep import optuna_adapter as adapter
 from dendrisweep.sweep.launch import Job, LocalLauncher, TrialFiles
@@ -263,7 +263,7 @@ class SweepSource:
                             if e.params == trial.params), None)
             if earlier is None or repeats == DUPLICATE_TRIES:
                 return Claim(trial, Job.of(self.spec, delivered(self.spec, config), self.group, self.project))
-            repeated = stored_record(earlier) or TrialRecord(status=FINISHED)
+            repeated = stored_record(earlier) or TrialRecord(status=Status.FINISHED)
             trial.set_user_attr(RECORD_ATTR, replace(  # no run or folder of its own: those are the earlier trial's
                 repeated, run_id=None, trial_dir=None,
                 reason=f"duplicate of trial {earlier.number}: its values told, not trained again").to_json())
@@ -383,8 +383,8 @@ class Controller:
 
     def _watch_flapping(self, status: str) -> None:
         with self._lock:
-            if status != FAILED:
-                self.successes += status == FINISHED
+            if status != Status.FAILED:
+                self.successes += status == Status.FINISHED
                 return
             self.failures.append(time.monotonic() - self.started)
             if not self.opts.flapping_guard or self.flapping is not None:

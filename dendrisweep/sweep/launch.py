@@ -33,16 +33,7 @@ from typing import Any
 
 import yaml
 
-from dendrisweep.contract import (
-    HISTORY_FILE,
-    INTERRUPTED,
-    OUT_DIR_ENV,
-    PRUNED,
-    RESULT_FILE,
-    TIMEOUT,
-    TRIAL_PREFIX,
-    TrialRecord,
-)
+from dendrisweep.contract import HISTORY_FILE, OUT_DIR_ENV, RESULT_FILE, TRIAL_PREFIX, Status, TrialRecord
 from dendrisweep.sweep.settle import Observed
 from dendrisweep.sweep.spec import SweepSpec
 from dendrisweep.wandb_files import RunFileFollower
@@ -243,11 +234,11 @@ def run_trial_process(command: list[str], env: Mapping[str, str], files: TrialFi
                 pass
             for row in rows.new():
                 if stopped is None and on_row(row):
-                    stopped = (PRUNED, f"pruned after {_step(row)} (hyperband)")
+                    stopped = (Status.PRUNED, f"pruned after {_step(row)} (hyperband)")
             if stopped is None and timeout and time.monotonic() - started > timeout:
-                stopped = (TIMEOUT, f"timed out after {timeout:g}s")
+                stopped = (Status.TIMEOUT, f"timed out after {timeout:g}s")
             if stopped is None and stop.is_set():
-                stopped = (INTERRUPTED, "the agent was interrupted")
+                stopped = (Status.INTERRUPTED, "the agent was interrupted")
             if stopped is not None:
                 _stop(process)
         for row in rows.settle((files.trial_dir / RESULT_FILE).is_file()):  # rows since the last poll count too

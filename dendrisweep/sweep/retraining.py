@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from dendrisweep.contract import FINISHED, TrialRecord, new_run_id
+from dendrisweep.contract import Status, TrialRecord, new_run_id
 from dendrisweep.errors import UsageError
 from dendrisweep.sweep.launch import Job, LocalLauncher, TrialFiles
 from dendrisweep.sweep.launcher import Launcher
@@ -53,7 +53,7 @@ def retrain(configs: Mapping[str, dict[str, Any]], out_dir: Path, data_dir: Path
         with ThreadPoolExecutor(max_workers=len(configs)) as pool:
             done = dict(zip(configs, pool.map(train, range(len(configs)), configs), strict=True))
     for name, (files, record) in done.items():
-        if record.status != FINISHED:
+        if record.status != Status.FINISHED:
             raise UsageError(f"retraining the {name} model failed ({record.reason or record.status}); see "
                              f"{files.stderr}")
     return {name: record for name, (_, record) in done.items()}

@@ -23,7 +23,7 @@ from typing import Any
 
 import optuna
 
-from dendrisweep.contract import LOST, TrialRecord
+from dendrisweep.contract import Status, TrialRecord
 from dendrisweep.errors import UsageError
 from dendrisweep.sweep import optuna_adapter as adapter
 
@@ -133,7 +133,7 @@ def mark_lost(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str)
     """Record a running trial as LOST with `reason`, fail it and queue its parameters again; False when
     another agent got there first (or its own agent recorded it meanwhile)."""
     record = stored_record(trial) or TrialRecord()
-    lost = TrialRecord.from_json({**record.to_json(), "status": LOST, "reason": reason})
+    lost = TrialRecord.from_json({**record.to_json(), "status": Status.LOST, "reason": reason})
     if not adapter.fail(study, trial, {RECORD_ATTR: lost.to_json()}):
         return False
     adapter.retry(study, adapter.reload(study, trial))

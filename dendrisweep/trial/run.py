@@ -33,16 +33,12 @@ from dendrisweep import __version__, device, pai
 from dendrisweep.contract import (
     DEPLOY_METRICS,
     DEPLOYED_DIR,
-    DIVERGED,
-    FAILED,
-    FINISHED,
     HISTORY_FILE,
     MODEL_FILE,
-    PREEMPTED,
     RESULT_FILE,
-    STOPPED,
     TRIAL_PREFIX,
     DataInfo,
+    Status,
     TrialRecord,
     new_run_id,
     pack,
@@ -248,12 +244,12 @@ def _stop_handler(recorder: TrialRecorder, preempt: bool) -> Any:
     def on_signal(signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         if preempt and signum == signal.SIGTERM:
-            stop = Stopped(PREEMPTED, f"preempted ({name} from the cluster scheduler); W&B requeues it",
+            stop = Stopped(Status.PREEMPTED, f"preempted ({name} from the cluster scheduler); W&B requeues it",
                            PREEMPTED_EXIT_CODE)
             with contextlib.suppress(Exception):  # W&B offline, or its service gone: the record still says it
                 recorder.run.mark_preempting()
         else:
-            stop = Stopped(STOPPED, f"stopped by {name} (its agent, or W&B, asked the run to stop)", 0)
+            stop = Stopped(Status.STOPPED, f"stopped by {name} (its agent, or W&B, asked the run to stop)", 0)
         recorder.record_now(stop.status, stop.reason)
         deadline = threading.Timer(EXIT_GRACE_SECONDS, os._exit, (stop.exit_code,))
         deadline.daemon = True
@@ -280,7 +276,8 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
     recorder.record = replace(recorder.record, device=str(where), device_name=device.name(where))
     handler = _stop_handler(recorder, preemptible(options))
     previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
-    status, reason, measured, exit_code = FAILED, "", {}, 1
+    status: str = Status.FAILED  # then whatever ended the trial: a Stopped carries its own
+    reason, measured, exit_code = "", {}, 1
     try:
         with pai.working_directory(trial_dir):
             strategy = strategy_for(config)
@@ -305,9 +302,9 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
                     print(baseline_comparison(config, data, precision, measured, deadline))
             elif (policy := deployment_policy(config, options)) is not None:
                 measured.update(deployment_metrics(best, inference, data, trial_dir / DEPLOYED_DIR, policy))
-        status, exit_code = FINISHED, 0
+        status, exit_code = Status.FINISHED, 0
     except Diverged as exc:  # recorded, and the sweep goes on; a block has no model to hand over: a failure
-        status, reason, exit_code = DIVERGED, str(exc), 1 if options.edge_impulse else 0
+        status, reason, exit_code = Status.DIVERGED, str(exc), 1 if options.edge_impulse else 0
         if options.edge_impulse:
             print(f"train_trial.py: error: training diverged ({exc}): no model for Edge Impulse; lower the "
                   "learning rate", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 
-from dendrisweep.contract import FINISHED, RESULT_METRICS, DataInfo, Status, TrialRecord, is_number
+from dendrisweep.contract import RESULT_METRICS, DataInfo, Status, TrialRecord, is_number
 
 FULL = TrialRecord(
     run_id="abc12345", status="finished", config={"epochs": 4, "dendrites": True, "improvement_threshold": [0.01, 0]},
@@ -60,7 +60,7 @@ def test_is_number_excludes_bools_and_non_finite_values() -> None:
 
 
 def test_statuses_are_one_enum_whose_members_are_their_text() -> None:
-    assert FINISHED is Status.FINISHED and Status.FINISHED == "finished" and f"{Status.LOST}" == "lost"
+    assert Status.FINISHED == "finished" and f"{Status.LOST}" == "lost"
     assert json.dumps({"status": Status.PREEMPTED}) == '{"status": "preempted"}'
     assert type(TrialRecord(status=Status.LOST).summary()["status"]) is str  # W&B writes an Enum by its name
     assert TrialRecord.from_json({"status": "diverged"}).status is Status.DIVERGED
