@@ -85,6 +85,8 @@ def _wait_for(predicate: Any, seconds: float) -> None:
         time.sleep(0.2)
 
 
+# slow: the default pass keeps a killed process's road in test_verdict (SIGKILL, resume)
+@pytest.mark.slow
 def test_sigkilled_worker_leaves_a_failed_trial_and_resume_completes_the_budget(tmp_path: Path) -> None:
     sweep, runs = write_sweep(tmp_path / "kill.yaml", run_cap=1, epochs=12), tmp_path / "runs"
     # epochs of a few seconds each: PAI finishes these trials within a few epochs, and the kill must land first

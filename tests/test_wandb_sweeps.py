@@ -97,6 +97,8 @@ def test_real_sweep_configs_run_unchanged_with_a_wandb_style_script(source: Path
     assert delivered == record.config and set(delivered) == set(config["parameters"])
 
 
+# slow: the default pass runs W&B's grid configs in-process (test_real_sweep_configs_run_unchanged...)
+@pytest.mark.slow
 def test_a_grid_sweep_runs_every_point_wandb_enumerates_and_ends_cleanly(tmp_path: Path) -> None:
     source = tmp_path / "grid.yaml"
     parameters = {"optimizer": {"parameters": {"name": {"values": ["adam", "sgd"]},
