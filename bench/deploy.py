@@ -1,13 +1,13 @@
 """The deployment chain, measured: what Edge Impulse's conversion does to baseline and dendritic models.
 
 On the offline spoken-keyword set (real eSpeak NG audio as Edge Impulse MFCCs), trains a baseline and
-a dendritic keyword-spotting model for each seed with train_trial.py, exports each with the parity
-gate, converts it the way Edge Impulse does (onnx2tf -> TFLite float32 and full int8) and scores
-every file on the held-out test split, batch 1. Prints, per model family (mean over seeds):
-conversion seconds, accuracy in onnxruntime / TFLite float32 / TFLite int8, the int8 loss with a
-95 % t interval, file sizes, the int8 arena estimate, and latency (onnxruntime float32, LiteRT
-float32 and int8, reference kernels). Then the question of issue 11: does int8 cost a dendritic
-model more than a baseline (Welch's t-test over seeds, difference with its 95 % interval)?
+a dendritic keyword-spotting model for each seed with train_trial.py, then takes each through the
+deployment pipeline (deploy/pipeline.py): the parity gate, the conversion Edge Impulse runs (onnx2tf ->
+TFLite float32 and full int8), every file scored on the held-out test split, batch 1. Prints, per model
+family (mean over seeds): conversion seconds, accuracy in onnxruntime / TFLite float32 / TFLite int8,
+the int8 loss with a 95 % t interval, file sizes, the int8 arena estimate, and latency (onnxruntime
+float32, LiteRT float32 and int8, reference kernels). Then the question of issue 11: does int8 cost a
+dendritic model more than a baseline (Welch's t-test over seeds, difference with its 95 % interval)?
 With --mobilenet it also takes one small MobileNetV3-Small (dendrites on every conv block) through
 the same chain.
 
@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from dendrisweep.data import load_dataset  # noqa: E402
 from dendrisweep.data.spoken import build  # noqa: E402
-from dendrisweep.deploy import tflite  # noqa: E402
-from dendrisweep.deploy.gate import calibration_rows  # noqa: E402
-from dendrisweep.deploy.onnx_export import check_parity, export_onnx, latency_ms, onnx_probabilities  # noqa: E402
+from dendrisweep.deploy.pipeline import Policy, deploy  # noqa: E402
 from dendrisweep.trial import checkpoint  # noqa: E402
 from dendrisweep.trial.trainer import strategy_for  # noqa: E402
 
@@ -61,27 +58,19 @@ def train(args: list[str], out: Path, data_dir: Path | None) -> Path:
 
 
 def measure(trial: Path, data_dir: Path | None, work: Path) -> dict[str, Any]:
-    """Export, convert and score one trained model."""
+    """Export, convert and score one trained model: the deployment pipeline every caller uses (measured only:
+    no int8 tolerance gates it, so a lossy int8 model shows its loss here instead of failing)."""
     model, config = checkpoint.load(trial / "best_model.pt")
     data = load_dataset(data_dir, config)
-    test = data.test if data.test is not None else data.val
-    onnx_path = export_onnx(strategy_for(config).inference_model(model), data.shape.sample, work / "model.onnx")
-    _, onnx_acc, _ = check_parity(model, onnx_path, test.x, test.y)
-    seconds = tflite.convert(onnx_path, work / "model.tflite", work / "model_int8.tflite",
-                             calibration_rows(data.train.x))
-    fp32, fp32_ms, _, _ = tflite.score(work / "model.tflite", test.x)
-    int8, int8_ms, arena, _ = tflite.score(work / "model_int8.tflite", test.x)
+    deployed = deploy(model, strategy_for(config).inference_model(model), data, work, Policy.measure())
     result = json.loads((trial / "result.json").read_text())
-
-    def acc(probabilities: np.ndarray) -> float:
-        return float((probabilities.argmax(1) == test.y).mean())
-
-    return {"dendrites": result["dendrites_added"], "params": result["params"], "samples": len(test.y),
-            "convert_s": sum(seconds.values()), "onnx_acc": onnx_acc, "fp32_acc": acc(fp32), "int8_acc": acc(int8),
-            "fp32_diff": float(np.abs(fp32 - onnx_probabilities(onnx_path, test.x)).max()),
-            "onnx_bytes": onnx_path.stat().st_size, "fp32_bytes": (work / "model.tflite").stat().st_size,
-            "int8_bytes": (work / "model_int8.tflite").stat().st_size, "arena": arena,
-            "ort_ms": latency_ms(onnx_path, test.x[0]), "fp32_ms": fp32_ms, "int8_ms": int8_ms}
+    return {"dendrites": result["dendrites_added"], "params": result["params"], "samples": deployed.samples,
+            "convert_s": deployed.convert_seconds, "onnx_acc": deployed.onnx_acc, "fp32_acc": deployed.tflite_acc,
+            "int8_acc": deployed.tflite_int8_acc, "fp32_diff": deployed.tflite_max_prob_diff,
+            "onnx_bytes": deployed.onnx_bytes, "fp32_bytes": deployed.tflite_bytes,
+            "int8_bytes": deployed.tflite_int8_bytes, "arena": deployed.arena_bytes,
+            "ort_ms": deployed.onnx_latency_ms, "fp32_ms": deployed.tflite_latency_ms,
+            "int8_ms": deployed.tflite_int8_latency_ms}
 
 
 def interval(values: list[float]) -> str:

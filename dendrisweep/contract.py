@@ -78,6 +78,8 @@ class DataInfo:
     digest: str | None = None
     classes: int | None = None
     sample_shape: list[int] | None = None
+    layout: str | None = None  # the frame layout in words, and what decided it (data/layout.py)
+    layout_warning: str | None = None  # set when the default decided and another standard layout fits too
     train: int | None = None
     val: int | None = None
     test: int | None = None

@@ -23,7 +23,7 @@ from dendrisweep.deploy.pipeline import BLOCK_TFLITE_INT8_FILE
 from dendrisweep.errors import ExportError
 from dendrisweep.models.kws import KeywordSpottingNet
 from dendrisweep.settings import defaults
-from tests.helpers import ODD_FRAMES, assert_deployment_verified, edge_impulse_call, odd_frames
+from tests.helpers import ODD_FRAMES, assert_deployment_verified, block_trial, edge_impulse_call, odd_frames
 
 
 def _with_ceil_mode_pools(net: KeywordSpottingNet) -> KeywordSpottingNet:
@@ -91,8 +91,7 @@ def test_the_block_ships_tflite_files_that_keep_their_accuracy(data: str, params
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
     assert summary["dendrites_added"] == (0 if params is BASELINE else 1)
-    (trial_dir,) = (tmp_path / "out").glob("trial-*")
-    config = json.loads((trial_dir / "result.json").read_text())["config"]
+    config = json.loads((block_trial(tmp_path) / "result.json").read_text())["config"]
     assert_deployment_verified(tmp_path / "out", summary, load_dataset(folder / "data", config).test)
 
 

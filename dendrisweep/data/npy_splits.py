@@ -5,7 +5,8 @@ Studio hands a learning block `X_split_train.npy`, `Y_split_train.npy`, `X_split
 `--download-data`) writes the training job's names instead: `X_train_features.npy` and `y_train.npy`,
 with `X_validate_features.npy` and `y_validate.npy` when the project has a validation split; without
 one the block carves it (`--validation-set-size`, stratified, fixed by the data seed). X is one flat
-feature vector per sample (frame after frame); Y is one-hot, or one integer label per sample (Edge
+feature vector per sample (frame after frame); Y is one-hot, Edge Impulse's structured rows (label index
+from 1, sample id, window start and end), or one integer label per sample (Edge
 Impulse's own Keras code reads them 1-based: `to_categorical(Y - 1)`; labels starting at 0 are read
 0-based). Every check here produces one UsageError naming the file and the problem, because a block
 that trains on misread data and reports a number is worse than one that stops.
@@ -46,6 +47,9 @@ def _features(x: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
+STRUCTURED_COLUMNS = 4  # label index, sample id, window start, window end
+
+
 def _integer_labels(y: np.ndarray, name: str) -> np.ndarray:
     """One integer label per sample ((N,) or (N, 1)): 1-based as Edge Impulse writes them, or 0-based."""
     flat = y.reshape(-1)
@@ -57,18 +61,27 @@ def _integer_labels(y: np.ndarray, name: str) -> np.ndarray:
     return labels - 1 if labels.min() >= 1 else labels
 
 
+FORMS = ("one-hot rows (samples x classes)", "one integer label per sample",
+         "Edge Impulse's structured rows (label index from 1, sample id, window start and end in ms)")
+
+
 def _labels(y: np.ndarray, name: str) -> np.ndarray:
-    """One-hot rows (or integer labels) to 0-based integer labels; anything else is an error."""
+    """Labels in any of Edge Impulse's forms (FORMS) to 0-based integer labels; anything else is an error
+    naming the forms."""
     if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
         return _integer_labels(y, name)
     if y.ndim != 2:
-        raise UsageError(f"{name}: expected one-hot labels (samples x classes), got shape {y.shape}")
+        raise UsageError(f"{name}: shape {y.shape} is none of the label forms: {'; '.join(FORMS)}")
     if not np.issubdtype(y.dtype, np.number):
-        raise UsageError(f"{name}: expected numeric one-hot labels, got dtype {y.dtype}")
-    if not np.all(np.isin(y, (0, 1))) or not np.all(y.sum(axis=1) == 1):
-        row = int(np.argwhere(~(np.isin(y, (0, 1)).all(axis=1) & (y.sum(axis=1) == 1)))[0][0])
-        raise UsageError(f"{name}: row {row} is not one-hot (each row needs exactly one 1)")
-    return y.argmax(axis=1).astype(np.int64)
+        raise UsageError(f"{name}: expected numeric labels, got dtype {y.dtype}")
+    one_hot = np.isin(y, (0, 1)).all(axis=1) & (y.sum(axis=1) == 1)
+    if one_hot.all():
+        return y.argmax(axis=1).astype(np.int64)
+    if y.shape[1] == STRUCTURED_COLUMNS and np.issubdtype(y.dtype, np.integer) and y[:, 0].min() >= 1:
+        return y[:, 0].astype(np.int64) - 1  # Edge Impulse's label index is 1-based
+    row = int(np.argwhere(~one_hot)[0][0])
+    raise UsageError(f"{name}: row {row} is not one-hot, and the array ({y.shape[1]} columns, {y.dtype}) is not "
+                     f"{FORMS[2]}: {STRUCTURED_COLUMNS} integer columns")
 
 
 def check_pair(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> LabelledArrays:
@@ -84,8 +97,15 @@ RUNNER_FILES = ("X_train_features.npy", "y_train.npy")  # edge-impulse-blocks ru
 RUNNER_VALIDATION = ("X_validate_features.npy", "y_validate.npy")
 
 
+def holds_project_data(directory: Path) -> bool:
+    """Whether `directory` holds an Edge Impulse project's training data, in either layout."""
+    return all((directory / f).is_file() for f in FILES[:2]) or all((directory / f).is_file() for f in RUNNER_FILES)
+
+
 def _classes(y: np.ndarray, *labels: np.ndarray) -> int:
-    return int(y.shape[1]) if y.ndim == 2 and y.shape[1] > 1 else int(max(int(lab.max()) for lab in labels) + 1)
+    """One-hot rows name the class count (a class may have no sample); other forms, the largest label."""
+    one_hot = y.ndim == 2 and y.shape[1] > 1 and bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
+    return int(y.shape[1]) if one_hot else int(max(int(lab.max()) for lab in labels) + 1)
 
 
 def read_directory(directory: Path, validation_fraction: float = 0.2,

@@ -23,17 +23,6 @@ import numpy as np
 from dendrisweep.deploy.onnx_export import PROB_TOLERANCE, accuracy
 from dendrisweep.errors import ExportError
 
-CALIBRATION_ROWS = 256
-
-
-def calibration_rows(x: np.ndarray, count: int = CALIBRATION_ROWS, seed: int = 0) -> np.ndarray:
-    """A seeded random subset of rows (the validation split, as Edge Impulse calibrates): every class
-    represented whatever the file's order (Edge Impulse folders can be sorted by label, and a one-class
-    calibration skews int8 ranges)."""
-    pick = np.random.default_rng(seed).choice(len(x), size=min(count, len(x)), replace=False)
-    return x[np.sort(pick)]
-
-
 CONFIDENCE = 0.95  # one-sided, for the int8 loss's bounds
 
 

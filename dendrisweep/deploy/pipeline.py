@@ -62,6 +62,10 @@ class Policy:
         return cls(f"{name}.onnx", f"{name}.int8.onnx", f"{name}.tflite", f"{name}_quantized_int8_io.tflite",
                    int8_tolerance_pp)
 
+    def shipped(self) -> list[str]:
+        """The files a block hands Edge Impulse: the TFLite files the gate judged, nothing else."""
+        return [self.tflite, *((self.tflite_int8,) if self.ships_int8 else ())]
+
     def files(self) -> dict[str, str]:
         """The files a deployment writes, by role."""
         roles = ("onnx", "onnx_int8", "tflite", *(("tflite_int8",) if self.ships_int8 else ()))
@@ -111,7 +115,7 @@ def deploy(trained: nn.Module, inference: nn.Module, data: Dataset, out_dir: Pat
     """Export `inference` (the deployable form of `trained`) into `out_dir` and prove every file."""
     import numpy as np
 
-    from dendrisweep.deploy.gate import calibration_rows, judge
+    from dendrisweep.deploy.gate import judge
     from dendrisweep.deploy.onnx_export import (
         accuracy,
         check_parity,
@@ -127,7 +131,7 @@ def deploy(trained: nn.Module, inference: nn.Module, data: Dataset, out_dir: Pat
     onnx_path = export_onnx(inference, data.shape.sample, out_dir / policy.onnx)
     check_parity(trained, onnx_path, data.val.x, data.val.y)
     torch_acc, onnx_acc, max_prob_diff = check_parity(trained, onnx_path, x, y)
-    calibration = calibration_rows(data.val.x)  # as Edge Impulse's conversion code: the validation split
+    calibration = data.val.x  # as Edge Impulse's conversion code calibrates: every row of the validation split
     onnx_int8_path = quantize_int8(onnx_path, calibration, out_dir / policy.onnx_int8)
     # The deployment gate: the chain Edge Impulse runs, each TFLite file scored by LiteRT on the held-out rows.
     float32_path = out_dir / policy.tflite

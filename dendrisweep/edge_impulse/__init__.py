@@ -1,12 +1,14 @@
-"""The Edge Impulse custom learning block (its Dockerfile and parameters.json live in the top-level
-`edge_impulse/` folder).
+"""The Edge Impulse custom learning block (its Dockerfile, parameters.json and requirements.txt live in the
+top-level `edge_impulse/` folder).
 
-- `runtime`: what the block reads (train_input.json) and writes (model.onnx, its int8 copy,
-  training_summary.json) when Edge Impulse runs `train_trial.py --edge-impulse`;
-- `packaging`: parameters.json generated from the registry, and a push-ready block folder
-  (`python -m dendrisweep.edge_impulse parameters [--check] | package DIR`).
+- `runtime`: where a block run finds what Edge Impulse hands it (the project data, train_input.json) and
+  what it hands back when Edge Impulse runs `train_trial.py --edge-impulse` (the gated model.tflite and
+  model_quantized_int8_io.tflite, training_summary.json);
+- `packaging`: parameters.json generated from the registry, requirements.txt pinned from the tested
+  environment, and a push-ready block folder
+  (`python -m dendrisweep.edge_impulse parameters | requirements [--check] | package DIR`).
 """
 from dendrisweep.edge_impulse.packaging import block_parameters, package
-from dendrisweep.edge_impulse.runtime import read_info_file, write_block_output
+from dendrisweep.edge_impulse.runtime import block_paths, read_info_file, write_block_output, write_summary
 
-__all__ = ["block_parameters", "package", "read_info_file", "write_block_output"]
+__all__ = ["block_paths", "block_parameters", "package", "read_info_file", "write_block_output", "write_summary"]

@@ -1,15 +1,20 @@
-"""Packaging the Edge Impulse custom learning block: its parameters.json and its push-ready folder.
+"""Packaging the Edge Impulse custom learning block: its parameters.json, its pinned requirements and its
+push-ready folder.
 
 parameters.json is generated from the registry, so every UI parameter's `param` is exactly a flag
-train_trial.py accepts: a UI parameter cannot name a flag the script would not read.
+train_trial.py accepts: a UI parameter cannot name a flag the script would not read. requirements.txt is
+generated from the environment the tests ran in: what the block imports (DEPENDENCIES) and everything
+that needs, each pinned to the version installed here, so the image is the environment that was tested.
 
-    python -m dendrisweep.edge_impulse parameters [--check]   # (re)write edge_impulse/parameters.json
-    python -m dendrisweep.edge_impulse package DIR            # a folder to `edge-impulse-blocks push`
+    python -m dendrisweep.edge_impulse parameters [--check]     # (re)write edge_impulse/parameters.json
+    python -m dendrisweep.edge_impulse requirements [--check]   # (re)write edge_impulse/requirements.txt
+    python -m dendrisweep.edge_impulse package DIR              # a folder to `edge-impulse-blocks push`
 """
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,9 +33,9 @@ INFO = {  # no repositoryUrl: it is optional, and a placeholder would send users
     "name": "Dendritic keyword spotting (dendrisweep)",
     "description": "Edge Impulse's keyword-spotting network (Conv1D over frames of MFCC, MFE or spectrogram "
                    "features, or raw sensor axes) trained with dendritic optimisation (perforatedai). Ships "
-                   "model.onnx, model.tflite and model_quantized_int8_io.tflite, each checked against the trained "
-                   "model before the block finishes.",
-    "operatesOn": "audio",
+                   "model.tflite and model_quantized_int8_io.tflite, each checked against the trained model "
+                   "before the block finishes.",
+    "operatesOn": "other",  # "Classification" of any data in edge-impulse-cli's list (cli/blocks/init-cli-block.ts)
     "indRequiresGpu": False,
 }
 PRIMARY = ("learning_rate", "epochs", "features_per_frame", "dendrites")  # shown; everything else is advanced
@@ -79,15 +84,67 @@ def render() -> str:
     return json.dumps(block_parameters(), indent=4) + "\n"
 
 
-def write_parameters(check: bool) -> str:
-    """Write edge_impulse/parameters.json, or (check) fail when the committed file differs."""
-    text = render()
+def write_generated(path: Path, text: str, command: str, check: bool) -> str:
+    """Write a generated file, or (check) fail when the committed one differs from `text`."""
     if check:
-        if not PARAMETERS_FILE.is_file() or PARAMETERS_FILE.read_text() != text:
-            raise UsageError(f"{PARAMETERS_FILE} is out of date; run python -m dendrisweep.edge_impulse parameters")
-        return f"{PARAMETERS_FILE} matches the registry"
-    PARAMETERS_FILE.write_text(text)
-    return f"wrote {PARAMETERS_FILE} ({len(block_parameters()['parameters'])} parameters)"
+        if not path.is_file() or path.read_text() != text:
+            raise UsageError(f"{path} is out of date; run python -m dendrisweep.edge_impulse {command}")
+        return f"{path} is up to date"
+    path.write_text(text)
+    return f"wrote {path}"
+
+
+# What the block imports, by distribution; the image gets these and all they need (pinned_closure).
+DEPENDENCIES = (
+    "torch", "torchvision",  # the default build: CUDA when Edge Impulse gives the block a GPU, the CPU otherwise
+    "perforatedai", "numpy", "pyyaml", "tqdm", "scipy",
+    "wandb",  # imported by the trial; the image sets WANDB_MODE=disabled
+    "onnx", "onnxruntime",
+    # the deployment gate (run in child processes): the same pins as the project's requirements.txt
+    "tensorflow", "tf_keras", "onnx2tf", "onnxsim", "onnx-graphsurgeon", "sng4onnx", "sne4onnx", "psutil",
+    "ai-edge-litert",
+)
+
+
+def pinned_closure(names: Sequence[str]) -> dict[str, str]:
+    """Each distribution `names` install here, with everything it requires (the extras asked for included,
+    markers evaluated for this machine), by normalised name: its installed version."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, str] = {}
+    todo: list[tuple[str, frozenset[str], str]] = [(name, frozenset(), "the block") for name in names]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while todo:
+        name, extras, wanted_by = todo.pop()
+        key = canonicalize_name(name)
+        if (key, extras) in seen:
+            continue
+        seen.add((key, extras))
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:
+            raise UsageError(f"{name} (needed by {wanted_by}) is not installed here: install the project's "
+                             "requirements first") from None
+        found[key] = dist.version
+        for line in dist.requires or []:
+            requirement = Requirement(line)
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate({"extra": extra}) for extra in (extras or {""})):
+                todo.append((requirement.name, frozenset(requirement.extras), name))
+    return found
+
+
+def render_requirements() -> str:
+    versions = pinned_closure(DEPENDENCIES)
+    header = ["# Generated by `python -m dendrisweep.edge_impulse requirements` from the environment the tests ran",
+              "# in: what the block imports (DEPENDENCIES in dendrisweep/edge_impulse/packaging.py) and everything",
+              "# that needs, pinned to the versions tested. Never edit by hand; `--check` (a test) fails when it",
+              f"# and that environment differ. For the image: Linux, CPython {sys.version_info.major}."
+              f"{sys.version_info.minor} (python:{sys.version_info.major}.{sys.version_info.minor}-slim)."]
+    return "\n".join([*header, *(f"{name}=={versions[name]}" for name in sorted(versions))]) + "\n"
 
 
 def package(target: Path) -> str:
@@ -110,11 +167,18 @@ def package(target: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m dendrisweep.edge_impulse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    params = commands.add_parser("parameters", help="write edge_impulse/parameters.json from the registry")
-    params.add_argument("--check", action="store_true", help="fail (exit 2) if the committed file is stale")
+    for command, what in (("parameters", "edge_impulse/parameters.json from the registry"),
+                          ("requirements", "edge_impulse/requirements.txt from this environment")):
+        generated = commands.add_parser(command, help=f"write {what}")
+        generated.add_argument("--check", action="store_true", help="fail (exit 2) if the committed file is stale")
     pack = commands.add_parser("package", help="assemble a folder to push with edge-impulse-blocks")
     pack.add_argument("target", type=Path)
     with cli_errors("python -m dendrisweep.edge_impulse"):
         opts = parser.parse_args(argv)
-        print(write_parameters(opts.check) if opts.command == "parameters" else package(opts.target))
+        if opts.command == "package":
+            print(package(opts.target))
+        else:
+            path, text = ((PARAMETERS_FILE, render()) if opts.command == "parameters"
+                          else (BLOCK_REQUIREMENTS, render_requirements()))
+            print(write_generated(path, text, opts.command, opts.check))
     return 0

@@ -12,12 +12,14 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from dendrisweep.config import resolve
 from dendrisweep.contract import OUT_DIR_ENV
-from dendrisweep.edge_impulse.runtime import read_info_file
+from dendrisweep.data.layout import FrameLayout, frame_layout, parse_shape
+from dendrisweep.edge_impulse.runtime import HOME, INFO_FILE, block_paths, no_project_data, read_info_file
 from dendrisweep.errors import ArgumentParser, UsageError, cli_errors
 from dendrisweep.files import require_weights
 from dendrisweep.settings import SETTINGS, lookup
@@ -37,17 +39,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--print-config", action="store_true",
                      help="Print the resolved config as JSON and exit without training.")
     run.add_argument("--data-directory", type=Path,
-                     help="Edge Impulse layout (X_split_train.npy, ...); default: built-in data.")
+                     help="Edge Impulse layout (X_split_train.npy, ...); default: built-in data, or with "
+                          f"--edge-impulse where Edge Impulse mounts the project ({HOME}; never built-in data).")
     run.add_argument("--out-directory", type=Path,
-                     help=f"Where the trial writes its folder (default: ${OUT_DIR_ENV} or ./{DEFAULT_OUT_DIR}).")
+                     help=f"Where the trial writes its folder (default: ${OUT_DIR_ENV} or ./{DEFAULT_OUT_DIR}); with "
+                          "--edge-impulse, the folder Edge Impulse collects the model from (default: the data "
+                          "folder, as the runner collects it) and the trial's folder goes to the default.")
     run.add_argument("--wandb-project", help=f"W&B project (default: $WANDB_PROJECT or {DEFAULT_PROJECT}).")
     run.add_argument("--edge-impulse", action="store_true",
-                     help="Run as an Edge Impulse learning block: write model.onnx (verified) into --out-directory.")
+                     help="Run as an Edge Impulse learning block: write the gated model.tflite and "
+                          "model_quantized_int8_io.tflite into --out-directory.")
     run.add_argument("--info-file", "--input-file", dest="info_file", type=Path,
-                     help="Edge Impulse's train_input.json (passed by Edge Impulse).")
-    run.add_argument("--input-shape", type=_shape, metavar='"(N, ...)"',
+                     help="Edge Impulse's train_input.json (passed by Studio; default with --edge-impulse: the "
+                          "data folder's).")
+    run.add_argument("--input-shape", type=lambda text: parse_shape(text, "--input-shape"), metavar='"(N, ...)"',
                      help="The input shape Edge Impulse's runner passes, a Python tuple; with two or more "
-                          "dimensions its last is the features per frame (unless --features-per-frame is given).")
+                          "dimensions its last is the features per frame (a different --features-per-frame is "
+                          "an error).")
     run.add_argument("--preemptible", action="store_true",
                      help="A SIGTERM is a preemption (as under Slurm, where it is the default): mark the W&B run "
                           "preempting and exit 143 so W&B requeues it, instead of stopping it.")
@@ -70,17 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 NEAR_MISS = 0.85  # an unknown flag this close to a setting's name is its typo: an error even under Edge Impulse
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    """'(1, 4, 2)' or '(650,)', as Edge Impulse's runner writes an input shape."""
-    try:
-        shape = tuple(int(part) for part in text.strip().strip("()[]").split(",") if part.strip())
-    except ValueError:
-        raise UsageError(f"--input-shape: expected a tuple of integers such as \"(1, 4, 2)\", got {text!r}") from None
-    if not shape or min(shape) < 1:
-        raise UsageError(f"--input-shape: expected positive dimensions, got {text!r}")
-    return shape
 
 
 def _unknown(extras: Sequence[str], lenient: bool) -> list[str]:
@@ -111,20 +108,28 @@ def parse_trial_args(argv: Sequence[str] | None) -> TrialOptions:
     run_keys = ("config", "print_config", "data_directory", "out_directory", "wandb_project", "edge_impulse",
                 "info_file", "input_shape", "preemptible", "deploy_as")
     run = {key: values.pop(key) for key in run_keys}
-    shape = run["input_shape"]
-    if shape is not None and len(shape) >= 2 and "features_per_frame" not in values:
-        values["features_per_frame"] = shape[-1]  # (..., frames, features): the frame width
+    data, out, block_output, info_file = run["data_directory"], run["out_directory"], None, run["info_file"]
+    if run["edge_impulse"]:  # --out-directory is Edge Impulse's output folder; the trial's goes to the default
+        paths = block_paths(data, out, info_file)
+        data, block_output, info_file = paths.data, paths.out, paths.info
+        out = None
+    info = read_info_file(info_file)
+    shapes = [("--input-shape", run["input_shape"])] if run["input_shape"] else []
+    if isinstance(info.get("inputShapeString"), str):
+        shapes.append((f"{INFO_FILE}'s inputShapeString", parse_shape(info["inputShapeString"],
+                                                                     f"{INFO_FILE} inputShapeString")))
     # Absolute now: the trial later runs inside its own folder (PAI writes into the current one).
-    out_dir = (run["out_directory"] or Path(os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR)).absolute()
+    out_dir = (out or Path(os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR)).absolute()
     return TrialOptions(
         cli_values=values,
         config_file=run["config"],
         print_config=run["print_config"],
-        data_directory=run["data_directory"],
+        data_directory=data,
         out_directory=out_dir,
         wandb_project=run["wandb_project"] or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
-        edge_impulse=run["edge_impulse"],
-        info=read_info_file(run["info_file"]),
+        block_output=block_output,
+        info=info,
+        input_shapes=tuple(shapes),
         preemptible=run["preemptible"],
         deploy_as=run["deploy_as"],
     )
@@ -138,14 +143,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     with cli_errors("train_trial.py"):
         options = parse_trial_args(argv)
         config = resolve(options.config_file, options.cli_values)
+        layout = None
+        if config["task"] == "kws":  # frames of keyword-spotting features; MobileNet reads images whole
+            layout = frame_layout(config["features_per_frame"], SETTINGS["features_per_frame"].default,
+                                  options.input_shapes)
+            config["features_per_frame"] = layout.width
         if options.print_config:
             print(json.dumps(config))
             return 0
         if config["pretrained_weights"]:  # before the slow imports: a typo costs no wait
             require_weights(config["pretrained_weights"])
+        if options.edge_impulse and options.data_directory is None:
+            raise no_project_data()
         from dendrisweep.data import load_dataset
 
         data = load_dataset(options.data_directory, config)  # bad data fails before torch is imported
+        if layout is not None:
+            options = replace(options, layout=announce(layout, data.shape.sample[0]))
         named = options.info.get("classes")
         if options.edge_impulse and named and len(named) != data.num_classes:
             raise UsageError(f"train_input.json names {len(named)} classes but the labels hold {data.num_classes}")
@@ -154,6 +168,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         precision = device.Precision(device.resolve(config["device"]), config["amp"])  # no such GPU: exit 2 here
         return run_trial(config, data, options, precision)
+
+
+def announce(layout: FrameLayout, features: int) -> tuple[str, str | None]:
+    """Say which frame layout the trial uses, first thing in the log (a doubt as a warning); returned for
+    the trial's record."""
+    described, doubt = layout.describe(features), layout.doubt(features)
+    print(f"frame layout: {described}", flush=True)
+    if doubt:
+        print(f"train_trial.py: WARNING: {doubt}", file=sys.stderr, flush=True)
+    return described, doubt
 
 
 def cli() -> None:

@@ -14,9 +14,16 @@ class TrialOptions:
     config_file: Path | None
     print_config: bool
     data_directory: Path | None
-    out_directory: Path  # absolute
+    out_directory: Path  # absolute: where the trial's folder goes
     wandb_project: str
-    edge_impulse: bool = False  # also write model.onnx + summary into out_directory (the block's output)
+    block_output: Path | None = None  # absolute: a block run's output, the folder Edge Impulse collects
     info: dict[str, Any] = field(default_factory=dict)  # Edge Impulse's train_input.json (--info-file)
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()  # the input shapes Edge Impulse stated, by source
+    layout: tuple[str, str | None] = ("", None)  # the frame layout in words, and its doubt (data/layout.py)
     preemptible: bool = False  # a SIGTERM means preemption: mark the W&B run preempting, exit 143 (also: Slurm)
     deploy_as: str | None = None  # deploy the best model as `analysis regenerate`'s model of this name
+
+    @property
+    def edge_impulse(self) -> bool:
+        """A block run (--edge-impulse): the gated model files and the summary go into block_output."""
+        return self.block_output is not None

@@ -45,7 +45,7 @@ from dendrisweep.contract import (
 )
 from dendrisweep.data import Dataset
 from dendrisweep.deploy.pipeline import Deployed, Policy, deploy
-from dendrisweep.edge_impulse.runtime import write_block_output
+from dendrisweep.edge_impulse.runtime import write_block_output, write_summary
 from dendrisweep.errors import ExportError, UsageError
 from dendrisweep.files import write_atomic
 from dendrisweep.measure import count_macs, count_parameters
@@ -273,11 +273,14 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
     wandb_dir = Path(os.environ.get("WANDB_DIR") or ".").resolve()
     recorder = TrialRecorder(trial_dir, start_run(options.wandb_project, config, run_id, wandb_dir),
                              config, data)
-    recorder.record = replace(recorder.record, device=str(where), device_name=device.name(where))
+    layout, layout_warning = options.layout
+    recorder.record = replace(recorder.record, device=str(where), device_name=device.name(where),
+                              data=replace(recorder.record.data, layout=layout or None, layout_warning=layout_warning))
     handler = _stop_handler(recorder, preemptible(options))
     previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
     status: str = Status.FAILED  # then whatever ended the trial: a Stopped carries its own
     reason, measured, exit_code = "", {}, 1
+    deployed: Deployed | None = None  # what a block run shipped
     try:
         with pai.working_directory(trial_dir):
             strategy = strategy_for(config)
@@ -292,11 +295,11 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
             measured.update(_sizes(inference, data))
             if result.stopped is not None:  # the best model so far is measured and kept; nothing is shipped
                 raise result.stopped
-            if options.edge_impulse:  # the block's deployment is the trial's measurement: one conversion
+            if options.block_output is not None:  # a block's deployment is its trial's measurement: one conversion
                 started = time.perf_counter()
                 shipped = Policy.block(config["int8_tolerance_pp"], ships_int8=options.info.get("convertInt8", True))
-                deployed = write_block_output(options.out_directory, best, inference, data,
-                                              replace(recorder.record, **measured), options.info, shipped)
+                deployed = write_block_output(options.block_output, trial_dir / DEPLOYED_DIR,
+                                              best, inference, data, shipped)
                 measured.update(_device_metrics(deployed), deploy_seconds=time.perf_counter() - started)
                 if config["compare_baseline"] and config["dendrites"]:
                     print(baseline_comparison(config, data, precision, measured, deadline))
@@ -310,7 +313,7 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
                   "learning rate", file=sys.stderr)
     except Stopped as stop:
         status, reason, exit_code = stop.status, stop.reason, stop.exit_code
-    except ExportError as exc:  # the block's model.onnx would not behave like the trained model
+    except ExportError as exc:  # a shipped file would not behave like the trained model
         reason = f"ExportError: {exc}"
         print(f"train_trial.py: error: {exc}", file=sys.stderr)
     except (Exception, SystemExit) as exc:  # noqa: BLE001  recorded as `failed`; PAI calls sys.exit() and pdb on some error paths
@@ -320,5 +323,7 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         recorder.finish(status, reason, measured, exit_code)
+        if options.block_output is not None:  # its final record: how the block run ended, what it shipped
+            write_summary(options.block_output, recorder.record, options.info, deployed)
     print(f"trial {run_id}: {status}" + (f" ({reason})" if reason else "") + f" -> {trial_dir}", flush=True)
     return exit_code

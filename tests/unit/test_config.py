@@ -172,8 +172,13 @@ def test_edge_impulse_runners_arguments_are_accepted_and_used(capsys: pytest.Cap
     assert config["features_per_frame"] == 32  # the input shape's last dimension: the frame width
 
 
-def test_an_explicit_features_per_frame_wins_over_the_input_shape(capsys: pytest.CaptureFixture[str]) -> None:
-    assert print_config(capsys, *RUNNER_ARGS, "--features-per-frame", "40")["features_per_frame"] == 40
+def test_a_features_per_frame_contradicting_the_input_shape_is_one_line_exit_2(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = trial_cli(capsys, "--print-config", *RUNNER_ARGS, "--features-per-frame", "40")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "features_per_frame 40 contradicts --input-shape (1, 40, 32)" in err
+    # At its default (Studio passes every UI parameter) the parameter gives way to the stated shape.
+    assert print_config(capsys, *RUNNER_ARGS, "--features-per-frame", "13")["features_per_frame"] == 32
     assert print_config(capsys, "--input-shape", "(650,)")["features_per_frame"] == 13  # a flat shape says nothing
 
 

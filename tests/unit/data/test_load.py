@@ -32,6 +32,17 @@ def test_edge_impulse_folder_loads_with_shapes_from_the_arrays(ei_dir: Path) -> 
     assert data.train.x.dtype == np.float32 and data.train.y.dtype == np.int64
 
 
+def test_edge_impulses_structured_labels_read_as_their_one_hot_twins(ei_dir: Path) -> None:
+    """Y as int32 rows of four columns (label index from 1, sample id, window start and end in ms)."""
+    one_hot_data = load_dataset(ei_dir, defaults())
+    for name in ("Y_split_train.npy", "Y_split_test.npy"):
+        labels = np.load(ei_dir / name).argmax(1)
+        rows = np.stack([labels + 1, np.arange(len(labels)), np.zeros_like(labels), np.full_like(labels, 1000)], 1)
+        np.save(ei_dir / name, rows.astype(np.int32))
+    structured = load_dataset(ei_dir, defaults())
+    assert structured.num_classes == 4 and structured.digest == one_hot_data.digest
+
+
 def test_built_in_data_is_deterministic_and_balanced() -> None:
     a, b = load_dataset(None, defaults()), load_dataset(None, defaults())
     assert a.digest == b.digest and np.array_equal(a.train.x, b.train.x)
@@ -86,7 +97,8 @@ BAD_DATA = {
     "inf": (_rewrite("X_split_test.npy", _set(np.inf)), "X_split_test.npy: contains NaN or infinite values"),
     "fractional labels": (_rewrite("Y_split_train.npy", lambda y: y.argmax(1) + 0.5),
                           "expected integer class labels or one-hot rows"),
-    "not one-hot": (_rewrite("Y_split_train.npy", lambda y: y * 2), "row 0 is not one-hot"),
+    "not one-hot": (_rewrite("Y_split_train.npy", lambda y: y * 2),
+                    "row 0 is not one-hot, and the array (4 columns, float32) is not Edge Impulse's structured rows"),
     "class count mismatch": (_rewrite("Y_split_test.npy", lambda y: np.hstack([y, np.zeros((len(y), 1))])),
                              "Y_split_train.npy has 4 classes but Y_split_test.npy has 5"),
     "row count mismatch": (_rewrite("Y_split_train.npy", lambda y: y[:-5]),

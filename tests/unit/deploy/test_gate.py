@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from dendrisweep.data.load import MIN_TEST_SAMPLES
-from dendrisweep.deploy.gate import calibration_rows, int8_loss_bounds, judge
+from dendrisweep.deploy.gate import int8_loss_bounds, judge
 from dendrisweep.deploy.guard import check_convertible, problems
 from dendrisweep.deploy.onnx_export import accuracy
 from dendrisweep.errors import ExportError
@@ -52,14 +52,6 @@ def test_int8_more_than_the_tolerance_below_float32_fails_with_its_numbers() -> 
 
 def test_no_int8_file_is_judged_on_float32_alone() -> None:
     assert judge("m.onnx", probabilities(36), probabilities(36), None, Y, 0.0) is None  # a 0 pp tolerance unused
-
-
-def test_calibration_rows_are_a_seeded_sample_of_every_part_of_the_data() -> None:
-    x = np.arange(1000, dtype=np.float32)[:, None]
-    rows = calibration_rows(x, count=256)
-    assert len(rows) == 256 and np.array_equal(rows, calibration_rows(x, count=256))
-    assert rows.min() < 100 and rows.max() > 900  # not the first rows of a file sorted by label
-    assert len(calibration_rows(x[:10], count=256)) == 10
 
 
 def _graph_with(node: onnx.NodeProto, *initializers: onnx.TensorProto, shape: list[int | str]) -> onnx.ModelProto:

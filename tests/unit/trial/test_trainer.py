@@ -51,7 +51,8 @@ def test_edge_impulses_time_limit_keeps_room_for_export_and_the_gate(tmp_path: P
     from dendrisweep.trial.run import EXPORT_RESERVE_SECONDS, training_deadline
 
     def options(info: dict[str, object], edge_impulse: bool = True) -> TrialOptions:
-        return TrialOptions({}, None, False, None, tmp_path, "p", edge_impulse=edge_impulse, info=info)
+        return TrialOptions({}, None, False, None, tmp_path, "p", block_output=tmp_path if edge_impulse else None,
+                            info=info)
 
     assert training_deadline(options({"maxTrainingTimeSeconds": 3600}), now=0.0) == 3600 - EXPORT_RESERVE_SECONDS
     assert training_deadline(options({"maxTrainingTimeSeconds": 100}), now=0.0) == 25.0
