@@ -78,9 +78,9 @@ def test_committed_parameters_json_is_what_the_registry_generates() -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_the_blocks_requirements_are_exact_pins_of_the_environment_the_tests_run_in() -> None:
-    """Generated, never hand-kept: what the block imports and all that needs, each `name==version` as installed
-    here; `--check` fails the moment this environment and the committed file differ."""
+def test_the_blocks_requirements_are_exact_pins_from_the_lock() -> None:
+    """Generated, never hand-kept: what the block imports and all that needs, each `name==version` as
+    requirements.lock (the environment these tests run in: test_project.py) has it."""
     assert main(["requirements", "--check"]) == 0
     pins = [line for line in BLOCK_REQUIREMENTS.read_text().splitlines() if line and not line.startswith("#")]
     assert pins and all(re.fullmatch(r"[a-z0-9][a-z0-9._-]*==[^=\s;]+", pin) for pin in pins), pins

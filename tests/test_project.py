@@ -45,3 +45,23 @@ def test_the_linter_gives_the_same_answer_where_a_trial_has_run(tmp_path: Path) 
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=copy, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
+
+
+def test_the_checks_run_in_the_locked_environment() -> None:
+    """requirements-dev.txt installs under requirements.lock, so these tests run on exactly its versions (what
+    the Edge Impulse block's image pins too)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from dendrisweep.edge_impulse.packaging import LOCK_FILE, read_lock
+
+    assert "-c requirements.lock" in (ROOT / "requirements-dev.txt").read_text().splitlines()
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    drift = {name: (locked, installed(name)) for name, locked in read_lock(LOCK_FILE).items()
+             if installed(name) != locked}
+    assert not drift, f"installed versions differ from requirements.lock (locked, installed): {drift}"
