@@ -23,7 +23,7 @@ from dendrisweep.data.synthetic import make_keyword_data
 from dendrisweep.sweep import AgentOptions, Controller, SweepSource, load_sweep
 from dendrisweep.sweep.controller import is_settled
 from dendrisweep.sweep.space import trial_params
-from tests.helpers import ROOT, finished_wandb_runs, record_of, run_script
+from tests.helpers import ROOT, finished_wandb_runs, record_of, run_main, run_script
 
 
 def write_sweep(path: Path, run_cap: int, epochs: int = 2, command: list[str] | None = None, **extra: Any) -> Path:
@@ -49,9 +49,10 @@ def load(runs: Path, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{runs / name / 'study.db'}")
 
 
-def test_sweep_runs_trials_whose_params_match_their_wandb_config(tmp_path: Path) -> None:
+def test_sweep_runs_trials_whose_params_match_their_wandb_config(tmp_path: Path,
+                                                                capfd: pytest.CaptureFixture[str]) -> None:
     sweep = write_sweep(tmp_path / "tiny.yaml", run_cap=2)
-    agent(sweep, tmp_path / "runs")
+    agent(sweep, tmp_path / "runs", "--workers", "2")
     study, spec = load(tmp_path / "runs", "tiny"), load_sweep(sweep)
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
@@ -68,13 +69,15 @@ def test_sweep_runs_trials_whose_params_match_their_wandb_config(tmp_path: Path)
         assert record.status == "finished" and record.agent_seconds and record.wall_seconds
         assert record.agent_seconds > record.wall_seconds  # the agent's time holds the trial's own
         assert trial.intermediate_values  # per-epoch values streamed back while the trial ran
-    # Re-running the same command resumes: the budget is spent, nothing is re-run or rewritten.
+    # Re-running the same command resumes: the budget is spent, nothing is re-run or rewritten (in process: the
+    # agent's own process was started above).
     before = [(t.number, t.value, record_of(t).run_id) for t in trials]
-    agent(sweep, tmp_path / "runs")
+    again = ["agent.py", str(sweep), "--runs-dir", str(tmp_path / "runs"), "--no-progress"]
+    assert run_main(capfd, *again).returncode == 0
     assert [(t.number, t.value, record_of(t).run_id) for t in load(tmp_path / "runs", "tiny").get_trials()] == before
     # Raising run_cap continues the same study.
     write_sweep(sweep, run_cap=3)
-    agent(sweep, tmp_path / "runs")
+    assert run_main(capfd, *again).returncode == 0
     assert sum(is_settled(t) for t in load(tmp_path / "runs", "tiny").get_trials()) == 3
 
 
