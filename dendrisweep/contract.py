@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import math
 import secrets
+import signal
 import string
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -33,6 +34,10 @@ HISTORY_FILE = "history.jsonl"  # one JSON line per epoch, flushed as it goes
 MODEL_FILE = "best_model.pt"  # state dict + resolved config (weights_only loadable)
 DEPLOYED_DIR = "deployed"  # the best model as a device runs it (setting deploy_metrics)
 OUT_DIR_ENV = "DENDRISWEEP_OUT_DIR"  # default --out-directory, set by the agent
+# Slurm's advance notice of a preemption (`#SBATCH --signal=B:USR1@120`, forwarded to the job's processes):
+# a trial records itself preempted (W&B requeues it), an agent claims nothing more. A SIGTERM is a stop.
+PREEMPTION_NOTICE = signal.SIGUSR1
+DATA_CACHE_ENV = "DENDRISWEEP_DATA_CACHE"  # where built-in data is generated once for many trials, set by the agent
 
 
 class Status(StrEnum):

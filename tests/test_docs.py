@@ -36,7 +36,7 @@ HEADING = re.compile(r"^#{1,6} +(.+?) *#* *$", re.M)
 SHELL_VARIABLE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 ENV_PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 INLINE_COMMAND = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*=\S+ )*python3? ")
-CONTROL = {"&&", "||", ";", "|"}
+CONTROL = {"&&", "||", ";", "|", "&"}
 PYTHON = {"python", "python3"}
 OUR_MODULES = ("analysis", "dendrisweep")
 # A command shown for a cluster node: `--gpus all` names the GPUs CUDA_VISIBLE_DEVICES lists.

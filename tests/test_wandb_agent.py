@@ -62,10 +62,15 @@ def agent_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.mark.parametrize("slurm", [False, True], ids=["alone", "under-slurm"])
 def test_wandbs_own_agent_launches_and_stops_a_trial_without_counting_a_failure(
-        agent_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        agent_env: Path, monkeypatch: pytest.MonkeyPatch, slurm: bool) -> None:
+    """W&B's stop (hyperband, the UI's Stop) is SIGTERM: a stop, never a failure, in a Slurm job too."""
     import wandb
     from wandb.wandb_agent import Agent
+
+    if slurm:
+        monkeypatch.setenv("SLURM_JOB_ID", "4242")
 
     trial_dir = agent_env / "trials" / f"trial-{RUN_ID}"
     server = StubServer(trial_dir, epochs=3)
@@ -114,8 +119,10 @@ def test_a_server_side_stop_ends_the_run_stopped_not_failed(tmp_path: Path) -> N
     assert result["best_val_acc"] > 0.25
 
 
-def test_under_a_scheduler_a_sigterm_is_a_preemption_wandb_can_requeue(tmp_path: Path) -> None:
-    result = after_epochs(trial(tmp_path / "out", {"SLURM_JOB_ID": "4242"}), tmp_path / "out", 2, signal.SIGTERM)
+def test_slurms_preemption_notice_is_a_preemption_wandb_can_requeue(tmp_path: Path) -> None:
+    """SIGUSR1, which the README's Slurm recipe has Slurm send ahead of a preemption (--signal=B:USR1@120)."""
+    result = after_epochs(trial(tmp_path / "out", {"SLURM_JOB_ID": "4242"}), tmp_path / "out", 2, signal.SIGUSR1)
     assert result["exit_code"] == 143 and result["status"] == "preempted"  # non-zero: W&B requeues it
+    assert result["reason"].startswith("preempted (SIGUSR1 from the cluster scheduler)")
     (run_file,) = find_run_files(tmp_path / "wandb-home")
     assert read_run_file(run_file).preempting  # W&B's own preempting record, in the run's file

@@ -11,7 +11,7 @@ import numpy as np
 
 from dendrisweep.data.dataset import Dataset, LabelledArrays, digest, hold_out
 from dendrisweep.data.npy_splits import read_directory
-from dendrisweep.data.synthetic import make_keyword_data
+from dendrisweep.data.synthetic import cached_keyword_data
 from dendrisweep.errors import UsageError
 
 # The test hold-out's floor in samples: the deployment gate judges int8 on it, and 60 is the fewest (in tens)
@@ -31,7 +31,7 @@ def held_out_share(fraction: float, samples: int) -> float:
 def _keyword_data(data_directory: Path | None, config: Mapping[str, Any]) -> tuple[
         LabelledArrays, LabelledArrays, int, str]:
     if data_directory is None:
-        train, val, classes = make_keyword_data(config["data_seed"], config["builtin_samples"])
+        train, val, classes = cached_keyword_data(config["data_seed"], config["builtin_samples"])
         source = f"built-in keywords (data_seed={config['data_seed']}, {config['builtin_samples']} samples)"
     else:
         train, val, classes = read_directory(data_directory, config["validation_set_size"], config["data_seed"])

@@ -31,7 +31,7 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 from tqdm import tqdm
 
-from dendrisweep.contract import FINAL_FAILURES, Status, TrialRecord, is_number, new_run_id
+from dendrisweep.contract import FINAL_FAILURES, PREEMPTION_NOTICE, Status, TrialRecord, is_number, new_run_id
 from dendrisweep.errors import UsageError
 from dendrisweep.sweep import optuna_adapter as adapter
 from dendrisweep.sweep.launch import Job, LocalLauncher, TrialFiles
@@ -310,6 +310,7 @@ class Controller:
                                    LocalLauncher(opts.workers, opts.gpus, share_wandb=opts.spec.ours))
         self.study: optuna.Study | None = None  # opened by open(), or run()
         self.stop = threading.Event()
+        self.draining = threading.Event()  # a preemption notice: claim nothing more, let running trials end
         self.launched = 0
         self.started = time.monotonic()
         self.failures: list[float] = []  # when this agent's runs failed (seconds after its start)
@@ -332,7 +333,8 @@ class Controller:
             # Under the lock: two workers finding the same lost trial at once would both queue it again
             # (SQLite cannot lock the row it checks), and its parameters would run twice.
             fail_lost_trials(study, 3 * self.opts.heartbeat)
-            if self.stop.is_set() or (self.opts.count is not None and self.launched >= self.opts.count):
+            if self.stop.is_set() or self.draining.is_set() or \
+                    (self.opts.count is not None and self.launched >= self.opts.count):
                 return Pause.DONE
             claim = self.source.next(study, tally(study))
             if isinstance(claim, Claim):
@@ -457,6 +459,13 @@ class Controller:
                 postfix += " | " + " ".join(f"{where}:#{n}" for where, n in placed)
             self.bar.set_postfix_str(postfix, refresh=True)
 
+    def _drain(self, signum: int, frame: Any) -> None:
+        """Slurm's preemption notice (SIGUSR1, to the whole job): the running trials got it too and record
+        themselves preempted (their parameters run again when the job is requeued); claim nothing more."""
+        self.draining.set()
+        tqdm.write("agent.py: preemption notice (SIGUSR1): starting no new trial; the running ones record "
+                   "themselves preempted and run again when the job is requeued", file=sys.stderr)
+
     def run(self) -> Tally:
         """Run until the source is done, --count is reached or the flapping guard stops it; Ctrl-C stops
         cleanly (running trials are recorded as interrupted and run again on resume)."""
@@ -466,12 +475,14 @@ class Controller:
                         disable=not self.opts.progress, dynamic_ncols=True)
         workers = [threading.Thread(target=self._worker, args=(i, study), name=f"worker-{i}")
                    for i in range(self.opts.workers)]
-        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, signal.default_int_handler),
+                    PREEMPTION_NOTICE: signal.signal(PREEMPTION_NOTICE, self._drain)}
         try:
             with self.launcher.session():  # held until every worker is done: their trials use it to the end
                 _run_all(workers, self.stop)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             self._refresh(study)
             self.bar.close()
         if self.broken is not None:

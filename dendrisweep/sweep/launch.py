@@ -33,7 +33,15 @@ from typing import Any
 
 import yaml
 
-from dendrisweep.contract import HISTORY_FILE, OUT_DIR_ENV, RESULT_FILE, TRIAL_PREFIX, Status, TrialRecord
+from dendrisweep.contract import (
+    DATA_CACHE_ENV,
+    HISTORY_FILE,
+    OUT_DIR_ENV,
+    RESULT_FILE,
+    TRIAL_PREFIX,
+    Status,
+    TrialRecord,
+)
 from dendrisweep.sweep.settle import Observed
 from dendrisweep.sweep.spec import SweepSpec
 from dendrisweep.wandb_files import RunFileFollower
@@ -139,6 +147,7 @@ def trial_environment(job: Job, files: TrialFiles, threads: int,
     env.update(WANDB_RUN_ID=files.run_id, WANDB_SWEEP_PARAM_PATH=str(files.param_file),
                WANDB_DIR=str(files.run_dir), WANDB_RUN_GROUP=job.group, WANDB_PROJECT=job.project,
                WANDB_MODE=env.get("WANDB_MODE", "offline"), **{OUT_DIR_ENV: str(files.run_dir / "trials")})
+    env.setdefault(DATA_CACHE_ENV, str(files.run_dir / "cache"))  # the sweep's trials generate built-in data once
     env.setdefault("OMP_NUM_THREADS", str(threads))
     return env
 

@@ -71,6 +71,8 @@ def status_of(seen: Observed) -> tuple[str, str]:
         return Status.PREEMPTED, f"{reported.reason.split(' (')[0]} from outside the agent (preempted)"
     if code == 0 and reported is None:  # a program outside the trial contract: its exit code says it all
         return Status.FINISHED, ""
+    if reported is not None and reported.status == Status.PREEMPTED:  # it knew: Slurm's notice, or --preemptible
+        return Status.PREEMPTED, reported.reason
     if code in _FROM_OUTSIDE:  # a cluster scheduler's preemption: not the trial's fault
         name = signal.Signals(_FROM_OUTSIDE[code]).name
         return Status.PREEMPTED, f"stopped by {name} from outside the agent (preempted)"

@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "dimensions its last is the features per frame (a different --features-per-frame is "
                           "an error).")
     run.add_argument("--preemptible", action="store_true",
-                     help="A SIGTERM is a preemption (as under Slurm, where it is the default): mark the W&B run "
-                          "preempting and exit 143 so W&B requeues it, instead of stopping it.")
+                     help="A SIGTERM is a preemption (for a scheduler that preempts with SIGTERM; Slurm's notice, "
+                          "SIGUSR1, always is one): mark the W&B run preempting and exit 143 so W&B requeues it, "
+                          "instead of stopping it.")
     run.add_argument("--deploy-as", metavar="NAME",
                      help="Deploy the best model as `analysis regenerate` does (it passes this): NAME.onnx, "
                           "NAME.tflite, ... in the trial's deployed/ folder with deployed.json, int8 held to "
@@ -158,8 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dendrisweep.data import load_dataset
 
         data = load_dataset(options.data_directory, config)  # bad data fails before torch is imported
-        if layout is not None:
-            options = replace(options, layout=announce(layout, data.shape.sample[0]))
         named = options.info.get("classes")
         if options.edge_impulse and named and len(named) != data.num_classes:
             raise UsageError(f"train_input.json names {len(named)} classes but the labels hold {data.num_classes}")
@@ -167,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dendrisweep.trial.run import run_trial
 
         precision = device.Precision(device.resolve(config["device"]), config["amp"])  # no such GPU: exit 2 here
+        if layout is not None:  # after every check of the input: a run that stops says only why
+            if options.data_directory is None and layout.from_default:  # generated that way: nothing to doubt
+                layout = FrameLayout(layout.width, "the built-in keyword set's MFCC frames")
+            options = replace(options, layout=announce(layout, data.shape.sample[0]))
         return run_trial(config, data, options, precision)
 
 

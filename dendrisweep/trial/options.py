@@ -20,7 +20,7 @@ class TrialOptions:
     info: dict[str, Any] = field(default_factory=dict)  # Edge Impulse's train_input.json (--info-file)
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()  # the input shapes Edge Impulse stated, by source
     layout: tuple[str, str | None] = ("", None)  # the frame layout in words, and its doubt (data/layout.py)
-    preemptible: bool = False  # a SIGTERM means preemption: mark the W&B run preempting, exit 143 (also: Slurm)
+    preemptible: bool = False  # a SIGTERM means preemption (as SIGUSR1 always does): mark preempting, exit 143
     deploy_as: str | None = None  # deploy the best model as `analysis regenerate`'s model of this name
 
     @property

@@ -4,10 +4,10 @@ Outcomes are recorded, never lost: `finished` (with deploy_metrics, also when it
 not be measured: `deploy_error` says why); `diverged` (the loss went NaN/inf: exit 0 so a sweep goes on);
 `failed` (any other error: exit 1, reason in the run and in result.json); `stopped` (its
 agent's SIGTERM, or W&B's SIGINT when the sweep or the UI stops the run: the best model so far is
-measured and recorded, exit 0, which W&B's agent does not count as a failure); `preempted` (SIGTERM
-under a cluster scheduler, or with --preemptible: the W&B run is marked preempting and the process
-exits 143, so W&B requeues it). Bad input never gets this far: it is a UsageError, one line on stderr
-and exit 2, before any folder or run is created.
+measured and recorded, exit 0, which W&B's agent does not count as a failure, under a cluster scheduler
+too); `preempted` (Slurm's notice, SIGUSR1, or a SIGTERM with --preemptible: the W&B run is marked
+preempting and the process exits 143, so W&B requeues it). Bad input never gets this far: it is a
+UsageError, one line on stderr and exit 2, before any folder or run is created.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from dendrisweep.contract import (
     DEPLOYED_DIR,
     HISTORY_FILE,
     MODEL_FILE,
+    PREEMPTION_NOTICE,
     RESULT_FILE,
     TRIAL_PREFIX,
     DataInfo,
@@ -232,30 +233,37 @@ def training_deadline(options: TrialOptions, now: float | None = None) -> float 
     return (time.perf_counter() if now is None else now) + max(limit - EXPORT_RESERVE_SECONDS, limit * 0.25)
 
 
-def preemptible(options: TrialOptions, env: Mapping[str, str] = os.environ) -> bool:
-    """A SIGTERM means preemption (not a stop) under a cluster scheduler that requeues: Slurm, or --preemptible."""
-    return options.preemptible or "SLURM_JOB_ID" in env
+def preempts(signum: int, options: TrialOptions) -> bool:
+    """A preemption, not a stop: Slurm's notice (SIGUSR1), or a SIGTERM where --preemptible says the scheduler
+    preempts with SIGTERM. A plain SIGTERM is W&B's agent or ours stopping the run (hyperband, the UI's Stop),
+    with or without a cluster scheduler around it."""
+    return signum == PREEMPTION_NOTICE or (signum == signal.SIGTERM and options.preemptible)
 
 
-def _stop_handler(recorder: TrialRecorder, preempt: bool) -> Any:
-    """On SIGTERM or SIGINT: record the trial at once (stopped, or preempted), make sure the process ends
-    within a grace period even if W&B's service is gone, then unwind training, which keeps the best
+def _stop_handler(recorder: TrialRecorder, options: TrialOptions) -> Any:
+    """On SIGTERM, SIGINT or SIGUSR1: record the trial at once (stopped, or preempted), make sure the process
+    ends within a grace period even if W&B's service is gone, then unwind training, which keeps the best
     model measured so far."""
     def on_signal(signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
-        if preempt and signum == signal.SIGTERM:
+        if preempts(signum, options):
             stop = Stopped(Status.PREEMPTED, f"preempted ({name} from the cluster scheduler); W&B requeues it",
                            PREEMPTED_EXIT_CODE)
             with contextlib.suppress(Exception):  # W&B offline, or its service gone: the record still says it
                 recorder.run.mark_preempting()
         else:
             stop = Stopped(Status.STOPPED, f"stopped by {name} (its agent, or W&B, asked the run to stop)", 0)
+        for signum_ in STOP_SIGNALS:  # one record: a second signal during the wrap-up changes nothing
+            signal.signal(signum_, signal.SIG_IGN)
         recorder.record_now(stop.status, stop.reason)
         deadline = threading.Timer(EXIT_GRACE_SECONDS, os._exit, (stop.exit_code,))
         deadline.daemon = True
         deadline.start()
         raise stop
     return on_signal
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, PREEMPTION_NOTICE)
 
 
 def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, precision: device.Precision) -> int:
@@ -276,8 +284,8 @@ def run_trial(config: Mapping[str, Any], data: Dataset, options: TrialOptions, p
     layout, layout_warning = options.layout
     recorder.record = replace(recorder.record, device=str(where), device_name=device.name(where),
                               data=replace(recorder.record.data, layout=layout or None, layout_warning=layout_warning))
-    handler = _stop_handler(recorder, preemptible(options))
-    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
+    handler = _stop_handler(recorder, options)
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     status: str = Status.FAILED  # then whatever ended the trial: a Stopped carries its own
     reason, measured, exit_code = "", {}, 1
     deployed: Deployed | None = None  # what a block run shipped

@@ -51,6 +51,31 @@ def test_built_in_data_is_deterministic_and_balanced() -> None:
     assert other.digest != a.digest
 
 
+def test_built_in_data_is_generated_once_per_cache_folder_and_read_back_identical(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dendrisweep.data import synthetic
+
+    env = {synthetic.DATA_CACHE_ENV: str(tmp_path)}
+    first = synthetic.cached_keyword_data(3, 200, env)
+    (written,) = tmp_path.glob("keywords-*-3-200.npz")
+    monkeypatch.setattr(synthetic, "make_keyword_data", lambda *a: pytest.fail("generated again"))
+    again = synthetic.cached_keyword_data(3, 200, env)
+    assert all(np.array_equal(a, b) for a, b in zip((first[0].x, first[0].y, first[1].x, first[1].y),
+                                                    (again[0].x, again[0].y, again[1].x, again[1].y), strict=True))
+    written.write_bytes(b"torn")  # a copy that cannot be read is made again, never trusted
+    monkeypatch.undo()
+    assert np.array_equal(synthetic.cached_keyword_data(3, 200, env)[0].x, first[0].x)
+    assert not list(tmp_path.glob("*.partial.npz"))
+
+
+def test_without_a_cache_folder_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dendrisweep.data import synthetic
+
+    monkeypatch.chdir(tmp_path)
+    synthetic.cached_keyword_data(3, 200, {})
+    assert not list(tmp_path.iterdir())
+
+
 def test_test_hold_out_is_stratified_and_independent_of_the_trial_seed() -> None:
     train, _, _ = make_keyword_data(0)
     keep, test = hold_out(train, 0.1, seed=0)

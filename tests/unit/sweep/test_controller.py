@@ -1,6 +1,8 @@
 """sweep/controller.py: the claim -> launch -> record loop, driven by a fake launcher (no processes)."""
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -173,6 +175,19 @@ def test_a_trial_whose_worker_went_silent_is_lost_and_its_parameters_run_again(t
     assert lost.state == TrialState.FAIL and record_of(lost).status == "lost"
     assert "stopped heartbeating" in record_of(lost).reason
     assert again.state == TrialState.COMPLETE and again.params == lost.params
+
+
+def test_a_preemption_notice_lets_the_running_trial_end_and_claims_nothing_more(tmp_path: Path) -> None:
+    """SIGUSR1 (Slurm's notice, sent to the whole job): the agent drains; the trial it ran ends as it will."""
+    def notice_during_the_first(job: Job, files: TrialFiles) -> None:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(0.2)  # the handler runs in the main thread
+
+    launcher = FakeLauncher(during=notice_during_the_first)
+    controller, study = run(tmp_path, sweep(run_cap=5), launcher)
+    assert len(launcher.jobs) == 1 and controller.draining.is_set()
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE]
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL  # the agent's handler is gone with its run
 
 
 @pytest.mark.parametrize("tally, expected", [

@@ -86,6 +86,12 @@ def test_a_signal_from_outside_is_a_preemption_and_runs_again(code: int, signal_
     assert settled.record.reason == f"stopped by {signal_name} from outside the agent (preempted)"
 
 
+def test_a_trial_that_recorded_its_own_preemption_keeps_its_reason_and_runs_again() -> None:
+    why = "preempted (SIGUSR1 from the cluster scheduler); W&B requeues it"
+    settled = settle(STARTED, Observed(143, reported=reported("preempted", why)), ACCURACY)
+    assert (settled.record.status, settled.record.reason) == ("preempted", why) and settled.retry
+
+
 @pytest.mark.parametrize("seen, reason", [
     (Observed(1, reported=reported("failed", "RuntimeError: PAI exploded")), "RuntimeError: PAI exploded"),
     (Observed(-9), "killed by signal SIGKILL"),
