@@ -35,6 +35,7 @@ class Setting:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
+    booleans: tuple[str, str] | None = None  # a choice that also takes true/false (as W&B's own flags do): these two
     group: Group = "training"
     edge_impulse: bool = True  # shown in the Edge Impulse block's UI
 
@@ -102,6 +103,8 @@ def _parse_bool(setting: Setting, raw: Any) -> bool:
 
 def _parse_choice(setting: Setting, raw: Any) -> str:
     text = str(raw).strip().lower()
+    if setting.booleans is not None and text in _TRUE | _FALSE:
+        text = setting.booleans[0] if text in _TRUE else setting.booleans[1]
     if text not in setting.choices:
         raise UsageError(f"{setting.name}: {raw!r} is not one of {', '.join(setting.choices)}")
     return text
@@ -193,7 +196,8 @@ SETTINGS: dict[str, Setting] = _declare(
     Setting("log_model", "choice", "auto",
             "Log the best model (best_model.pt with its result.json) as the W&B artifact model-<run id>, alias "
             "best, as W&B's own integrations name it: auto (when the run is online), on (offline runs carry it "
-            "into `wandb sync`) or off.", choices=("auto", "on", "off"), edge_impulse=False),
+            "into `wandb sync`) or off; true and false, as W&B's own integrations take them, are on and off.",
+            choices=("auto", "on", "off"), booleans=("on", "off"), edge_impulse=False),
     Setting("amp", "choice", "off",
             "Mixed precision for training and validation: off, bf16 (CPU or GPU) or fp16 (GPU, with loss "
             "scaling on CUDA).", choices=("off", "bf16", "fp16"), edge_impulse=False),

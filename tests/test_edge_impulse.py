@@ -399,10 +399,10 @@ def test_a_diverged_block_run_fails_with_one_line_and_a_wrong_class_list_is_refu
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("width", [13, 26, 32, 40, 65, 1, 3],
-                         ids=["mfcc13", "mfcc26", "mfe32", "mfe40", "spectrogram65", "raw", "motion3axes"])
+@pytest.mark.parametrize("width", [26, 32, 65, 1, 3], ids=["mfcc26", "mfe32", "spectrogram65", "raw", "motion3axes"])
 def test_any_frame_width_trains_and_ships_through_the_gate(tmp_path: Path, width: int) -> None:
-    """Each processing block's frame width, a few epochs, exported and verified as the block ships it."""
+    """Each processing block's frame width, a few epochs, exported and verified as the block ships it (MFCC's
+    13 is every other block test's; MFE's 40 folds as its 32 does)."""
     train, val, _ = make_keyword_data(2)
     np.save(tmp_path / "X_train_features.npy", np.concatenate([wide_frames(train, width), wide_frames(val, width)]))
     np.save(tmp_path / "y_train.npy", np.concatenate([train.y, val.y]) + 1)

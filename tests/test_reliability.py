@@ -57,7 +57,8 @@ def run_agents(sweep: Path, agents: int, storage: str, study: str, runs: Path, *
     return [folder / study / "trials" for folder in folders]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# PostgreSQL's run is in CI's slow pass: the default pass keeps SQLite, the embedded default, and the gRPC proxy
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'shared.db'}"
@@ -156,6 +157,7 @@ def test_each_worker_is_pinned_to_one_gpu_round_robin(tmp_path: Path) -> None:
     assert len(seen) == 6 and set(seen) == {"0", "1"}  # both GPUs used, never both (or none) at once
 
 
+@pytest.mark.slow  # a second run of the GPU road: the default pass pins workers round robin above
 def test_under_a_scheduler_workers_stay_on_the_gpus_the_job_was_given(tmp_path: Path) -> None:
     """Slurm sets CUDA_VISIBLE_DEVICES=3,5: `--gpus all` means those two, `--gpus 1` the second."""
     sweep = scripted_sweep(tmp_path / "slurm.yaml", 4, "--sleep", "0.05")

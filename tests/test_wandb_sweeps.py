@@ -160,14 +160,13 @@ def test_a_preempted_trial_is_recorded_as_such_and_its_parameters_run_again(tmp_
     assert retry.params == first.params and retry.system_attrs["failed_trial"] == first.number
 
 
-def test_analysis_reports_on_a_sweep_of_another_program(tmp_path: Path) -> None:
+def test_analysis_reports_on_a_sweep_of_another_program(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """Its metric, its parameters (nested ones as optimizer.lr); no dendrite sections it has no data for."""
     done, _ = run_config(ROOT / "tests" / "wandb_configs" / "docs_nested_parameters_random.yaml", tmp_path,
-                         "--count", "3")
+                         "--count", "3", capfd=capfd)
     assert done.returncode == 0, done.stderr[-2000:]
-    report = subprocess.run([sys.executable, "-m", "analysis", "report", str(tmp_path / "sweep.yaml"), "--runs-dir",
-                             str(tmp_path / "runs"), "--out", str(tmp_path / "report")], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    report = run_main(capfd, "-m", "analysis", "report", str(tmp_path / "sweep.yaml"), "--runs-dir",
+                      str(tmp_path / "runs"), "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr[-2000:]
     page = (tmp_path / "report" / "report.md").read_text()
     trials = study_trials(tmp_path)

@@ -134,7 +134,8 @@ def _reported(record: TrialRecord, seen: Observed, metric: str) -> float | None:
 
 # W&B's run states, as its API lists a run, to ours
 _WANDB_STATES = {"finished": Status.FINISHED, "failed": Status.FAILED, "crashed": Status.FAILED,
-                 "killed": Status.KILLED, "running": Status.RUNNING, "pending": Status.QUEUED}
+                 "killed": Status.KILLED, "running": Status.RUNNING, "pending": Status.QUEUED,
+                 "preempting": Status.PREEMPTED, "preempted": Status.PREEMPTED}  # W&B requeues these
 # Optuna's states of a trial that has not ended, or whose record does not say how it ended, to ours
 _OPTUNA_STATES = {"COMPLETE": Status.FINISHED, "PRUNED": Status.PRUNED, "FAIL": Status.FAILED,
                   "RUNNING": Status.RUNNING, "WAITING": Status.QUEUED}

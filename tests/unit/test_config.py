@@ -162,6 +162,13 @@ def test_a_sweeps_value_null_is_unset_not_the_text_none(tmp_path: Path, capsys: 
     assert code == 2 and "epochs: expected an integer, got 'None'" in err
 
 
+@pytest.mark.parametrize(("given", "expected"), [("true", "on"), ("True", "on"), ("1", "on"), ("false", "off"),
+                                                ("0", "off"), ("auto", "auto")])
+def test_log_model_takes_booleans_as_wandbs_integrations_do(capsys: pytest.CaptureFixture[str], given: str,
+                                                             expected: str) -> None:
+    assert print_config(capsys, "--log-model", given)["log_model"] == expected
+
+
 RUNNER_ARGS = ["--edge-impulse", "--epochs", "7", "--learning-rate", "0.01", "--validation-set-size", "0.25",
                "--input-shape", "(1, 40, 32)"]  # what edge-impulse-blocks runner passes (cli/block-runner.ts)
 

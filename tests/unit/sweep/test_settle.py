@@ -150,7 +150,8 @@ def test_a_settled_status_is_a_status_member_written_as_its_text() -> None:
     ("finished", None, Status.FINISHED), ("crashed", None, Status.FAILED), ("failed", None, Status.FAILED),
     ("killed", None, Status.KILLED), ("running", None, Status.RUNNING), ("pending", None, Status.QUEUED),
     ("finished", "diverged", Status.DIVERGED),  # what the trial recorded says more than W&B's state
-    ("preempting", None, "preempting"),  # a state W&B adds later keeps W&B's word
+    ("preempting", None, Status.PREEMPTED), ("preempted", None, Status.PREEMPTED),  # W&B requeues these
+    ("some-new-state", None, "some-new-state"),  # a state W&B adds later keeps W&B's word
 ])
 def test_a_wandb_runs_status_is_its_record_else_its_state(state: str, recorded: str | None, expected: str) -> None:
     assert wandb_status(state, recorded) == expected
