@@ -65,6 +65,11 @@ FORMS = ("one-hot rows (samples x classes)", "one integer label per sample",
          "Edge Impulse's structured rows (label index from 1, sample id, window start and end in ms)")
 
 
+def _one_hot_rows(y: np.ndarray) -> np.ndarray:
+    """Which rows of a 2-D label array are one-hot (zeros and exactly one 1)."""
+    return np.isin(y, (0, 1)).all(axis=1) & (y.sum(axis=1) == 1)
+
+
 def _labels(y: np.ndarray, name: str) -> np.ndarray:
     """Labels in any of Edge Impulse's forms (FORMS) to 0-based integer labels; anything else is an error
     naming the forms."""
@@ -74,7 +79,7 @@ def _labels(y: np.ndarray, name: str) -> np.ndarray:
         raise UsageError(f"{name}: shape {y.shape} is none of the label forms: {'; '.join(FORMS)}")
     if not np.issubdtype(y.dtype, np.number):
         raise UsageError(f"{name}: expected numeric labels, got dtype {y.dtype}")
-    one_hot = np.isin(y, (0, 1)).all(axis=1) & (y.sum(axis=1) == 1)
+    one_hot = _one_hot_rows(y)
     if one_hot.all():
         return y.argmax(axis=1).astype(np.int64)
     if y.shape[1] == STRUCTURED_COLUMNS and np.issubdtype(y.dtype, np.integer) and y[:, 0].min() >= 1:
@@ -104,7 +109,7 @@ def holds_project_data(directory: Path) -> bool:
 
 def _classes(y: np.ndarray, *labels: np.ndarray) -> int:
     """One-hot rows name the class count (a class may have no sample); other forms, the largest label."""
-    one_hot = y.ndim == 2 and y.shape[1] > 1 and bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
+    one_hot = y.ndim == 2 and y.shape[1] > 1 and bool(_one_hot_rows(y).all())
     return int(y.shape[1]) if one_hot else int(max(int(lab.max()) for lab in labels) + 1)
 
 

@@ -45,13 +45,18 @@ class BlockPaths:
     info: Path | None
 
 
+def block_home(env: Mapping[str, str] = os.environ) -> Path:
+    """Where Edge Impulse mounts the project: /home, or HOME_ENV's folder."""
+    return Path(env.get(HOME_ENV) or HOME)
+
+
 def block_paths(data: Path | None, out: Path | None, info: Path | None,
                 env: Mapping[str, str] = os.environ) -> BlockPaths:
     """The block's folders, as Edge Impulse lays them out when an argument is missing: Studio passes all three;
     `edge-impulse-blocks runner` passes none and mounts the project at /home, where it also collects the output.
     So: the data folder given, else /home when it holds project data; the info file given, else the data
     folder's train_input.json; the output folder given, else the data folder (else /home)."""
-    home = Path(env.get(HOME_ENV) or HOME)
+    home = block_home(env)
     if data is None and holds_project_data(home):
         data = home
     if info is None and data is not None and (data / INFO_FILE).is_file():
@@ -61,9 +66,8 @@ def block_paths(data: Path | None, out: Path | None, info: Path | None,
 
 def no_project_data(env: Mapping[str, str] = os.environ) -> UsageError:
     """The one line a block run without project data stops with."""
-    home = env.get(HOME_ENV) or HOME
-    return UsageError(f"no Edge Impulse project data: --data-directory was not given and {home} holds neither "
-                      f"{' + '.join(FILES[:2])} (Studio) nor {' + '.join(RUNNER_FILES)} (edge-impulse-blocks "
+    return UsageError(f"no Edge Impulse project data: --data-directory was not given and {block_home(env)} holds "
+                      f"neither {' + '.join(FILES[:2])} (Studio) nor {' + '.join(RUNNER_FILES)} (edge-impulse-blocks "
                       "runner); a block never trains on built-in data")
 
 
